@@ -54,6 +54,7 @@ class Agent:
         message_history: Sequence[ModelMessage] | None,
         model_settings: Mapping[str, Any] | None,
         model: Model | str | None,
+        instructions: str | None,
     ) -> tuple[Model, ModelSettings, list[ModelMessage], ModelRequest]:
         if not isinstance(prompt, str):
             raise UserError(f"The prompt must be a str, got {type(prompt).__name__}")
@@ -70,7 +71,8 @@ class Agent:
         if not history:
             parts += [SystemPromptPart(content=text) for text in self.system_prompts]
         parts.append(UserPromptPart(content=prompt))
-        return run_model, settings, history, ModelRequest(parts=parts, instructions=self.instructions)
+        request = ModelRequest(parts=parts, instructions=self.instructions if instructions is None else instructions)
+        return run_model, settings, history, request
 
     async def run(
         self,
@@ -79,9 +81,15 @@ class Agent:
         message_history: Sequence[ModelMessage] | None = None,
         model_settings: Mapping[str, Any] | None = None,
         model: Model | str | None = None,
+        instructions: str | None = None,
     ) -> RunResult:
-        """Send the prompt (after the history) and wait for the whole answer."""
-        run_model, settings, history, request = self._prepare(prompt, message_history, model_settings, model)
+        """Send the prompt (after the history) and wait for the whole answer.
+
+        `model`, `model_settings` and `instructions` given here override the agent's for this run only.
+        """
+        run_model, settings, history, request = self._prepare(
+            prompt, message_history, model_settings, model, instructions
+        )
         response = await run_model.request([*history, request], settings)
         return RunResult(history, request, response)
 
@@ -92,10 +100,17 @@ class Agent:
         message_history: Sequence[ModelMessage] | None = None,
         model_settings: Mapping[str, Any] | None = None,
         model: Model | str | None = None,
+        instructions: str | None = None,
     ) -> RunResult:
         """`run` for synchronous code — also inside a running loop (Jupyter), where PydanticAI's fails."""
         return run_coroutine_sync(
-            self.run(prompt, message_history=message_history, model_settings=model_settings, model=model)
+            self.run(
+                prompt,
+                message_history=message_history,
+                model_settings=model_settings,
+                model=model,
+                instructions=instructions,
+            )
         )
 
     @asynccontextmanager
@@ -106,9 +121,12 @@ class Agent:
         message_history: Sequence[ModelMessage] | None = None,
         model_settings: Mapping[str, Any] | None = None,
         model: Model | str | None = None,
+        instructions: str | None = None,
     ) -> AsyncIterator[StreamedRunResult]:
         """Send the prompt and stream the answer; leaving the block closes the HTTP stream."""
-        run_model, settings, history, request = self._prepare(prompt, message_history, model_settings, model)
+        run_model, settings, history, request = self._prepare(
+            prompt, message_history, model_settings, model, instructions
+        )
         async with run_model.request_stream([*history, request], settings) as stream:
             result = StreamedRunResult(history, request, stream)
             try:

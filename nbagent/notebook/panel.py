@@ -1,0 +1,77 @@
+"""`%agent_settings` panel: ipywidgets bound two-way to the kernel's `NotebookSettings`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import TraitError
+
+from .state import NotebookSettings
+
+SHOWN_WHEN_UNSET = {"temperature": 1.0, "max_tokens": 1024}
+MAX_TOKENS_LIMIT = 32768
+
+
+def settings_panel(settings: NotebookSettings) -> widgets.VBox:
+    """A panel of sliders and fields; every panel observes the same settings, so they stay in sync."""
+    style = {"description_width": "110px"}
+    layout = widgets.Layout(width="520px")
+    temperature = widgets.FloatSlider(
+        min=0.0, max=2.0, step=0.05, readout_format=".2f", description="temperature", style=style, layout=layout
+    )
+    max_tokens = widgets.IntSlider(min=1, max=MAX_TOKENS_LIMIT, step=1, description="max_tokens", style=style,
+                                   layout=layout)
+    model = widgets.Text(description="model", placeholder="default (NBAGENT_MODEL, a configured key, or test)",
+                         continuous_update=False, style=style, layout=layout)
+    system = widgets.Textarea(description="system prompt", placeholder="instructions sent with every question",
+                              continuous_update=False, style=style, layout=widgets.Layout(width="520px", height="70px"))
+    reset = widgets.Button(description="reset to defaults", layout=widgets.Layout(width="160px"))
+    status = widgets.Label()
+    controls = {"temperature": temperature, "max_tokens": max_tokens, "model": model, "system": system}
+    syncing = {"active": False}
+
+    def describe() -> None:
+        unset = [name for name in ("temperature", "max_tokens") if getattr(settings, name) is None]
+        status.value = f"provider default for: {', '.join(unset)}" if unset else ""
+
+    def show(name: str) -> None:
+        value = getattr(settings, name)
+        syncing["active"] = True
+        try:
+            controls[name].value = SHOWN_WHEN_UNSET[name] if value is None and name in SHOWN_WHEN_UNSET else value
+        finally:
+            syncing["active"] = False
+
+    def on_settings_change(change: dict[str, Any]) -> None:
+        show(change["name"])
+        describe()
+
+    def on_control_change(name: str):
+        def handler(change: dict[str, Any]) -> None:
+            if syncing["active"]:
+                return
+            try:
+                setattr(settings, name, change["new"])
+            except TraitError as exc:
+                status.value = f"not applied: {exc}"
+                show(name)
+        return handler
+
+    for name, control in controls.items():
+        show(name)
+        control.observe(on_control_change(name), names="value")
+    settings.observe(on_settings_change, names=list(controls))
+    reset.on_click(lambda _: _reset(settings))
+    describe()
+    panel = widgets.VBox([temperature, max_tokens, model, system, widgets.HBox([reset, status])])
+    panel.add_class("nbagent-settings")
+    return panel
+
+
+def _reset(settings: NotebookSettings) -> None:
+    with settings.hold_trait_notifications():
+        settings.temperature = None
+        settings.max_tokens = None
+        settings.model = ""
+        settings.system = ""
