@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
+import math
 import random
 import time
 import weakref
+from datetime import timezone
 from typing import Any
 
 import httpx
 
-from .errors import ModelConnectionError, ModelHTTPError
+from .errors import ModelConnectionError, ModelHTTPError, UnexpectedModelBehavior
 from .settings import ModelSettings
 
 DEFAULT_TIMEOUT = 600.0
@@ -27,6 +30,8 @@ RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 MAX_TOTAL_RETRY_WAIT = 60.0
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
+
+logger = logging.getLogger("nbagent")
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
 
@@ -52,26 +57,36 @@ async def close_client() -> None:
 
 
 def timeout_for(settings: ModelSettings) -> httpx.Timeout:
+    """`timeout` bounds every wait (connect, each read, pool); connecting never waits over 10 s."""
     seconds = settings.get("timeout", DEFAULT_TIMEOUT)
     return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT))
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
-    """`Retry-After` as seconds, from either of its forms (delta-seconds or an HTTP date)."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
+    """How long the provider asks us to wait: `retry-after-ms` (OpenAI), else `Retry-After` in either
+    of its forms (delta-seconds or an HTTP date). None when absent or unreadable."""
+    headers = response.headers
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    if parsed is None:
-        return None
-    return max(0.0, parsed.timestamp() - time.time())
+        seconds = float(headers["retry-after-ms"]) / 1000
+    except (KeyError, ValueError):
+        value = headers.get("retry-after", "").strip()
+        if not value:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                return None
+            if when.tzinfo is None:  # "-0000" parses naive; HTTP dates are always GMT
+                when = when.replace(tzinfo=timezone.utc)
+            seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def backoff_seconds(attempt: int) -> float:
+    """Exponential (0.5 s, 1 s, 2 s, ... up to 8 s) with ±50 % jitter so clients don't retry in lockstep."""
     return min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * random.uniform(0.5, 1.5)
 
 
@@ -84,9 +99,13 @@ async def send(
     json: dict[str, Any],
     settings: ModelSettings,
 ) -> httpx.Response:
-    """Send a request with retries; return the streaming response (status < 400) or raise a typed error.
+    """Send a request with retries; return the streaming response (2xx) or raise a typed error.
 
-    The caller owns the returned response and must close it (`aclose`) when done.
+    Retried: connect timeouts, connections dropped before any response byte, and 408/409/429/5xx
+    answers, up to `max_retries` times and `MAX_TOTAL_RETRY_WAIT` seconds of waiting. Not retried: a
+    refused connection (nothing listens there: fail fast), a read timeout (the provider may still be
+    working on it; retrying would pay twice), and anything after the response is returned — the
+    caller owns it from then on and must close it (`aclose`).
     """
     client = get_client()
     request = client.build_request(method, url, headers=headers, json=json, timeout=timeout_for(settings))
@@ -94,33 +113,38 @@ async def send(
     waited = 0.0
     attempt = 0
     while True:
-        retry_wait: float | None = None
         try:
             response = await client.send(request, stream=True)
         except httpx.ConnectError as exc:
-            # Refused / unreachable: not transient in practice (server not running), so fail fast.
             raise ModelConnectionError(f"Cannot connect to {_origin(url)} for {model_label}: {_reason(exc)}") from None
         except (httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            if attempt >= max_retries:
-                raise _connection_error(exc, url, model_label, settings) from None
-            retry_wait = backoff_seconds(attempt)
+            wait = backoff_seconds(attempt)
+            if attempt >= max_retries or waited + wait > MAX_TOTAL_RETRY_WAIT:
+                raise _connection_error(exc, url, model_label, settings, attempts=attempt + 1) from None
+            cause = type(exc).__name__
         except httpx.TimeoutException as exc:
-            raise _connection_error(exc, url, model_label, settings) from None
+            raise _connection_error(exc, url, model_label, settings, attempts=attempt + 1) from None
         else:
-            if response.status_code < 400:
+            if response.is_success:
                 return response
-            body = (await response.aread()).decode("utf-8", errors="replace")
-            await response.aclose()
-            if response.status_code not in RETRY_STATUSES or attempt >= max_retries:
-                raise ModelHTTPError(response.status_code, model_label, body)
-            retry_wait = retry_after_seconds(response)
-            if retry_wait is None:
-                retry_wait = backoff_seconds(attempt)
-            if waited + retry_wait > MAX_TOTAL_RETRY_WAIT:
-                raise ModelHTTPError(response.status_code, model_label, body)
+            try:
+                body = (await response.aread()).decode("utf-8", errors="replace")
+            except httpx.HTTPError:
+                body = ""  # the status alone still says what went wrong
+            finally:
+                await response.aclose()
+            status = response.status_code
+            if status not in RETRY_STATUSES or attempt >= max_retries:
+                raise ModelHTTPError(status, model_label, body, attempts=attempt + 1)
+            asked = retry_after_seconds(response)
+            wait = backoff_seconds(attempt) if asked is None else asked
+            if waited + wait > MAX_TOTAL_RETRY_WAIT:
+                raise ModelHTTPError(status, model_label, body, attempts=attempt + 1, retry_after=asked)
+            cause = f"HTTP {status}"
         attempt += 1
-        waited += retry_wait
-        await asyncio.sleep(retry_wait)
+        waited += wait
+        logger.info("%s: %s, retry %d of %d in %.2f s", model_label, cause, attempt, max_retries, wait)
+        await asyncio.sleep(wait)
 
 
 def _origin(url: str) -> str:
@@ -128,28 +152,34 @@ def _origin(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc.decode()}"
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower() or "errno 111" in text.lower():
-        return "connection refused (is the server running?)"
-    return text
+def _reason(exc: BaseException) -> str:
+    """A short cause, looking through httpx's wrappers for the OS error that says what happened."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (is the server running, and is the base URL right?)"
+        cause = cause.__cause__ or cause.__context__
+    return " ".join((str(exc) or type(exc).__name__).split())
 
 
-def _connection_error(exc: Exception, url: str, model_label: str, settings: ModelSettings) -> ModelConnectionError:
+def _connection_error(
+    exc: Exception, url: str, model_label: str, settings: ModelSettings, *, attempts: int = 1
+) -> ModelConnectionError:
+    seconds = settings.get("timeout", DEFAULT_TIMEOUT)
+    tried = f" (after {attempts} attempts)" if attempts > 1 else ""
     if isinstance(exc, httpx.ConnectTimeout):
-        what = "timed out connecting"
+        what = f"timed out connecting after {min(seconds, CONNECT_TIMEOUT):g} s{tried} (is the host reachable?)"
+    elif isinstance(exc, httpx.PoolTimeout):
+        what = f"no free connection within {seconds:g} s (too many requests at once?)"
     elif isinstance(exc, httpx.TimeoutException):
-        seconds = settings.get("timeout", DEFAULT_TIMEOUT)
         what = f"no data for {seconds:g} s (read timeout; raise model_settings['timeout'] if the model is slow)"
     else:
-        what = f"connection lost ({_reason(exc)})"
+        what = f"connection lost before the answer started{tried} ({_reason(exc)})"
     return ModelConnectionError(f"{model_label} at {_origin(url)}: {what}")
 
 
 def stream_error(exc: Exception, url: str, model_label: str, settings: ModelSettings) -> Exception:
-    """Map an httpx error raised while reading a stream to our error tree."""
-    from .errors import UnexpectedModelBehavior
-
+    """Map an httpx error raised while reading an answer to our error tree (never retried: text was shown)."""
     if isinstance(exc, httpx.TimeoutException):
         return _connection_error(exc, url, model_label, settings)
     return UnexpectedModelBehavior(

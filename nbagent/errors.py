@@ -1,11 +1,18 @@
 """One exception tree for everything nbagent raises, with API keys scrubbed from every message.
 
     NbAgentError
-    ├── UserError                  configuration or input the user can fix (bad setting, missing key, ...)
-    ├── ModelHTTPError             the provider answered with an HTTP error status
-    ├── ModelConnectionError       the provider could not be reached (refused, DNS, connect/read timeout)
-    └── UnexpectedModelBehavior    the provider's answer was malformed or cut short
+    ├── UserError                  configuration or input the user can fix: a bad or unsupported setting,
+    │                              a missing key (names the variable to set), an unknown model string;
+    │                              raised before any request is sent
+    ├── ModelHTTPError             the provider answered with an HTTP error status (401, 404, 429, 5xx, ...),
+    │                              after retries for transient ones; also an Anthropic `error` event
+    │                              mid-stream (overloaded_error -> 529)
+    ├── ModelConnectionError       the provider could not be reached or went silent: refused, DNS,
+    │                              connect timeout, read timeout (before or during the stream)
+    └── UnexpectedModelBehavior    the answer was malformed (bad JSON, unknown shape) or cut short
+                                   (connection dropped mid-stream, no end marker)
 
+Every message is one line that says what went wrong and, where there is one, what to do about it.
 Every error's text goes through `redact`, so a key that slipped into a URL or a response body never
 reaches a traceback, a log line or a notebook output.
 """
@@ -56,15 +63,32 @@ class UserError(NbAgentError):
 
 
 class ModelHTTPError(NbAgentError):
-    """The provider answered with an HTTP error status."""
+    """The provider answered with an HTTP error status (after retries, when the status is a transient one).
 
-    def __init__(self, status_code: int, model_name: str, body: str | None = None) -> None:
+    `status_code`, `model_name`, `body` (the provider's message, shortened) and `attempts` (how many
+    requests were sent) are attributes, so code can branch on them.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        model_name: str,
+        body: str | None = None,
+        *,
+        attempts: int = 1,
+        retry_after: float | None = None,
+    ) -> None:
         self.status_code = status_code
         self.model_name = model_name
         self.body = redact(_excerpt(body or ""))
-        hint = _HTTP_HINTS.get(status_code, "")
+        self.attempts = attempts
+        tried = f" (after {attempts} attempts)" if attempts > 1 else ""
         detail = f": {self.body}" if self.body else ""
-        super().__init__(f"{model_name} returned HTTP {status_code}{detail}{hint}")
+        if retry_after is not None:
+            hint = f" (the provider asks to wait {retry_after:.0f} s before retrying; try again later)"
+        else:
+            hint = _http_hint(status_code)
+        super().__init__(f"{model_name} returned HTTP {status_code}{tried}{detail}{hint}")
 
 
 class ModelConnectionError(NbAgentError):
@@ -79,8 +103,22 @@ _HTTP_HINTS = {
     401: " (check the API key)",
     403: " (the key is not allowed to use this model)",
     404: " (check the model name and the base URL)",
+    408: " (the provider timed out; try again later)",
+    409: " (a conflicting request at the provider; try again)",
     429: " (rate limited; try again later)",
+    503: " (the provider is unavailable or overloaded; try again later)",
+    529: " (the provider is overloaded; try again later)",
 }
+
+
+def _http_hint(status_code: int) -> str:
+    if status_code in _HTTP_HINTS:
+        return _HTTP_HINTS[status_code]
+    if status_code >= 500:
+        return " (a server error at the provider; try again later)"
+    if 300 <= status_code < 400:
+        return " (redirected; check the base URL)"
+    return ""
 
 
 def _excerpt(body: str, limit: int = 200) -> str:

@@ -10,7 +10,7 @@ import shlex
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 
 class AskError(Exception):
@@ -45,8 +45,8 @@ class AgentMagics(Magics):
         The answer streams into one output, updated in place, and stays in the notebook as Markdown.
         """
         try:
-            args = parse_argstring(self.ask, line)
-        except Exception as exc:  # UsageError from argparse
+            args = self.ask.parser.parse_args(shlex.split(line))  # shlex: quoted values lose their quotes
+        except Exception as exc:  # UsageError from argparse, ValueError from shlex
             raise AskError(f"{exc} (see %%ask?)") from None
         prompt = cell.strip()
         if not prompt:

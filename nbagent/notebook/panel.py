@@ -15,16 +15,20 @@ MAX_TOKENS_LIMIT = 32768
 
 def settings_panel(settings: NotebookSettings) -> widgets.VBox:
     """A panel of sliders and fields; every panel observes the same settings, so they stay in sync."""
+    def shown_value(name: str) -> Any:
+        value = getattr(settings, name)
+        return SHOWN_WHEN_UNSET[name] if value is None and name in SHOWN_WHEN_UNSET else value
+
     style = {"description_width": "110px"}
     layout = widgets.Layout(width="520px")
     temperature = widgets.FloatSlider(
-        min=0.0, max=2.0, step=0.05, readout_format=".2f", description="temperature", style=style, layout=layout
+        value=shown_value("temperature"), min=0.0, max=2.0, step=0.05, readout_format=".2f", description="temperature", style=style, layout=layout
     )
-    max_tokens = widgets.IntSlider(min=1, max=MAX_TOKENS_LIMIT, step=1, description="max_tokens", style=style,
+    max_tokens = widgets.IntSlider(value=shown_value("max_tokens"), min=1, max=MAX_TOKENS_LIMIT, step=1, description="max_tokens", style=style,
                                    layout=layout)
-    model = widgets.Text(description="model", placeholder="default (NBAGENT_MODEL, a configured key, or test)",
+    model = widgets.Text(value=settings.model, description="model", placeholder="default (NBAGENT_MODEL, a configured key, or test)",
                          continuous_update=False, style=style, layout=layout)
-    system = widgets.Textarea(description="system prompt", placeholder="instructions sent with every question",
+    system = widgets.Textarea(value=settings.system, description="system prompt", placeholder="instructions sent with every question",
                               continuous_update=False, style=style, layout=widgets.Layout(width="520px", height="70px"))
     reset = widgets.Button(description="reset to defaults", layout=widgets.Layout(width="160px"))
     status = widgets.Label()
@@ -36,10 +40,9 @@ def settings_panel(settings: NotebookSettings) -> widgets.VBox:
         status.value = f"provider default for: {', '.join(unset)}" if unset else ""
 
     def show(name: str) -> None:
-        value = getattr(settings, name)
         syncing["active"] = True
         try:
-            controls[name].value = SHOWN_WHEN_UNSET[name] if value is None and name in SHOWN_WHEN_UNSET else value
+            controls[name].value = shown_value(name)
         finally:
             syncing["active"] = False
 
@@ -59,7 +62,6 @@ def settings_panel(settings: NotebookSettings) -> widgets.VBox:
         return handler
 
     for name, control in controls.items():
-        show(name)
         control.observe(on_control_change(name), names="value")
     settings.observe(on_settings_change, names=list(controls))
     reset.on_click(lambda _: _reset(settings))

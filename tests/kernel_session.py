@@ -1,0 +1,117 @@
+"""A real IPython kernel driven over the Jupyter protocol (jupyter_client), for notebook-layer tests."""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class Execution:
+    """Everything the kernel published for one execute request, with arrival times."""
+
+    reply: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    started: float = 0.0
+
+    def of_type(self, *types: str) -> list[dict[str, Any]]:
+        return [message for message in self.messages if message["msg_type"] in types]
+
+    @property
+    def stdout(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.of_type("error")]
+
+    @property
+    def updates(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.of_type("update_display_data")]
+
+    def final_markdown(self) -> str:
+        """The Markdown the answer's display ends with (the last display or update)."""
+        shown = self.of_type("display_data", "update_display_data")
+        return shown[-1]["content"]["data"].get("text/markdown", "")
+
+
+class KernelSession:
+    """Start a kernel with the given environment; run code; collect iopub until idle."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.manager = KernelManager(kernel_name="python3")
+        full_env = {**os.environ, **env}
+        for name, value in env.items():
+            if value is None:
+                full_env.pop(name, None)
+        self.manager.start_kernel(env=full_env, extra_arguments=["--HistoryManager.enabled=False"])
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def execute(self, code: str, *, timeout: float = 60, metadata: dict[str, Any] | None = None,
+                interrupt_after: float | None = None) -> Execution:
+        started = time.perf_counter()
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                   "allow_stdin": False, "stop_on_error": False}
+        request = self.client.session.msg("execute_request", content)
+        request["metadata"] = dict(metadata or {})  # JupyterLab sends {"cellId": ...} here
+        self.client.shell_channel.send(request)
+        msg_id = request["header"]["msg_id"]
+        execution = Execution(reply={}, started=started)
+        deadline = started + timeout
+        interrupted = False
+        while True:
+            if interrupt_after is not None and not interrupted and time.perf_counter() - started >= interrupt_after:
+                self.manager.interrupt_kernel()
+                interrupted = True
+            wait = 0.05 if interrupt_after is not None and not interrupted else max(0.0, deadline - time.perf_counter())
+            try:
+                message = self.client.get_iopub_msg(timeout=wait)
+            except queue.Empty:
+                if time.perf_counter() >= deadline:
+                    raise TimeoutError(f"kernel did not finish {code[:60]!r} within {timeout} s") from None
+                continue
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            execution.messages.append(message)
+            execution.arrivals.append(time.perf_counter())
+            if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
+                break
+        while True:
+            reply = self.client.get_shell_msg(timeout=10)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                execution.reply = reply["content"]
+                break
+        return execution
+
+    def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
+        """Send a comm message as a frontend would (e.g. a widget state change from the browser)."""
+        content = {"comm_id": comm_id, "data": data}
+        message = self.client.session.msg("comm_msg", content)
+        self.client.shell_channel.send(message)
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+def kernel_env(provider_url: str, **extra: str) -> dict[str, Any]:
+    """Environment for a kernel that talks to the loopback provider as `openai:`."""
+    return {
+        "OPENAI_API_KEY": "sk-kernel-test-key-0123456789",
+        "OPENAI_BASE_URL": provider_url,
+        "NBAGENT_MODEL": "openai:gpt-4o",
+        "ANTHROPIC_API_KEY": None,
+        **extra,
+    }

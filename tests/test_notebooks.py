@@ -1,0 +1,68 @@
+"""Every notebook in notebooks/ runs top to bottom in a real kernel on the offline model, with no key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "NBAGENT_MODEL")
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    for name in PROVIDER_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    return notebook
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs_offline(path, offline):
+    notebook = execute(path)
+    ask_cells = [cell for cell in notebook.cells if cell.cell_type == "code" and cell.source.startswith("%%ask")]
+    assert ask_cells
+    for cell in ask_cells:
+        markdown = [out for out in cell.outputs if "text/markdown" in out.get("data", {})]
+        assert len(markdown) == 1, cell.source  # one answer output, stored as Markdown
+        assert "offline **test** model" in markdown[0]["data"]["text/markdown"]
+        assert "test (offline)" in markdown[0]["data"]["text/markdown"]
+
+
+def test_saved_quickstart_renders_without_widget_state(offline, tmp_path):
+    notebook = execute(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("quickstart.ipynb")])
+    saved = tmp_path / "saved.ipynb"
+    nbformat.write(notebook, saved)
+    reread = nbformat.read(saved, as_version=4)
+    first_answer = next(cell for cell in reread.cells if cell.source.startswith("%%ask"))
+    [answer] = [out for out in first_answer.outputs if out.output_type == "display_data"]
+    assert answer.data["text/markdown"].startswith("This is nbagent's offline **test** model. You asked:")
+    assert "text/plain" in answer.data
+    announced = "".join(out.get("text", "") for out in first_answer.outputs if out.output_type == "stream")
+    assert "offline `test` model" in announced
+    short = next(cell for cell in reread.cells if cell.source.startswith("print(len(short_answer"))
+    assert short.outputs[0]["text"].startswith("12 words:")
+
+
+def test_plain_ipython_streams_text(offline, tmp_path):
+    """Without a notebook frontend (terminal IPython) the magics print the answer as text."""
+    import subprocess
+    import sys
+
+    cells = "shell = get_ipython(); shell.run_cell('%load_ext nbagent'); shell.run_cell('%%ask\\nHello from a terminal')"
+    env = {k: v for k, v in os.environ.items() if k not in PROVIDER_ENV}
+    done = subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--quick", "-c", cells],
+                          capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert "TerminalInteractiveShell" in subprocess.run(
+        [sys.executable, "-m", "IPython", "--quick", "-c", "print(type(get_ipython()).__name__)"],
+        capture_output=True, text=True, env=env, timeout=60).stdout
+    assert "You asked: “Hello from a terminal”" in done.stdout, done.stdout + done.stderr
+    assert "test (offline)" in done.stdout
