@@ -40,21 +40,26 @@ class Execution:
         return [m["content"] for m in self.of_type("update_display_data")]
 
     def final_markdown(self) -> str:
-        """The Markdown the answer's display ends with (the last display or update)."""
-        shown = self.of_type("display_data", "update_display_data")
-        return shown[-1]["content"]["data"].get("text/markdown", "")
+        """The Markdown this cell's own answer display ends with (its display, then its last update)."""
+        [shown, *_] = self.of_type("display_data")
+        display_id = shown["content"]["transient"]["display_id"]
+        for message in reversed(self.of_type("update_display_data")):
+            if message["content"]["transient"]["display_id"] == display_id:
+                return message["content"]["data"].get("text/markdown", "")
+        return shown["content"]["data"].get("text/markdown", "")
 
 
 class KernelSession:
     """Start a kernel with the given environment; run code; collect iopub until idle."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, Any], extra_arguments: tuple[str, ...] = ()) -> None:
         self.manager = KernelManager(kernel_name="python3")
+        self.stray: list[dict[str, Any]] = []  # iopub messages of other (earlier, background) requests
         full_env = {**os.environ, **env}
         for name, value in env.items():
             if value is None:
                 full_env.pop(name, None)
-        self.manager.start_kernel(env=full_env, extra_arguments=["--HistoryManager.enabled=False"])
+        self.manager.start_kernel(env=full_env, extra_arguments=["--HistoryManager.enabled=False", *extra_arguments])
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
@@ -83,6 +88,7 @@ class KernelSession:
                     raise TimeoutError(f"kernel did not finish {code[:60]!r} within {timeout} s") from None
                 continue
             if message["parent_header"].get("msg_id") != msg_id:
+                self.stray.append(message)
                 continue
             execution.messages.append(message)
             execution.arrivals.append(time.perf_counter())
@@ -94,6 +100,15 @@ class KernelSession:
                 execution.reply = reply["content"]
                 break
         return execution
+
+    def drain(self, seconds: float) -> None:
+        """Collect iopub messages that arrive within `seconds` into `stray` (e.g. background updates)."""
+        deadline = time.perf_counter() + seconds
+        while (left := deadline - time.perf_counter()) > 0:
+            try:
+                self.stray.append(self.client.get_iopub_msg(timeout=left))
+            except queue.Empty:
+                return
 
     def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
         """Send a comm message as a frontend would (e.g. a widget state change from the browser)."""

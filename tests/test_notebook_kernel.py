@@ -23,7 +23,7 @@ def fresh(kernel, provider):
     """A kernel whose default conversation and settings are reset, and an empty provider queue."""
     reset = kernel.execute("%agent_settings temperature=default max_tokens=default model=default system=default")
     assert reset.reply["status"] == "ok", reset.errors
-    kernel.execute("from nbagent.notebook.state import get_state\nfor c in get_state().conversations.values(): c.history.clear()")
+    kernel.execute("from nbagent.notebook.state import get_state\nget_state().conversations.clear()")
     provider.clear()
     return kernel
 
@@ -211,3 +211,16 @@ def test_settings_panel_is_two_way_bound(fresh, provider):
     fresh.send_comm(model_field, {"method": "update", "state": {"value": "nope:x"}, "buffer_paths": []})
     check = fresh.execute("from nbagent.notebook.state import get_state; print(repr(get_state().settings.model))")
     assert check.stdout.strip() == "''"
+
+
+def test_untrusted_answer_html_is_shown_as_text(fresh, provider):
+    """JupyterLab renders live-kernel Markdown as trusted HTML, so nbagent neutralises model output itself."""
+    hostile = ('Look: <script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> '
+               '[click](javascript:window.__pwned=3) [docs](https://example.com)\n\n```html\n<b>code stays</b>\n```\n')
+    provider.enqueue(openai_stream(hostile))
+    run = ask(fresh, "be hostile", "-o raw")
+    final = run.final_markdown()
+    assert "<script" not in final and "<img" not in final and "javascript:" not in final
+    assert "&lt;script>window.__pwned=1&lt;/script>" in final and "[docs](https://example.com)" in final
+    assert "```html\n<b>code stays</b>\n```" in final
+    assert fresh.execute(f"print(raw == {hostile!r})").stdout.strip() == "True"  # -o keeps the exact text

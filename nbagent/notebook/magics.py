@@ -7,6 +7,7 @@ stack, widgets and HTTP load on the first `%%ask`.
 from __future__ import annotations
 
 import shlex
+import sys
 from typing import Any
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -24,7 +25,8 @@ class AskInterrupted(AskError):
     """The user stopped the answer (kernel interrupt)."""
 
 
-SETTING_KINDS = {"temperature": float, "max_tokens": int, "model": str, "system": str}
+SETTING_KINDS = {"temperature": float, "max_tokens": int, "model": str, "system": str, "history_file": str}
+STALE_NOTE = "⚠ asked against an older version of an earlier question"
 
 
 @magics_class
@@ -38,25 +40,32 @@ class AgentMagics(Magics):
     @argument("--agent", "-a", default="default", help="name of the conversation to use (several can run side by side)")
     @argument("--output", "-o", metavar="VAR", help="store the answer text in this variable")
     @argument("--no-history", action="store_true", help="a one-off question: send no history and keep none")
+    @argument("--code", action="store_true", help="put the first code block of the answer into a new cell below")
+    @argument("--background", "-b", action="store_true", help="stream the answer while other cells run")
     @cell_magic
     def ask(self, line: str, cell: str) -> None:
         """Ask the kernel-resident agent: the cell body is the prompt; the conversation carries across cells.
 
         The answer streams into one output, updated in place, and stays in the notebook as Markdown.
+        `{expr}` in the question is replaced by its value from your namespace (`{{` and `}}` for braces).
+        Re-running a cell replaces its earlier question and answer in the conversation.
         """
-        try:
-            args = self.ask.parser.parse_args(shlex.split(line))  # shlex: quoted values lose their quotes
-        except Exception as exc:  # UsageError from argparse, ValueError from shlex
-            raise AskError(f"{exc} (see %%ask?)") from None
-        prompt = cell.strip()
-        if not prompt:
+        args = _parse(self.ask, line)
+        if not cell.strip():
             raise AskError("nothing to ask: write the question in the cell, below %%ask")
         if args.output is not None and not args.output.isidentifier():
             raise AskError(f"-o/--output needs a variable name, got {args.output!r}")
         from ..errors import NbAgentError
+        from .prompt import InterpolationError, interpolate
 
         try:
-            _ask(self.shell, args, prompt)
+            prompt, notes = interpolate(cell.strip(), self.shell.user_ns)
+        except InterpolationError as exc:
+            raise AskError(str(exc)) from None
+        for note in notes:
+            print(f"nbagent: {note}", file=sys.stderr)
+        try:
+            _Ask(self.shell, args, prompt).run()
         except NbAgentError as exc:
             raise AskError(str(exc)) from None
 
@@ -64,8 +73,8 @@ class AgentMagics(Magics):
     def agent_settings(self, line: str) -> Any:
         """Show the settings panel, or change settings: %agent_settings temperature=0.3 max_tokens=200
 
-        Settings: model, temperature, max_tokens, system. `name=default` goes back to the default.
-        Every open panel and the next %%ask follow the change.
+        Settings: model, temperature, max_tokens, system, history_file. `name=default` goes back to the
+        default. Every open panel and the next %%ask follow the change.
         """
         from .state import get_state
 
@@ -86,9 +95,122 @@ class AgentMagics(Magics):
         display(settings_panel(settings))
         return None
 
+    @magic_arguments()
+    @argument("--agent", "-a", default="default", help="name of the conversation")
+    @argument("--clear", action="store_true", help="forget the whole conversation")
+    @argument("--pop", action="store_true", help="forget the last question and its answer")
+    @argument("--save", metavar="FILE", help="write the conversation as JSON (nbagent's message format)")
+    @argument("--load", metavar="FILE", help="replace the conversation by one saved with --save")
+    @line_magic
+    def agent_history(self, line: str) -> None:
+        """Show the conversation as a table (cell, role, text, tokens), or change it."""
+        from ..errors import NbAgentError
+
+        args = _parse(self.agent_history, line)
+        from .state import get_state
+
+        state = get_state()
+        conversation = state.conversation(args.agent)
+        try:
+            with conversation.lock:
+                message = _change_history(conversation, args)
+                if message:
+                    state.save_history_file()
+        except NbAgentError as exc:
+            raise AskError(str(exc)) from None
+        if message:
+            print(f"nbagent: {message}")
+        else:
+            _show_history(conversation)
+
+
+def _parse(magic: Any, line: str) -> Any:
+    try:
+        return magic.parser.parse_args(shlex.split(line))  # shlex: quoted values lose their quotes
+    except Exception as exc:  # UsageError from argparse, ValueError from shlex
+        raise AskError(f"{exc} (see %{magic.__name__}?)") from None
+
+
+def _change_history(conversation: Any, args: Any) -> str | None:
+    """Apply --clear/--pop/--save/--load; returns what was done, or None when only showing."""
+    from ..errors import UserError
+    from ..messages import messages_from_json, messages_to_json
+    from .state import turns_from_messages
+
+    if args.clear:
+        count = len(conversation.turns)
+        conversation.turns.clear()
+        return f"cleared {count} turn(s) of conversation {conversation.name!r}"
+    if args.pop:
+        if not conversation.turns:
+            raise UserError(f"conversation {conversation.name!r} is empty; nothing to pop")
+        conversation.turns.pop()
+        return f"removed the last turn; {len(conversation.turns)} left"
+    if args.save:
+        try:
+            with open(args.save, "wb") as handle:
+                handle.write(messages_to_json(conversation.history, indent=1))
+        except OSError as exc:
+            raise UserError(f"cannot write {args.save}: {exc.strerror or exc}") from None
+        return f"saved {len(conversation.turns)} turn(s) to {args.save}"
+    if args.load:
+        try:
+            with open(args.load, "rb") as handle:
+                turns = turns_from_messages(messages_from_json(handle.read()))
+        except OSError as exc:
+            raise UserError(f"cannot read {args.load}: {exc.strerror or exc}; the current history is unchanged") from None
+        except (ValueError, UserError) as exc:
+            reason = str(exc).strip().splitlines()[0]
+            raise UserError(f"{args.load} is not a saved conversation ({reason}); the current history is unchanged") from None
+        conversation.turns = turns
+        return f"loaded {len(turns)} turn(s) from {args.load}"
+    return None
+
+
+def _show_history(conversation: Any) -> None:
+    from IPython.display import display
+
+    from ..messages import ModelRequest
+
+    rows = []
+    for number, turn in enumerate(conversation.turns, 1):
+        cell = turn.cell_id[:8] if turn.cell_id else "–"
+        for message in turn.messages:
+            if isinstance(message, ModelRequest):
+                role, text = "user", " ".join(part.content for part in message.parts)
+                tokens = ""
+            else:
+                role, text = "assistant", message.text
+                tokens = f"{message.usage.input_tokens:,} → {message.usage.output_tokens:,}"
+            rows.append((str(number), cell, role, _excerpt(text), tokens + (" ⚠ stale" if turn.stale and role == "assistant" else "")))
+    header = ("turn", "cell", "role", "text", "tokens")
+    if not rows:
+        plain = f"conversation {conversation.name!r} is empty"
+        display({"text/markdown": f"*{plain}*", "text/plain": plain}, raw=True)
+        return
+    markdown = "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        + ["| " + " | ".join(_table_cell(value) for value in row) + " |" for row in rows]
+    )
+    plain = "\n".join("  ".join(row) for row in [header, *rows])
+    display({"text/markdown": markdown, "text/plain": plain}, raw=True)
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _table_cell(text: str) -> str:
+    from .render import neutralize
+
+    return neutralize(text).replace("|", r"\|")
+
 
 def _apply_settings_line(settings: Any, line: str) -> None:
     from traitlets import TraitError
+
+    from ..errors import NbAgentError
 
     try:
         tokens = shlex.split(line)
@@ -113,7 +235,7 @@ def _apply_settings_line(settings: Any, line: str) -> None:
         with settings.hold_trait_notifications():
             for name, value in changes.items():
                 setattr(settings, name, value)
-    except TraitError as exc:
+    except (TraitError, NbAgentError) as exc:
         raise AskError(str(exc)) from None
 
 
@@ -125,63 +247,155 @@ def _describe(settings: Any) -> str:
     return ", ".join(f"{name}={shown(name)}" for name in SETTING_KINDS)
 
 
-def _ask(shell: Any, args: Any, prompt: str) -> None:
-    """Run one question through the conversation and show the answer as it streams."""
-    from ..models import infer_model
-    from ..settings import validate_settings
-    from .live import StreamProgress, cancel_and_wait, follow, is_kernel, loop_thread
-    from .render import footer
-    from .state import get_state
+def _cell_id(shell: Any) -> str | None:
+    """The id JupyterLab / Notebook 7 put in the execute request's metadata, if any."""
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return None
+    try:
+        parent = kernel.get_parent("shell")
+    except Exception:
+        return None
+    cell_id = (parent or {}).get("metadata", {}).get("cellId")
+    return str(cell_id) if cell_id else None
 
-    conversation = get_state().conversation(args.agent)
-    if args.new:
-        conversation.history.clear()
-    run_settings = validate_settings(
-        {name: value for name, value in (("temperature", args.temperature), ("max_tokens", args.max_tokens))
-         if value is not None}
-    )
-    model = infer_model(args.model) if args.model else conversation.agent.model
-    history = [] if args.no_history else list(conversation.history)
-    progress = StreamProgress()
-    agent = conversation.agent
 
-    async def consume() -> Any:
+class _Ask:
+    """One `%%ask`: pick the history, stream the answer into the cell, record the turn."""
+
+    def __init__(self, shell: Any, args: Any, prompt: str) -> None:
+        from ..models import infer_model
+        from ..settings import validate_settings
+        from .live import is_kernel
+        from .state import get_state
+
+        self.shell = shell
+        self.args = args
+        self.prompt = prompt
+        self.state = get_state()
+        self.conversation = self.state.conversation(args.agent)
+        self.run_settings = validate_settings(
+            {name: value for name, value in (("temperature", args.temperature), ("max_tokens", args.max_tokens))
+             if value is not None}
+        )
+        self.model = infer_model(args.model) if args.model else self.conversation.agent.model
+        self.cell_id = _cell_id(shell)
+        self.kernel = is_kernel()
+        with self.conversation.lock:
+            if args.new:
+                self.conversation.turns.clear()
+            self.replacing = None if args.no_history else self.conversation.turn_of_cell(self.cell_id)
+            self.history = [] if args.no_history else self.conversation.history_before(self.replacing)
+
+    def run(self) -> None:
+        from .live import StreamProgress, cancel_and_wait, follow, loop_thread
+
+        progress = StreamProgress()
+        view = _AnswerView(self.model.label, kernel=self.kernel)
+        future = loop_thread().submit(self._consume(progress))
+        if self.args.background:
+            if not self.kernel:
+                raise AskError("--background needs a Jupyter kernel")
+            self._follow_in_background(progress, future, view)
+            return
         try:
-            async with agent.run_stream(prompt, message_history=history, model_settings=run_settings,
-                                        model=model, instructions=args.system) as result:
+            follow(progress, future, view.show_partial)
+        except KeyboardInterrupt:
+            cancel_and_wait(future, progress)
+            view.show_final(progress.text, self._footer(progress, None, "⏹ interrupted: partial answer, not added to the conversation"))
+            raise AskInterrupted("interrupted; the partial answer above is not part of the conversation") from None
+        try:
+            result = future.result()
+        except BaseException:
+            view.clear()
+            raise
+        self._finish(result, progress, view)
+
+    async def _consume(self, progress: Any) -> Any:
+        try:
+            async with self.conversation.agent.run_stream(
+                self.prompt, message_history=self.history, model_settings=self.run_settings,
+                model=self.model, instructions=self.args.system,
+            ) as result:
                 async for delta in result.stream_text(delta=True):
                     progress.add(delta)
                 return result
         finally:
             progress.finish()
 
-    view = _AnswerView(model.label, kernel=is_kernel())
-    future = loop_thread().submit(consume())
-    try:
-        view.updates = follow(progress, future, view.show_partial)
-    except KeyboardInterrupt:
-        cancel_and_wait(future, progress)
-        view.show_final(progress.text, footer(model.label, None, _ttft(progress), None,
-                                              state="⏹ interrupted: partial answer, not added to the conversation"))
-        raise AskInterrupted("interrupted; the partial answer above is not part of the conversation") from None
-    try:
-        result = future.result()
-    except BaseException:
-        view.clear()
-        raise
-    usage = result.usage()
-    generation = (progress.finished_at - progress.first_token_at) if progress.first_token_at else None
-    output = progress.text
-    view.show_final(output, footer(model.label, usage,
-                                   _ttft(progress), generation))
-    if not args.no_history:
-        conversation.history.extend(result.new_messages())
-    if args.output:
-        shell.user_ns[args.output] = output
+    def _follow_in_background(self, progress: Any, future: Any, view: "_AnswerView") -> None:
+        """Keep updating this cell's output from a thread while the kernel runs other cells."""
+        import threading
 
+        parent = self.shell.kernel.get_parent("shell")
+        publisher = self.shell.display_pub
 
-def _ttft(progress: Any) -> float | None:
-    return None if progress.first_token_at is None else progress.first_token_at - progress.started
+        def follow_and_finish() -> None:
+            from ..errors import NbAgentError
+            from .live import follow
+
+            if hasattr(publisher, "set_thread_parent"):
+                publisher.set_thread_parent(parent)  # outputs of this thread belong to the asking cell
+            follow(progress, future, view.show_partial)
+            try:
+                result = future.result()
+            except NbAgentError as exc:
+                view.show_error(str(exc))
+                return
+            except BaseException as exc:  # the thread has no cell to raise into: say it in the output
+                view.show_error(f"{type(exc).__name__}: {exc}")
+                return
+            self._finish(result, progress, view)
+
+        threading.Thread(target=follow_and_finish, name="nbagent-background-answer", daemon=True).start()
+
+    def _footer(self, progress: Any, usage: Any, state: str = "") -> str:
+        from .render import footer
+
+        ttft = None if progress.first_token_at is None else progress.first_token_at - progress.started
+        generation = None
+        if progress.first_token_at is not None and progress.finished_at is not None:
+            generation = progress.finished_at - progress.first_token_at
+        return footer(self.model.label, usage, ttft, generation, state=state)
+
+    def _finish(self, result: Any, progress: Any, view: "_AnswerView") -> None:
+        from .render import answer_bundle
+        from .state import Turn
+
+        output = progress.text
+        notes = []
+        stale: list[Any] = []
+        if not self.args.no_history:
+            request, response = result.new_messages()
+            turn = Turn(request, response, cell_id=self.cell_id, display_id=view.display_id)
+            with self.conversation.lock:
+                replacing = self.conversation.turn_of_cell(self.cell_id) if self.replacing is not None else None
+                stale = self.conversation.record(turn, replacing)
+            if replacing is not None:
+                notes.append("replaced this cell's earlier turn")
+            if stale:
+                notes.append(f"{len(stale)} later turn(s) were asked against the old version")
+        turn_footer = self._footer(progress, result.usage(), " · ".join(notes))
+        if not self.args.no_history:
+            turn.footer = turn_footer
+        view.show_final(output, turn_footer)
+        for later in stale:
+            if later.display_id:
+                view.update_other(later.display_id, answer_bundle(later.response.text, f"{later.footer} · {STALE_NOTE}", streaming=False))
+        self.state.save_history_file()
+        if self.args.output:
+            self.shell.user_ns[self.args.output] = output
+        if self.args.code:
+            self._code_to_next_cell(output)
+
+    def _code_to_next_cell(self, output: str) -> None:
+        from .prompt import first_code_block
+
+        code = first_code_block(output)
+        if code is None:
+            print("nbagent: the answer has no code block to put in a cell", file=sys.stderr)
+        else:
+            self.shell.set_next_input(code, replace=False)
 
 
 class _AnswerView:
@@ -191,7 +405,7 @@ class _AnswerView:
         from .render import answer_bundle
 
         self.kernel = kernel
-        self.updates = 0
+        self.display_id: str | None = None
         self._printed = 0
         self._bundle = answer_bundle
         if kernel:
@@ -201,6 +415,7 @@ class _AnswerView:
                 {"text/markdown": f"*asking {model_label}…*", "text/plain": f"asking {model_label}…"},
                 raw=True, display_id=True,
             )
+            self.display_id = self._handle.display_id
 
     def show_partial(self, text: str) -> None:
         if self.kernel:
@@ -215,13 +430,19 @@ class _AnswerView:
             self._write(text)
             print(f"\n\n{footer_line}", flush=True)
 
+    def show_error(self, message: str) -> None:
+        self._handle.update({"text/plain": f"nbagent: {message}"}, raw=True)
+
+    def update_other(self, display_id: str, bundle: dict[str, str]) -> None:
+        from IPython.display import update_display
+
+        update_display(bundle, display_id=display_id, raw=True)
+
     def clear(self) -> None:
         if self.kernel:
             self._handle.update({"text/plain": ""}, raw=True)
 
     def _write(self, text: str) -> None:
-        import sys
-
         sys.stdout.write(text[self._printed:])
         sys.stdout.flush()
         self._printed = len(text)
@@ -233,6 +454,6 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     # IPython has no unregister for magics classes; drop ours from the registry by name.
-    for kind, names in (("cell", ("ask",)), ("line", ("agent_settings",))):
+    for kind, names in (("cell", ("ask",)), ("line", ("agent_settings", "agent_history"))):
         for name in names:
             ipython.magics_manager.magics[kind].pop(name, None)

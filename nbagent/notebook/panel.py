@@ -1,4 +1,4 @@
-"""`%agent_settings` panel: ipywidgets bound two-way to the kernel's `NotebookSettings`."""
+"""`%agent_settings` panel: ipywidgets bound two-way to the kernel's `AgentSettings`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import TraitError
 
-from .state import NotebookSettings
+from .state import AgentSettings
 
 SHOWN_WHEN_UNSET = {"temperature": 1.0, "max_tokens": 1024}
 MAX_TOKENS_LIMIT = 32768
 
 
-def settings_panel(settings: NotebookSettings) -> widgets.VBox:
+def settings_panel(settings: AgentSettings) -> widgets.VBox:
     """A panel of sliders and fields; every panel observes the same settings, so they stay in sync."""
     def shown_value(name: str) -> Any:
         value = getattr(settings, name)
@@ -71,7 +71,7 @@ def settings_panel(settings: NotebookSettings) -> widgets.VBox:
     return panel
 
 
-def _reset(settings: NotebookSettings) -> None:
+def _reset(settings: AgentSettings) -> None:
     with settings.hold_trait_notifications():
         settings.temperature = None
         settings.max_tokens = None

@@ -1,28 +1,40 @@
-"""Kernel-resident state: the bound settings and the named conversations.
+"""Kernel-resident state: the bound settings, the named conversations and their optional history file.
 
-`NotebookSettings` is the one source of truth for the settings panel, the `%agent_settings` line form
-and every conversation's `Agent`: a change from any of them is pushed to the others through
-traitlets observers, so several open panels and the next `%%ask` always agree.
+`AgentSettings` is the one source of truth for the settings panel, the `%agent_settings` line form,
+`%config AgentSettings.<name>` and every conversation's `Agent`: a change from any of them is pushed
+to the others through traitlets observers, so several open panels and the next `%%ask` always agree.
+
+A conversation is a list of turns (one question and its answer), each remembering the notebook cell
+that asked it, so re-running a cell replaces its own turn instead of appending a duplicate.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
 
-from traitlets import Float, HasTraits, Int, TraitError, Unicode, validate
+from traitlets import Float, Int, TraitError, Unicode, validate
+from traitlets.config import Configurable
 
 if TYPE_CHECKING:
     from ..agent import Agent
-    from ..messages import ModelMessage
+    from ..messages import ModelMessage, ModelRequest, ModelResponse
+
+HISTORY_FILE_FORMAT = "nbagent-history/1"
 
 
-class NotebookSettings(HasTraits):
+class AgentSettings(Configurable):
     """Defaults for every `%%ask`: None / "" mean "not set" (the provider's or nbagent's default)."""
 
-    model = Unicode("", help="provider:model-name; empty = NBAGENT_MODEL / a configured key / the offline test model")
-    temperature = Float(None, allow_none=True, help="0-2; None = provider default")
-    max_tokens = Int(None, allow_none=True, help=">= 1; None = provider default")
-    system = Unicode("", help="instructions sent with every request")
+    model = Unicode("", help="provider:model-name; empty = NBAGENT_MODEL / a configured key / the offline test model").tag(config=True)
+    temperature = Float(None, allow_none=True, help="0-2; None = provider default").tag(config=True)
+    max_tokens = Int(None, allow_none=True, help=">= 1; None = provider default").tag(config=True)
+    system = Unicode("", help="instructions sent with every request").tag(config=True)
+    history_file = Unicode("", help="keep the conversations in this JSON file (survives kernel restarts)").tag(config=True)
 
     @validate("temperature", "max_tokens")
     def _check_setting(self, proposal: Any) -> Any:
@@ -60,42 +72,102 @@ class NotebookSettings(HasTraits):
         return settings
 
 
-class Conversation:
-    """One named conversation: its agent (bound to the settings) and its history."""
+@dataclass
+class Turn:
+    """One question and its answer, and where in the notebook it was asked."""
 
-    def __init__(self, name: str, settings: NotebookSettings) -> None:
+    request: ModelRequest
+    response: ModelResponse
+    cell_id: str | None = None
+    display_id: str | None = None
+    footer: str = ""
+    stale: bool = False  # an earlier turn was re-asked after this one was answered
+
+    @property
+    def messages(self) -> list[ModelMessage]:
+        return [self.request, self.response]
+
+
+class Conversation:
+    """One named conversation: its agent (bound to the settings) and its turns."""
+
+    def __init__(self, name: str, settings: AgentSettings) -> None:
         from ..agent import Agent
 
         self.name = name
-        self.history: list[ModelMessage] = []
+        self.turns: list[Turn] = []
+        self.lock = threading.RLock()  # background answers land from another thread
         self.agent: Agent = Agent(settings.model or None, name=name)
         self.apply(settings)
 
-    def apply(self, settings: NotebookSettings) -> None:
+    def apply(self, settings: AgentSettings) -> None:
         """Push the bound settings into this conversation's agent."""
-        from ..models import infer_model
+        from ..models import default_model_name, infer_model
 
-        if settings.model and settings.model != self.agent.model.label:
-            self.agent.model = infer_model(settings.model)
-        elif not settings.model and self.agent.model.label != _default_label():
-            self.agent.model = infer_model(None)
+        wanted = settings.model or default_model_name()
+        if self.agent.model.label != wanted:
+            self.agent.model = infer_model(settings.model or None)
         self.agent.instructions = settings.system or None
         self.agent.model_settings = settings.model_settings()
 
+    @property
+    def history(self) -> list[ModelMessage]:
+        """All messages, oldest first, as sent to the model."""
+        return [message for turn in self.turns for message in turn.messages]
 
-def _default_label() -> str:
-    from ..models import default_model_name
+    def turn_of_cell(self, cell_id: str | None) -> int | None:
+        if cell_id is None:
+            return None
+        return next((index for index, turn in enumerate(self.turns) if turn.cell_id == cell_id), None)
 
-    return default_model_name()
+    def history_before(self, index: int | None) -> list[ModelMessage]:
+        """What a question is asked against: everything, or only the turns before a re-run cell's turn."""
+        turns = self.turns if index is None else self.turns[:index]
+        return [message for turn in turns for message in turn.messages]
+
+    def record(self, turn: Turn, replacing: int | None) -> list[Turn]:
+        """Add a turn, or replace a re-run cell's turn; returns the later turns that are now stale."""
+        if replacing is None:
+            self.turns.append(turn)
+            return []
+        self.turns[replacing] = turn
+        later = self.turns[replacing + 1:]
+        for stale in later:
+            stale.stale = True
+        return later
+
+    def replace_messages(self, messages: Sequence[ModelMessage]) -> None:
+        """Replace the history by loaded messages (request/answer pairs); validated before any change."""
+        self.turns = turns_from_messages(messages)
+
+
+def turns_from_messages(messages: Sequence[ModelMessage], cell_ids: Sequence[str | None] | None = None) -> list[Turn]:
+    """Pair messages into turns; a message out of order is an error naming its position."""
+    from ..errors import UserError
+    from ..messages import ModelRequest, ModelResponse
+
+    if len(messages) % 2:
+        raise UserError(f"not a conversation: {len(messages)} messages, expected question/answer pairs")
+    turns = []
+    for position in range(0, len(messages), 2):
+        request, response = messages[position], messages[position + 1]
+        if not isinstance(request, ModelRequest) or not isinstance(response, ModelResponse):
+            raise UserError(f"not a conversation: message {position} should be a request followed by a response")
+        cell_id = cell_ids[position // 2] if cell_ids else None
+        turns.append(Turn(request, response, cell_id=cell_id))
+    return turns
 
 
 class NotebookState:
     """Everything nbagent keeps in the kernel."""
 
-    def __init__(self) -> None:
-        self.settings = NotebookSettings()
+    def __init__(self, config: Any = None) -> None:
+        self.settings = AgentSettings(config=config)
         self.conversations: dict[str, Conversation] = {}
-        self.settings.observe(self._push_settings)
+        self.settings.observe(self._push_settings, names=["model", "temperature", "max_tokens", "system"])
+        self.settings.observe(self._history_file_changed, names=["history_file"])
+        if self.settings.history_file:
+            self.load_history_file()
 
     def conversation(self, name: str = "default") -> Conversation:
         if name not in self.conversations:
@@ -106,13 +178,77 @@ class NotebookState:
         for conversation in self.conversations.values():
             conversation.apply(self.settings)
 
+    def _history_file_changed(self, change: Any) -> None:
+        if change["new"]:
+            self.load_history_file()
+
+    def load_history_file(self) -> int:
+        """Restore conversations from the history file if it exists (else start it); returns turns loaded."""
+        from ..errors import UserError
+        from ..messages import messages_from_json
+
+        path = self.settings.history_file
+        if not os.path.exists(path):
+            self.save_history_file()
+            return 0
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            if data.get("format") != HISTORY_FILE_FORMAT:
+                raise ValueError(f"not an nbagent history file (format {data.get('format')!r})")
+            loaded = {}
+            for name, saved in data["conversations"].items():
+                messages = messages_from_json(json.dumps(saved["messages"]))
+                loaded[name] = turns_from_messages(messages, saved.get("cell_ids"))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError) as exc:
+            raise UserError(f"cannot read history file {path}: {_first_line(exc)}") from None
+        for name, turns in loaded.items():
+            self.conversation(name).turns = turns
+        return sum(len(turns) for turns in loaded.values())
+
+    def save_history_file(self) -> None:
+        """Write all conversations atomically (temp file + rename), if a history file is set."""
+        path = self.settings.history_file
+        if not path:
+            return
+        from ..messages import ModelMessagesTypeAdapter
+
+        data = {
+            "format": HISTORY_FILE_FORMAT,
+            "conversations": {
+                name: {
+                    "messages": ModelMessagesTypeAdapter.dump_python(conversation.history, mode="json"),
+                    "cell_ids": [turn.cell_id for turn in conversation.turns],
+                }
+                for name, conversation in self.conversations.items()
+            },
+        }
+        directory = os.path.dirname(os.path.abspath(path))
+        descriptor, temporary = tempfile.mkstemp(prefix=".nbagent-history-", dir=directory)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, ensure_ascii=False, indent=1)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
 
 _state: NotebookState | None = None
 
 
 def get_state() -> NotebookState:
-    """The kernel's nbagent state, created on first use."""
+    """The kernel's nbagent state, created on first use (with the shell's traitlets config)."""
     global _state
     if _state is None:
-        _state = NotebookState()
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        _state = NotebookState(config=shell.config if shell is not None else None)
+        if shell is not None:
+            shell.configurables.append(_state.settings)
     return _state

@@ -1,0 +1,184 @@
+"""Notebook-native conversation in a real kernel: re-run replaces a cell's turn, history commands,
+{expr} interpolation, --code, --background, and the history file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kernel_session import KernelSession, kernel_env
+from provider_server import openai_stream
+
+KEY = "sk-kernel-test-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def kernel(provider_server):
+    session = KernelSession(kernel_env(provider_server.openai_base_url))
+    assert session.execute("%load_ext nbagent").reply["status"] == "ok"
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def fresh(kernel, provider):
+    kernel.execute("from nbagent.notebook.state import get_state\nget_state().conversations.clear()")
+    provider.clear()
+    kernel.stray.clear()
+    return kernel
+
+
+def ask(kernel, body, options="", cell_id=None, **kwargs):
+    metadata = {"cellId": cell_id} if cell_id else None
+    return kernel.execute(f"%%ask {options}\n{body}", metadata=metadata, **kwargs)
+
+
+def sent_contents(provider):
+    return [message["content"] for message in provider.last_request.json["messages"]]
+
+
+def display_id_of(run):
+    return run.of_type("display_data")[0]["content"]["transient"]["display_id"]
+
+
+def test_rerunning_a_cell_replaces_its_turn(fresh, provider):
+    ask(fresh, "question A", cell_id="cell-a")
+    run_b = ask(fresh, "question B", cell_id="cell-b")
+    rerun = ask(fresh, "question A, edited", cell_id="cell-a")
+    assert sent_contents(provider) == ["question A, edited"]  # asked with the history before cell A
+    assert "replaced this cell's earlier turn" in rerun.final_markdown()
+    assert "1 later turn(s) were asked against the old version" in rerun.final_markdown()
+    # cell B's answer is marked as asked against an older version, in place
+    b_updates = [u for u in rerun.updates if u["transient"]["display_id"] == display_id_of(run_b)]
+    assert b_updates and "asked against an older version" in b_updates[-1]["data"]["text/markdown"]
+    ask(fresh, "question C", cell_id="cell-c")
+    assert sent_contents(provider) == ["question A, edited", "Echo: question A, edited", "question B",
+                                       "Echo: question B", "question C"]
+    again = ask(fresh, "question C again", cell_id="cell-c")
+    assert again.reply["status"] == "ok"
+    assert sent_contents(provider)[-1] == "question C again" and len(sent_contents(provider)) == 5
+
+
+def test_without_cell_ids_each_run_is_a_new_turn(fresh, provider):
+    ask(fresh, "same question")
+    ask(fresh, "same question")
+    assert sent_contents(provider) == ["same question", "Echo: same question", "same question"]
+
+
+def test_history_table_pop_clear(fresh, provider):
+    ask(fresh, "first | question", cell_id="c1")
+    ask(fresh, "second question", cell_id="c2")
+    table = fresh.execute("%agent_history")
+    markdown = table.of_type("display_data")[0]["content"]["data"]["text/markdown"]
+    lines = markdown.splitlines()
+    assert lines[0] == "| turn | cell | role | text | tokens |"
+    assert len(lines) == 2 + 4
+    assert r"first \| question" in lines[2] and "| c1 | user |" in lines[2]
+    assert "| assistant |" in lines[3] and "→" in lines[3]
+    popped = fresh.execute("%agent_history --pop")
+    assert "1 left" in popped.stdout
+    ask(fresh, "third")
+    assert sent_contents(provider) == ["first | question", "Echo: first | question", "third"]
+    fresh.execute("%agent_history --clear")
+    ask(fresh, "fourth")
+    assert sent_contents(provider) == ["fourth"]
+
+
+def test_history_save_and_load(fresh, provider, tmp_path):
+    ask(fresh, "remember this")
+    saved = tmp_path / "conversation.json"
+    assert "saved 1 turn(s)" in fresh.execute(f"%agent_history --save {saved}").stdout
+    data = json.loads(saved.read_text())
+    assert [message["kind"] for message in data] == ["request", "response"]
+    fresh.execute("%agent_history --clear")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"not": "a conversation"}')
+    for path in (bad, tmp_path / "missing.json"):
+        failed = fresh.execute(f"%agent_history --load {path}")
+        assert failed.reply["status"] == "error" and len(failed.errors[0]["traceback"]) == 1
+        assert "the current history is unchanged" in failed.errors[0]["evalue"]
+    assert "loaded 1 turn(s)" in fresh.execute(f"%agent_history --load {saved}").stdout
+    ask(fresh, "what did I say?")
+    assert sent_contents(provider) == ["remember this", "Echo: remember this", "what did I say?"]
+
+
+def test_interpolation_from_the_namespace(fresh, provider):
+    fresh.execute("x = 41\nrows = list(range(5000))")
+    ask(fresh, "value {x + 1}, literal {{braces}}, name {x!r}")
+    assert sent_contents(provider)[-1] == "value 42, literal {braces}, name 41"
+    long_run = ask(fresh, "the data: {rows}")
+    assert "{rows} is" in long_run.stderr and "sent the first 2,000" in long_run.stderr
+    assert "truncated" in sent_contents(provider)[-1] and len(sent_contents(provider)[-1]) < 2200
+    provider.clear()
+    failed = ask(fresh, "what is {undefined_name}?")
+    assert failed.reply["status"] == "error"
+    assert "unknown name 'undefined_name'" in failed.errors[0]["evalue"] and len(failed.errors[0]["traceback"]) == 1
+    assert provider.requests == []
+
+
+def test_code_goes_to_a_new_cell_below(fresh, provider):
+    provider.enqueue(openai_stream("Here you go:\n\n```python\nimport math\nprint(math.pi)\n```\n\nDone."))
+    run = ask(fresh, "write code", "--code")
+    [payload] = [p for p in run.reply["payload"] if p["source"] == "set_next_input"]
+    assert payload["text"] == "import math\nprint(math.pi)" and payload["replace"] is False
+
+
+def test_background_answer_streams_while_other_cells_run(fresh, provider):
+    provider.enqueue(openai_stream([f"b{i} " for i in range(150)], delay=0.02))  # ~3 s
+    background = ask(fresh, "slow background question", "--background", cell_id="bg")
+    assert background.reply["status"] == "ok"
+    assert "tok/s" not in background.final_markdown()  # the cell finished before the answer did
+    ask_msg_id = background.messages[0]["parent_header"]["msg_id"]
+    display_id = display_id_of(background)
+    other = fresh.execute("import time\nfor i in range(3):\n    time.sleep(0.5)\nprint('other cell done')")
+    assert other.stdout == "other cell done\n"
+    fresh.drain(3.0)
+    updates = [m for m in fresh.stray if m["msg_type"] == "update_display_data"
+               and m["content"]["transient"]["display_id"] == display_id]
+    assert len(updates) >= 3
+    assert all(m["parent_header"]["msg_id"] == ask_msg_id for m in updates)  # routed to the asking cell
+    final = updates[-1]["content"]["data"]["text/markdown"]
+    assert final.startswith("".join(f"b{i} " for i in range(150))) and "tok/s" in final
+    ask(fresh, "after the background answer")
+    assert sent_contents(provider) == ["slow background question", "".join(f"b{i} " for i in range(150)),
+                                       "after the background answer"]
+
+
+def test_interrupting_the_kernel_does_not_corrupt_a_background_answer(fresh, provider):
+    words = [f"k{i} " for i in range(100)]
+    provider.enqueue(openai_stream(words, delay=0.02))
+    ask(fresh, "background", "--background")
+    interrupted = fresh.execute("import time\ntime.sleep(10)", interrupt_after=0.5)
+    assert interrupted.reply["status"] == "error"
+    fresh.drain(3.0)
+    ask(fresh, "next")
+    assert sent_contents(provider) == ["background", "".join(words), "next"]
+
+
+def test_history_file_survives_a_kernel_restart(provider_server, provider, tmp_path):
+    path = tmp_path / "history.json"
+    first = KernelSession(kernel_env(provider_server.openai_base_url))
+    try:
+        first.execute("%load_ext nbagent")
+        set_file = first.execute(f"%agent_settings history_file={path}")
+        assert set_file.reply["status"] == "ok", set_file.errors
+        ask(first, "persist me", cell_id="p1")
+        ask(first, "and me", "--agent side")
+    finally:
+        first.close()
+    saved = path.read_text()
+    assert "persist me" in saved and KEY not in saved
+    data = json.loads(saved)
+    assert set(data["conversations"]) == {"default", "side"} and data["conversations"]["default"]["cell_ids"] == ["p1"]
+    # a new kernel configured by the traitlets option picks the conversation up again
+    second = KernelSession(kernel_env(provider_server.openai_base_url), extra_arguments=(f"--AgentSettings.history_file={path}",))
+    try:
+        second.execute("%load_ext nbagent")
+        rerun = ask(second, "persist me, edited", cell_id="p1")
+        assert rerun.reply["status"] == "ok"
+        assert sent_contents(provider) == ["persist me, edited"]  # re-running p1 replaced its turn
+        ask(second, "continue")
+        assert sent_contents(provider) == ["persist me, edited", "Echo: persist me, edited", "continue"]
+    finally:
+        second.close()
+    assert "continue" in path.read_text()
