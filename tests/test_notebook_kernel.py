@@ -224,3 +224,17 @@ def test_untrusted_answer_html_is_shown_as_text(fresh, provider):
     assert "&lt;script>window.__pwned=1&lt;/script>" in final and "[docs](https://example.com)" in final
     assert "```html\n<b>code stays</b>\n```" in final
     assert fresh.execute(f"print(raw == {hostile!r})").stdout.strip() == "True"  # -o keeps the exact text
+
+
+def test_extension_loads_from_config(provider_server, provider):
+    """`c.InteractiveShellApp.extensions = ['nbagent']` (here on the command line) registers the magics."""
+    session = KernelSession(kernel_env(provider_server.openai_base_url),
+                            extra_arguments=("--InteractiveShellApp.extensions=['nbagent']",))
+    try:
+        run = ask(session, "configured by traitlets")
+        assert run.reply["status"] == "ok", run.errors
+        assert provider.last_request.json["messages"][-1]["content"] == "configured by traitlets"
+        magics = session.execute("print(sorted(get_ipython().magics_manager.magics['line']).count('agent_history'))")
+        assert magics.stdout.strip() == "1"
+    finally:
+        session.close()
