@@ -166,15 +166,15 @@ def _connection_error(
     exc: Exception, url: str, model_label: str, settings: ModelSettings, *, attempts: int = 1
 ) -> ModelConnectionError:
     seconds = settings.get("timeout", DEFAULT_TIMEOUT)
-    tried = f" (after {attempts} attempts)" if attempts > 1 else ""
+    tried = f"{attempts} attempts; " if attempts > 1 else ""
     if isinstance(exc, httpx.ConnectTimeout):
-        what = f"timed out connecting after {min(seconds, CONNECT_TIMEOUT):g} s{tried} (is the host reachable?)"
+        what = f"timed out connecting after {min(seconds, CONNECT_TIMEOUT):g} s ({tried}is the host reachable?)"
     elif isinstance(exc, httpx.PoolTimeout):
         what = f"no free connection within {seconds:g} s (too many requests at once?)"
     elif isinstance(exc, httpx.TimeoutException):
         what = f"no data for {seconds:g} s (read timeout; raise model_settings['timeout'] if the model is slow)"
     else:
-        what = f"connection lost before the answer started{tried} ({_reason(exc)})"
+        what = f"connection lost before the answer started ({tried}{_reason(exc)})"
     return ModelConnectionError(f"{model_label} at {_origin(url)}: {what}")
 
 

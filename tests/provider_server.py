@@ -1026,7 +1026,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-# ------------------------------------------------- connect-timeout helper (fault tests)
+# ------------------------------------ fault-test helpers (connect timeouts, open connections)
 
 
 class Blackhole:
@@ -1066,3 +1066,15 @@ class Blackhole:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_connections(server: ProviderServer) -> set[socket.socket]:
+    """The client connections the server still holds open; one leaves the set when its client hangs
+    up. Compare sets taken before and after a test: other tests' clients may still be connected."""
+    with server._lock:
+        return set(server._conns)
+
+
+def open_connection_count(server: ProviderServer) -> int:
+    """How many client connections the server holds open (0 once every client hung up)."""
+    return len(open_connections(server))

@@ -238,3 +238,20 @@ def test_extension_loads_from_config(provider_server, provider):
         assert magics.stdout.strip() == "1"
     finally:
         session.close()
+
+
+def test_interrupt_closes_the_http_stream(fresh):
+    """Server side: the interrupted answer's connection is closed, not left streaming into the void."""
+    import time
+
+    from provider_server import ProviderServer, open_connection_count
+
+    with ProviderServer() as own:
+        fresh.execute(f"import os; os.environ['OLLAMA_BASE_URL'] = '{own.openai_base_url}'")
+        own.enqueue(openai_stream([f"c{i} " for i in range(1000)], delay=0.01))
+        run = ask(fresh, "stream for a while", "--model ollama:llama3", interrupt_after=1.0)
+        assert run.errors[0]["ename"] == "AskInterrupted"
+        deadline = time.monotonic() + 5
+        while open_connection_count(own) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_connection_count(own) == 0

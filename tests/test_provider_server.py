@@ -226,7 +226,9 @@ def test_delay_spreads_chunks_over_time(provider: ProviderServer, client: httpx.
                 stamps.append(time.perf_counter() - start)
     assert stamps[0] >= 0.09  # first_delay
     content = stamps[1:6]
-    assert all(b - a >= 0.03 for a, b in zip(content, content[1:]))  # seen one by one
+    assert content[-1] - content[0] >= 0.18
+    # Seen one by one (tolerant of a client hiccup merging two reads).
+    assert sum(b - a >= 0.03 for a, b in zip(content, content[1:])) >= 3
     assert stamps[-1] >= 0.3
 
 
