@@ -39,7 +39,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 CHROMIUM_PATH = os.environ.get("NBAGENT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -647,9 +647,13 @@ class LabPage:
         selector: str = ".jp-OutputArea-output",
         interval: float = 0.05,
         timeout: float = DEFAULT_TIMEOUT,
+        on_sample: Callable[[Sample], None] | None = None,
     ) -> list[Sample]:
         """Start cell `index`; every `interval` s record the `selector` nodes in its output
         area (count, innerText, innerHTML) until the cell finished; one last sample after.
+
+        `on_sample(sample)` is called after each sample while the cell runs (e.g. to take a
+        screenshot mid-way); the time it takes delays the next sample.
         """
         before = self.start_cell(index)
         t0 = time.monotonic()
@@ -669,6 +673,8 @@ class LabPage:
                     node_ids=snap.get("ids", []),
                 )
             )
+            if on_sample is not None:
+                on_sample(samples[-1])
             if self.page.evaluate(done_js, arg):
                 break
             if now > timeout:

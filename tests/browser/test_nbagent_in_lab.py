@@ -1,0 +1,414 @@
+"""nbagent as a user sees it: JupyterLab 4 in headless Chromium, a kernel talking to the loopback
+provider server (tests/provider_server.py) as an OpenAI-compatible model.
+
+One server, one page, one notebook for the module; the tests run in file order and build on the
+cells run before them (each re-runs what it needs when run alone with -k).
+
+Screenshots go to artifacts/browser/; nbagent-streaming.png and nbagent-settings.png are also
+copied to docs/screenshots/ (for the README) when missing there, or with NBAGENT_UPDATE_SCREENSHOTS=1.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from provider_server import ProviderServer, openai_stream, split_words
+
+NOTEBOOK = "nbagent.ipynb"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+SETUP, STREAM, PANEL, ASK_AFTER_SLIDERS, SETTINGS_LINE, PANEL2, ASK_AFTER_SYNC, XSS = range(8)
+
+CELLS = [
+    "%load_ext nbagent",
+    "%%ask\nWhat is the difference between a list and a tuple?",
+    "%agent_settings",
+    "%%ask\nWhich one can be a dict key?",
+    "%agent_settings temperature=0.3 max_tokens=77",
+    "%agent_settings",
+    "%%ask\nSummarise that in one line.",
+    "%%ask\nShow me some HTML that runs in the browser.",
+]
+
+CODE = textwrap.dedent(
+    """\
+    point = (3, 4)
+    names = ["ada", "grace"]
+    names.append("linus")
+    print(point[0], len(names))"""
+)
+TABLE = [
+    ["Property", "list", "tuple"],
+    ["Mutable", "yes", "no"],
+    ["Hashable", "no", "yes"],
+    ["Syntax", "[1, 2]", "(1, 2)"],
+]
+ANSWER = (
+    "# Lists and tuples in Python\n\n"
+    "Both hold an ordered sequence of values, but a list can change after it is made while a tuple "
+    "cannot. Reach for a tuple when the values belong together as one record, such as a point or a "
+    "row from a database, and for a list when items come and go over time. Because a tuple never "
+    "changes, Python can hash it, so it works as a dictionary key or as a member of a set; a list "
+    "cannot do either. Tuples are also a little smaller and faster to create, which matters only "
+    "in very hot loops. Here is the difference in a few lines of code:\n\n"
+    f"```python\n{CODE}\n```\n\n"
+    "## At a glance\n\n"
+    + "\n".join(
+        ["| " + " | ".join(TABLE[0]) + " |", "|---|---|---|"]
+        + ["| " + " | ".join(row) + " |" for row in TABLE[1:]]
+    )
+    + "\n"
+)
+CHUNKS = 120
+CHUNK_DELAY = 0.025
+USAGE = (42, CHUNKS)
+
+# The answer of the security test: raw HTML and a script link, each in a paragraph of its own.
+SCRIPT = "<script>window.__pwned=1</script>"
+IMG = '<img src=x onerror="window.__pwned=2">'
+XSS_ANSWER = f"Careful with these:\n\n{SCRIPT}\n\n{IMG}\n\n[click me](javascript:window.__pwned=3)\n"
+
+FOOTER = re.compile(
+    r"^openai:gpt-4o · 42 → 120 tokens · [\d,]+ tok/s · first token \d+\.\d\d s$"
+)
+
+
+def chunks(text: str, count: int) -> list[str]:
+    """`text` as exactly `count` stream chunks, cut between words (as a model's tokens would be)."""
+    words = split_words(text)
+    assert len(words) >= count, f"the answer has only {len(words)} words"
+    bounds = [round(i * len(words) / count) for i in range(count + 1)]
+    pieces = ["".join(words[a:b]) for a, b in zip(bounds, bounds[1:])]
+    assert "".join(pieces) == text and len(pieces) == count
+    return pieces
+
+
+def rendered_words(markdown: str) -> list[str]:
+    """The words a Markdown renderer shows for ANSWER: no '#', fences, pipes or delimiter rows."""
+    words: list[str] = []
+    for line in markdown.splitlines():
+        if line.startswith("```") or re.fullmatch(r"\|(-+\|)+", line):
+            continue
+        if line.startswith("|"):
+            words += [word for cell in line.strip("|").split("|") for word in cell.split()]
+            continue
+        words += line.lstrip("#").split()
+    return words
+
+
+def letters(text: str) -> str:
+    """Letters and digits only: what a growing answer keeps while its Markdown is re-rendered
+    (a table's header row is a paragraph with pipes until its delimiter row arrives)."""
+    return re.sub(r"[^0-9A-Za-z]", "", text)
+
+
+def answer_part(output_html: str) -> str:
+    """The text of the answer in an output's HTML: what comes before the footer's <hr>."""
+    if "<hr" not in output_html:
+        return ""  # the "asking ..." placeholder
+    body = output_html[: output_html.rfind("<hr")]
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+# JS: the answer (blocks before the last <hr>, heading anchors left out) and the footer (after it).
+_ANSWER_AND_FOOTER_JS = """
+(area) => {
+  const md = area.querySelector('.jp-RenderedMarkdown');
+  if (!md) return null;
+  const blocks = Array.from(md.children);
+  let hr = -1;
+  blocks.forEach((b, i) => { if (b.tagName === 'HR') hr = i; });
+  const strip = (b) => {
+    let t = b.innerText;
+    for (const a of b.querySelectorAll('.jp-InternalAnchorLink')) t = t.replace(a.innerText, '');
+    return t;
+  };
+  return {
+    answer: blocks.slice(0, hr).map(strip).join('\\n'),
+    footer: blocks.slice(hr + 1).map(b => b.innerText).join('\\n').trim(),
+  };
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def lab_env(provider_server: ProviderServer) -> dict[str, str]:
+    """The kernel's model: `openai:gpt-4o` at the loopback provider server."""
+    return {
+        "OPENAI_BASE_URL": provider_server.openai_base_url,
+        "OPENAI_API_KEY": "sk-browser-test-0123456789",
+        "NBAGENT_MODEL": "openai:gpt-4o",
+    }
+
+
+@pytest.fixture(scope="module")
+def nb(page):
+    page.open_notebook(NOTEBOOK, CELLS)
+    page.run_cell(SETUP)
+    assert page.cell_output(SETUP).inner_text().strip() == ""
+    return page
+
+
+def _answer_and_footer(nb, index: int) -> dict:
+    area = nb.cell_output(index).element_handle()
+    return nb.evaluate(_ANSWER_AND_FOOTER_JS, area)
+
+
+def _ask_long_answer(nb, provider: ProviderServer, **sample_options):
+    provider.enqueue(openai_stream(chunks(ANSWER, CHUNKS), delay=CHUNK_DELAY, usage=USAGE))
+    return nb.sample_while_running(STREAM, interval=0.04, **sample_options)
+
+
+def _assert_answer_rendered(nb) -> None:
+    out = nb.cell_output(STREAM)
+    assert out.locator(".jp-OutputArea-output").count() == 1
+    headings = out.locator("h1, h2")
+    assert [letters(t) for t in headings.all_inner_texts()] == ["ListsandtuplesinPython", "Ataglance"]
+    code = out.locator("pre code")
+    assert code.count() == 1
+    assert code.inner_text().rstrip("\n") == CODE
+    table = out.locator("table")
+    assert table.count() == 1
+    rows = [
+        [cell.strip() for cell in row.locator("th, td").all_inner_texts()]
+        for row in table.locator("tr").all()
+    ]
+    assert rows == TABLE
+
+
+# ------------------------------------------------------------------------------ 1. streaming
+
+
+def test_answer_streams_into_one_output_in_place(nb, provider, browser_artifacts):
+    final_letters = letters("".join(rendered_words(ANSWER)))
+    shot = browser_artifacts / "nbagent-streaming.png"
+    taken: list[float] = []  # share of the answer shown in each screenshot
+
+    def screenshot_mid_stream(sample) -> None:
+        # Mid-stream: the code block has started, the table is not there yet. A first shot as
+        # soon as that holds, a better one (more of the code shown) if a later sample allows.
+        if sample.count != 1 or "<pre" not in sample.html or "<table" in sample.html:
+            return
+        if not taken or (len(taken) == 1 and "names.append" in sample.text):
+            nb.screenshot(shot)
+            taken.append(len(letters(answer_part(sample.html))) / len(final_letters))
+
+    samples = _ask_long_answer(nb, provider, on_sample=screenshot_mid_stream)
+    assert not samples[-1].running
+
+    counts = [s.count for s in samples]
+    assert max(counts) == 1, counts
+    first = counts.index(1)
+    assert all(c == 1 for c in counts[first:]), counts  # ONE output node throughout ...
+    ids = {s.node_ids[0] for s in samples[first:]}
+    assert len(ids) == 1, ids  # ... the very same DOM node (no new node per update)
+
+    # The answer's text only grows: every distinct text extends the one before.
+    answers = [letters(answer_part(s.html)) for s in samples[first:]]
+    distinct = [a for a in dict.fromkeys(answers) if a]
+    for shorter, longer in zip(distinct, distinct[1:]):
+        assert longer.startswith(shorter), (shorter[-60:], longer[-60:])
+    assert len(distinct) >= 10, len(distinct)
+    partial = [a for a in distinct if 0 < len(a) < len(final_letters)]
+    assert len(partial) >= 8, len(partial)
+    assert distinct[-1] == final_letters
+    # While streaming, the footer says so.
+    assert any("answering…" in s.text for s in samples[first:-1])
+    print(f"\nstreaming: {len(samples)} samples over {samples[-1].t:.2f} s, "
+          f"{len(distinct)} distinct answer texts ({len(partial)} partial); screenshots at {taken}")
+
+    assert taken, "no sample showed the code block before the table: no mid-stream screenshot"
+    assert all(0.1 < share < 1.0 for share in taken), taken
+    _publish(shot)
+
+    # The final output: Markdown rendered by JupyterLab, the exact words, the footer.
+    _assert_answer_rendered(nb)
+    shown = _answer_and_footer(nb, STREAM)
+    assert shown["answer"].replace("¶", "").split() == rendered_words(ANSWER)
+    assert FOOTER.match(shown["footer"]), shown["footer"]
+
+    request = provider.last_request.json
+    assert request["model"] == "gpt-4o" and request["stream"] is True
+    assert request["messages"][-1]["content"] == "What is the difference between a list and a tuple?"
+
+
+# ------------------------------------------------------------------------------- 2. settings
+
+
+def _slider(nb, cell: int, name: str, panel: int = 0):
+    settings = nb.cell_output(cell).locator(".nbagent-settings").nth(panel)
+    return settings.locator(".widget-slider", has=nb.page.locator(".widget-label", has_text=re.compile(f"^{name}$")))
+
+
+def _readout(slider) -> str:
+    return slider.locator(".widget-readout").inner_text().strip()
+
+
+def _wait_readout(nb, slider, expected: str, timeout: float = 10.0) -> None:
+    nb.page.wait_for_function(
+        "([el, want]) => el.innerText.trim() === want",
+        arg=[slider.locator(".widget-readout").element_handle(), expected],
+        timeout=timeout * 1000,
+    )
+
+
+def _press(nb, slider, *keys: str) -> None:
+    """Click the slider's handle (focusing it), then press keys like a user."""
+    slider.locator(".noUi-handle").click()
+    for key in keys:
+        nb.page.keyboard.press(key)
+
+
+def _drag(nb, slider, dx: float) -> None:
+    """Drag the slider's handle `dx` pixels with the mouse."""
+    box = slider.locator(".noUi-handle").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    mouse = nb.page.mouse
+    mouse.move(x, y)
+    mouse.down()
+    mouse.move(x + dx, y, steps=8)
+    mouse.up()
+
+
+def _ask_short(nb, provider: ProviderServer, cell: int) -> dict:
+    provider.enqueue(openai_stream("Tuples, since they are hashable.", usage=(10, 6)))
+    before = len(provider.requests)
+    nb.run_cell(cell)
+    assert "Tuples, since they are hashable." in nb.cell_output(cell).inner_text()
+    requests = provider.requests
+    assert len(requests) == before + 1
+    return requests[-1].json
+
+
+def test_settings_sliders_drive_the_request(nb, provider):
+    nb.run_cell(PANEL)
+    nb.cell_output(PANEL).locator(".nbagent-settings .noUi-handle").first.wait_for()
+    temperature = _slider(nb, PANEL, "temperature")
+    max_tokens = _slider(nb, PANEL, "max_tokens")
+    assert (_readout(temperature), _readout(max_tokens)) == ("1.00", "1024")
+
+    # Keyboard: four steps right, one back.
+    _press(nb, temperature, "ArrowRight", "ArrowRight", "ArrowRight", "ArrowRight", "ArrowLeft")
+    _wait_readout(nb, temperature, "1.15")
+    # Mouse: drag the handle to the right, then fine-tune with the keyboard.
+    _drag(nb, max_tokens, 40)
+    nb.page.wait_for_function(
+        "el => el.innerText.trim() !== '1024'", arg=max_tokens.locator(".widget-readout").element_handle()
+    )
+    dragged = int(_readout(max_tokens))
+    assert dragged > 1024
+    _press(nb, max_tokens, "ArrowLeft", "ArrowLeft", "ArrowLeft")
+    _wait_readout(nb, max_tokens, str(dragged - 3))
+
+    shot = nb.screenshot("nbagent-settings.png", cell=PANEL)
+    _publish(shot)
+
+    shown_temperature, shown_max_tokens = float(_readout(temperature)), int(_readout(max_tokens))
+    body = _ask_short(nb, provider, ASK_AFTER_SLIDERS)
+    assert body["temperature"] == pytest.approx(shown_temperature, abs=1e-9)
+    assert body["max_completion_tokens"] == shown_max_tokens == dragged - 3
+    assert "max_tokens" not in body
+
+    # The line form moves the sliders of the panel shown earlier (its output stays in its cell).
+    nb.run_cell(SETTINGS_LINE)
+    assert "temperature=0.3, max_tokens=77" in nb.cell_output(SETTINGS_LINE).inner_text()
+    _wait_readout(nb, temperature, "0.30")
+    _wait_readout(nb, max_tokens, "77")
+    assert nb.cell_output(SETTINGS_LINE).locator(".nbagent-settings").count() == 0
+
+    # A second panel: it starts from the current settings, and the two stay in sync both ways.
+    nb.run_cell(PANEL2)
+    nb.cell_output(PANEL2).locator(".nbagent-settings .noUi-handle").first.wait_for()
+    temperature2 = _slider(nb, PANEL2, "temperature")
+    max_tokens2 = _slider(nb, PANEL2, "max_tokens")
+    assert (_readout(temperature2), _readout(max_tokens2)) == ("0.30", "77")
+
+    _press(nb, temperature2, "ArrowRight", "ArrowRight")  # in the second panel ...
+    _wait_readout(nb, temperature2, "0.40")
+    _wait_readout(nb, temperature, "0.40")  # ... the first follows
+
+    readout = max_tokens.locator(".widget-readout")  # type into the first panel's readout ...
+    readout.click()
+    nb.page.keyboard.press("Control+A")
+    nb.page.keyboard.type("300")
+    nb.page.keyboard.press("Enter")
+    _wait_readout(nb, max_tokens, "300")
+    _wait_readout(nb, max_tokens2, "300")  # ... the second follows
+
+    body = _ask_short(nb, provider, ASK_AFTER_SYNC)
+    assert body["temperature"] == pytest.approx(0.4, abs=1e-9)
+    assert body["max_completion_tokens"] == 300
+
+
+# ------------------------------------------------------------------------------- 3. security
+
+
+def _pwned(nb):
+    return nb.evaluate("() => window.__pwned")
+
+
+def _assert_xss_neutralised(nb) -> None:
+    out = nb.cell_output(XSS)
+    out.locator(".jp-RenderedMarkdown").wait_for()
+    nb.page.wait_for_timeout(300)  # give an <img onerror> its chance
+    assert _pwned(nb) is None
+    text = out.inner_text()
+    assert SCRIPT in text and IMG in text  # shown as text ...
+    assert out.locator("script").count() == 0  # ... not as elements
+    assert out.locator("img").count() == 0
+    assert out.locator("[onerror]").count() == 0
+    assert out.locator("[href^='javascript' i]").count() == 0
+    link = out.locator("a", has_text="click me")
+    assert link.count() == 1
+    link.click()
+    nb.page.wait_for_timeout(300)
+    assert _pwned(nb) is None
+
+
+def test_raw_html_in_an_answer_does_not_run(nb, provider):
+    provider.enqueue(openai_stream(XSS_ANSWER, usage=(12, 20)))
+    nb.run_cell(XSS)
+    _assert_xss_neutralised(nb)
+
+
+# --------------------------------------------------------------------------- 4. save, reopen
+
+
+def test_answers_survive_save_close_reopen(nb, provider):
+    if nb.cell_output(STREAM).locator("table").count() == 0:
+        _ask_long_answer(nb, provider)  # this test alone (-k)
+    if nb.cell_output(XSS).locator(".jp-RenderedMarkdown").count() == 0:
+        test_raw_html_in_an_answer_does_not_run(nb, provider)
+    nb.save()
+    saved = nb.lab.read_notebook(NOTEBOOK)
+    outputs = saved.cells[STREAM].outputs
+    assert len(outputs) == 1 and outputs[0]["output_type"] == "display_data"
+    plain = outputs[0]["data"]["text/plain"]
+    assert plain.startswith(ANSWER) and FOOTER.match(plain[len(ANSWER):].strip())
+
+    nb.close_and_reopen()
+    assert _pwned(nb) is None
+    out = nb.cell_output(STREAM)
+    out.locator("table").wait_for()
+    _assert_answer_rendered(nb)
+    assert nb.execution_count(STREAM) is not None
+    _assert_xss_neutralised(nb)
+    nb.cell(STREAM).scroll_into_view_if_needed()
+    nb.screenshot("nbagent-reopened.png")
+
+
+def _publish(shot: Path) -> None:
+    """Copy a screenshot to docs/screenshots/ (shown in the README) when it is missing there, or
+    always with NBAGENT_UPDATE_SCREENSHOTS=1: a plain test run leaves the committed images alone."""
+    target = DOCS_SCREENSHOTS / shot.name
+    if target.exists() and os.environ.get("NBAGENT_UPDATE_SCREENSHOTS") != "1":
+        return
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, target)
