@@ -68,6 +68,12 @@ def settings_panel(settings: AgentSettings) -> widgets.VBox:
     describe()
     panel = widgets.VBox([temperature, max_tokens, model, system, widgets.HBox([reset, status])])
     panel.add_class("nbagent-settings")
+
+    def stop_following(change: dict[str, Any]) -> None:
+        if change["new"] is None:  # panel closed: stop pushing settings into dead widgets
+            settings.unobserve(on_settings_change, names=list(controls))
+
+    panel.observe(stop_following, names="comm")
     return panel
 
 

@@ -1,0 +1,68 @@
+"""Pure functions and objects of the notebook layer, without a kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbagent.notebook.prompt import InterpolationError, first_code_block, interpolate
+from nbagent.notebook.render import answer_bundle, close_open_fence, neutralize
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a <b>bold</b>", "a &lt;b>bold&lt;/b>"),
+    ("<script>x()</script>", "&lt;script>x()&lt;/script>"),
+    ('<img src=x onerror="y()">', '&lt;img src=x onerror="y()">'),
+    ("[a](javascript:alert(1))", "[a](#unsafe-link-removed))"),
+    ("[a]( JaVaScRiPt:alert(1))", "[a]( #unsafe-link-removed))"),
+    ("[a](java&#115;cript:alert(1))", "[a](#unsafe-link-removed))"),
+    ("[a](data:text/html,x)", "[a](#unsafe-link-removed)"),
+    ("[ref]: vbscript:x", "[ref]: #unsafe-link-removed"),
+    ("[ok](https://example.com) [mail](mailto:a@b.c) [rel](#top)", "[ok](https://example.com) [mail](mailto:a@b.c) [rel](#top)"),
+    ("use `<div>` here", "use `<div>` here"),
+    ("```html\n<script>kept()</script>\n```\n<i>x</i>", "```html\n<script>kept()</script>\n```\n&lt;i>x&lt;/i>"),
+    ("~~~\n<b>\n~~~", "~~~\n<b>\n~~~"),
+    ("1 < 2 and 3 > 2", "1 &lt; 2 and 3 > 2"),
+])
+def test_neutralize(text, expected):
+    assert neutralize(text) == expected
+
+
+def test_streaming_bundle_closes_an_open_code_block_and_keeps_plain_text_exact():
+    assert close_open_fence("text\n```python\nx = 1") == "text\n```python\nx = 1\n```"
+    assert close_open_fence("```\na\n```\n") == "```\na\n```\n"
+    bundle = answer_bundle("see <b>", "openai:gpt-4o · 1 → 2 tokens", streaming=False)
+    assert bundle["text/markdown"] == "see &lt;b>\n\n---\n*openai:gpt-4o · 1 → 2 tokens*"
+    assert bundle["text/plain"] == "see <b>\n\nopenai:gpt-4o · 1 → 2 tokens"
+
+
+def test_interpolation():
+    namespace = {"x": 2, "items": ["a", "b"]}
+    assert interpolate("{x * 3} {items[1]} {x:03d} {items!r} {{x}}", namespace) == ("6 b 002 ['a', 'b'] {x}", [])
+    assert interpolate("no braces", {}) == ("no braces", [])
+    with pytest.raises(InterpolationError, match="unknown name 'y'"):
+        interpolate("{y}", namespace)
+    with pytest.raises(InterpolationError, match="literal braces"):
+        interpolate("a { b", namespace)
+    text, notes = interpolate("{big}", {"big": "z" * 5000})
+    assert len(notes) == 1 and "5,000 characters" in notes[0] and text.startswith("z" * 2000) and len(text) < 2100
+
+
+def test_first_code_block():
+    assert first_code_block("x\n```python\nprint(1)\n```\n```\nsecond\n```") == "print(1)"
+    assert first_code_block("no code") is None
+
+
+def test_closing_a_panel_stops_it_following_the_settings():
+    from nbagent.notebook.panel import settings_panel
+    from nbagent.notebook.state import AgentSettings
+
+    settings = AgentSettings()
+    panel = settings_panel(settings)
+    temperature = panel.children[0]
+    settings.temperature = 0.4
+    assert temperature.value == 0.4
+    temperature.value = 0.9
+    assert settings.temperature == 0.9  # two-way
+    panel.close()
+    settings.temperature = 0.1
+    assert temperature.value == 0.9
