@@ -164,6 +164,7 @@ class NotebookState:
     def __init__(self, config: Any = None) -> None:
         self.settings = AgentSettings(config=config)
         self.conversations: dict[str, Conversation] = {}
+        self._file_lock = threading.Lock()  # background answers save from their own thread
         self.settings.observe(self._push_settings, names=["model", "temperature", "max_tokens", "system"])
         self.settings.observe(self._history_file_changed, names=["history_file"])
         if self.settings.history_file:
@@ -213,25 +214,26 @@ class NotebookState:
             return
         from ..messages import ModelMessagesTypeAdapter
 
-        data = {
-            "format": HISTORY_FILE_FORMAT,
-            "conversations": {
-                name: {
-                    "messages": ModelMessagesTypeAdapter.dump_python(conversation.history, mode="json"),
-                    "cell_ids": [turn.cell_id for turn in conversation.turns],
+        with self._file_lock:
+            conversations = {}
+            for name, conversation in list(self.conversations.items()):
+                with conversation.lock:
+                    turns = list(conversation.turns)
+                conversations[name] = {
+                    "messages": ModelMessagesTypeAdapter.dump_python(
+                        [message for turn in turns for message in turn.messages], mode="json"),
+                    "cell_ids": [turn.cell_id for turn in turns],
                 }
-                for name, conversation in self.conversations.items()
-            },
-        }
-        directory = os.path.dirname(os.path.abspath(path))
-        descriptor, temporary = tempfile.mkstemp(prefix=".nbagent-history-", dir=directory)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, ensure_ascii=False, indent=1)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+            directory = os.path.dirname(os.path.abspath(path))
+            descriptor, temporary = tempfile.mkstemp(prefix=".nbagent-history-", dir=directory)
+            try:
+                with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                    json.dump({"format": HISTORY_FILE_FORMAT, "conversations": conversations}, handle,
+                              ensure_ascii=False, indent=1)
+                os.replace(temporary, path)
+            except BaseException:
+                os.unlink(temporary)
+                raise
 
 
 def _first_line(exc: BaseException) -> str:
