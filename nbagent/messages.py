@@ -78,7 +78,7 @@ class ModelResponse(BaseModel):
 
     @property
     def text(self) -> str:
-        return "".join(part.content for part in self.parts)
+        return "".join([part.content for part in self.parts])  # a list, not a generator: join sizes it once
 
 
 ModelMessage = Annotated[Union[ModelRequest, ModelResponse], Field(discriminator="kind")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import asynccontextmanager
-from json import loads
+from json import JSONDecoder, loads
 from typing import Any, AsyncIterator, Sequence
 
 import httpx
@@ -21,6 +21,9 @@ PROVIDERS: dict[str, tuple[str, str, str | None]] = {
     "ollama": ("OLLAMA_BASE_URL", "http://127.0.0.1:11434/v1", None),
     "openrouter": ("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
 }
+
+# json.loads without its wrapper (~1 µs less per chunk): returns (value, end); we check the end ourselves.
+_decode_json = JSONDecoder().raw_decode
 
 _SAME_NAME_SETTINGS = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
 
@@ -134,36 +137,62 @@ class ChatCompletionsStream(StreamedResponse):
         self._settings = settings
 
     async def deltas(self) -> AsyncIterator[str]:
+        # The hot loop of a streamed answer. It splits the bytes into lines itself, as SSE defines them
+        # (LF, CRLF or CR; a line cut by the network is completed by the next chunk), rather than with
+        # aiter_lines(), which stacks two more async generators and a text decoder on every chunk and
+        # also splits at U+2028, U+0085 and other characters that JSON strings may hold unescaped.
         label = self._model.label
+        pending = b""
         try:
-            async for line in self._response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # blank separators, comments (": keep-alive"), event names
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    self.complete = True
+            async for chunk in self._response.aiter_bytes():
+                lines = (pending + chunk).splitlines(keepends=True)
+                pending = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+                for line in lines:
+                    if line.startswith(b"data:"):  # else blank separators, comments (": keep-alive"), event names
+                        content = self._data(line[5:].strip())
+                        if content:
+                            yield content
+                        elif self.complete:
+                            return
+            if pending.startswith(b"data:"):  # the last line may come without its newline
+                content = self._data(pending[5:].strip())
+                if content:
+                    yield content
+                if self.complete:
                     return
-                try:
-                    chunk = loads(data)
-                except ValueError:
-                    raise UnexpectedModelBehavior(f"{label} sent a malformed stream line: {data[:80]!r}") from None
-                choices = chunk.get("choices")
-                if choices:
-                    choice = choices[0]
-                    content = choice.get("delta", {}).get("content")
-                    if content:
-                        yield content
-                    if choice.get("finish_reason"):
-                        self.finish_reason = choice["finish_reason"]
-                if chunk.get("usage"):
-                    self.usage = _usage(chunk["usage"])
-                    if chunk.get("model"):
-                        self.model_name = chunk["model"]
-                if chunk.get("error"):
-                    raise UnexpectedModelBehavior(f"{label} reported an error mid-stream: {_error_text(chunk['error'])}")
         except httpx.HTTPError as exc:
             raise _http.stream_error(exc, self._model.base_url, label, self._settings) from None
         raise UnexpectedModelBehavior(f"{label}: the stream ended without its end marker (data: [DONE]); the answer may be cut short")
+
+    def _data(self, data: bytes) -> str | None:
+        """One `data:` payload: returns its text delta; notes usage, finish reason and the end marker."""
+        if data == b"[DONE]":
+            self.complete = True
+            return None
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            text = data.decode(errors="replace")  # as a text decode of the stream would
+        try:
+            chunk, end = _decode_json(text)
+        except ValueError:
+            chunk, end = None, 0
+        if end != len(text) or not isinstance(chunk, dict):
+            raise UnexpectedModelBehavior(f"{self._model.label} sent a malformed stream line: {text[:80]!r}")
+        content = None
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            content = choice.get("delta", {}).get("content")
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        if chunk.get("usage"):
+            self.usage = _usage(chunk["usage"])
+            if chunk.get("model"):
+                self.model_name = chunk["model"]
+        if chunk.get("error"):
+            raise UnexpectedModelBehavior(f"{self._model.label} reported an error mid-stream: {_error_text(chunk['error'])}")
+        return content
 
 
 def _usage(raw: dict[str, Any] | None) -> Usage:
