@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import os
-from contextlib import asynccontextmanager
-from json import loads
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, Sequence
 
-import httpx
-
-from .. import _http
-from ..errors import ModelHTTPError, UnexpectedModelBehavior, UserError, register_secret
+from ..errors import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import ModelMessage, ModelResponse, TextPart, Usage, system_and_turns
 from ..settings import ModelSettings
-from .base import Model, StreamedResponse
+from .http import HTTPModel, SSEStream
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -34,10 +29,42 @@ _ERROR_STATUSES = {
 }
 
 
-class AnthropicModel(Model):
+class MessagesStream(SSEStream):
+    """Messages API events (`event:` names repeat the data's "type"); only `message_stop` completes."""
+
+    end_marker = "message_stop"
+
+    def _data(self, data: bytes) -> str | None:
+        event = self._json(data)
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return delta.get("text")
+        elif kind == "message_start":
+            message = event.get("message") or {}
+            self.usage = _usage(message.get("usage"))
+            if message.get("model"):
+                self.model_name = message["model"]
+        elif kind == "message_delta":
+            self.finish_reason = (event.get("delta") or {}).get("stop_reason") or self.finish_reason
+            self.usage = _updated_usage(self.usage, event.get("usage"))
+        elif kind == "message_stop":
+            self.complete = True
+        elif kind == "error":
+            raise _stream_error_event(self._model.label, event.get("error"))
+        elif kind is None:
+            raise UnexpectedModelBehavior(f"{self._model.label} sent a stream event without a type: {data[:80]!r}")
+        return None
+
+
+class AnthropicModel(HTTPModel):
     """A Claude model. `ANTHROPIC_API_KEY` / `ANTHROPIC_BASE_URL` apply unless `api_key` / `base_url` are given."""
 
     system = "anthropic"
+    endpoint = "/v1/messages"
+    answer_kind = "a Messages API message"
+    stream_class = MessagesStream
 
     def __init__(
         self,
@@ -47,25 +74,11 @@ class AnthropicModel(Model):
         api_key: str | None = None,
         settings: ModelSettings | None = None,
     ) -> None:
-        super().__init__(model_name, settings=settings)
-        self.base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        self._explicit_key = api_key
-        register_secret(api_key)
+        super().__init__(model_name, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
+                         key_env="ANTHROPIC_API_KEY", api_key=api_key, settings=settings)
 
-    def __repr__(self) -> str:
-        return f"AnthropicModel({self.label!r}, base_url={self.base_url!r})"
-
-    def _headers(self, settings: ModelSettings) -> dict[str, str]:
-        headers = {"content-type": "application/json", "accept": "application/json", "anthropic-version": API_VERSION}
-        key = self._explicit_key if self._explicit_key is not None else os.environ.get("ANTHROPIC_API_KEY")
-        if key:
-            headers["x-api-key"] = key
-        elif self._explicit_key is None:
-            raise UserError(
-                f"No API key for {self.label}: set the ANTHROPIC_API_KEY environment variable (or pass api_key=...)"
-            )
-        headers.update(settings.get("extra_headers", {}))
-        return headers
+    def _auth_headers(self, key: str) -> dict[str, str]:
+        return {"x-api-key": key, "anthropic-version": API_VERSION}
 
     def _body(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool) -> dict[str, Any]:
         for name in _UNSUPPORTED_SETTINGS:
@@ -99,92 +112,12 @@ class AnthropicModel(Model):
         body.update(settings.get("extra_body", {}))
         return body
 
-    async def _post(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool) -> httpx.Response:
-        return await _http.send(
-            self.label,
-            "POST",
-            f"{self.base_url}/v1/messages",
-            headers=self._headers(settings),
-            json=self._body(messages, settings, stream),
-            settings=settings,
-        )
-
-    async def request(self, messages: Sequence[ModelMessage], settings: ModelSettings) -> ModelResponse:
-        response = await self._post(messages, settings, stream=False)
-        try:
-            raw = await response.aread()
-        except httpx.HTTPError as exc:
-            raise _http.stream_error(exc, self.base_url, self.label, settings) from None
-        finally:
-            await response.aclose()
-        try:
-            data = loads(raw)
-            text = "".join(block["text"] for block in data["content"] if block.get("type") == "text")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise UnexpectedModelBehavior(
-                f"{self.label} sent a response that is not a Messages API message: "
-                f"{raw[:120].decode(errors='replace')!r}"
-            ) from None
+    def _answer(self, data: Any) -> ModelResponse:
         return ModelResponse(
-            parts=[TextPart(content=text)],
+            parts=[TextPart(content="".join(block["text"] for block in data["content"] if block.get("type") == "text"))],
             model_name=data.get("model") or self.model_name,
             usage=_usage(data.get("usage")),
             finish_reason=data.get("stop_reason"),
-        )
-
-    @asynccontextmanager
-    async def request_stream(
-        self, messages: Sequence[ModelMessage], settings: ModelSettings
-    ) -> AsyncIterator[StreamedResponse]:
-        response = await self._post(messages, settings, stream=True)
-        try:
-            yield MessagesStream(self, response, settings)
-        finally:
-            await response.aclose()
-
-
-class MessagesStream(StreamedResponse):
-    """Parses Messages API events; only `message_stop` marks the answer complete."""
-
-    def __init__(self, model: AnthropicModel, response: httpx.Response, settings: ModelSettings) -> None:
-        super().__init__(model.model_name)
-        self._model = model
-        self._response = response
-        self._settings = settings
-
-    async def deltas(self) -> AsyncIterator[str]:
-        label = self._model.label
-        try:
-            async for line in self._response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # `event:` names repeat the data's "type"; blank separators
-                data = line[5:].strip()
-                try:
-                    event = loads(data)
-                    kind = event["type"]
-                except (ValueError, KeyError, TypeError):
-                    raise UnexpectedModelBehavior(f"{label} sent a malformed stream line: {data[:80]!r}") from None
-                if kind == "content_block_delta":
-                    delta = event.get("delta") or {}
-                    if delta.get("type") == "text_delta" and delta.get("text"):
-                        yield delta["text"]
-                elif kind == "message_start":
-                    message = event.get("message") or {}
-                    self.usage = _usage(message.get("usage"))
-                    if message.get("model"):
-                        self.model_name = message["model"]
-                elif kind == "message_delta":
-                    self.finish_reason = (event.get("delta") or {}).get("stop_reason") or self.finish_reason
-                    self.usage = _updated_usage(self.usage, event.get("usage"))
-                elif kind == "message_stop":
-                    self.complete = True
-                    return
-                elif kind == "error":
-                    raise _stream_error_event(label, event.get("error"))
-        except httpx.HTTPError as exc:
-            raise _http.stream_error(exc, self._model.base_url, label, self._settings) from None
-        raise UnexpectedModelBehavior(
-            f"{label}: the stream ended without its end marker (message_stop); the answer may be cut short"
         )
 
 
