@@ -122,7 +122,7 @@ async def test_cassette_redacted_thinking_stream_yields_only_text(provider: Prov
 
 
 async def test_stream_text_deltas_exact(provider: ProviderServer) -> None:
-    pieces = ["Hé", "llo", ",\n", " wörld", " 🎉", "\n\n```py\nx = 1\n```"]
+    pieces = ["Hé", "llo", ",\n", " wörld", " 🎉", " line\u2028separator\u0085", "\n\n```py\nx = 1\n```"]
     provider.enqueue(anthropic_stream(pieces, usage=(7, 11)))
     agent = Agent(model(provider))
 
