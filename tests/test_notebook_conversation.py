@@ -182,3 +182,14 @@ def test_history_file_survives_a_kernel_restart(provider_server, provider, tmp_p
     finally:
         second.close()
     assert "continue" in path.read_text()
+
+
+def test_a_file_that_is_not_a_history_is_refused_and_never_overwritten(fresh, provider, tmp_path):
+    precious = tmp_path / "data.json"
+    precious.write_text('{"my": "data"}')
+    run = fresh.execute(f"%agent_settings history_file={precious}")
+    assert run.reply["status"] == "error" and len(run.errors[0]["traceback"]) == 1
+    assert "cannot use" in run.errors[0]["evalue"] and "not an nbagent history file" in run.errors[0]["evalue"]
+    ask(fresh, "a question after the refusal")
+    assert precious.read_text() == '{"my": "data"}'
+    assert "history_file=default" in fresh.execute("%agent_settings model=default").stdout

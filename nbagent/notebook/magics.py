@@ -6,9 +6,10 @@ stack, widgets and HTTP load on the first `%%ask`.
 
 from __future__ import annotations
 
+import functools
 import shlex
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -23,6 +24,21 @@ class AskError(Exception):
 
 class AskInterrupted(AskError):
     """The user stopped the answer (kernel interrupt)."""
+
+
+def _one_line_errors(magic: Callable[..., Any]) -> Callable[..., Any]:
+    """Show nbagent's own errors (bad settings, HTTP failures, ...) as one line, not a traceback."""
+
+    @functools.wraps(magic)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..errors import NbAgentError
+
+        try:
+            return magic(*args, **kwargs)
+        except NbAgentError as exc:
+            raise AskError(str(exc)) from None
+
+    return wrapper
 
 
 SETTING_KINDS = {"temperature": float, "max_tokens": int, "model": str, "system": str, "history_file": str}
@@ -43,6 +59,7 @@ class AgentMagics(Magics):
     @argument("--code", action="store_true", help="put the first code block of the answer into a new cell below")
     @argument("--background", "-b", action="store_true", help="stream the answer while other cells run")
     @cell_magic
+    @_one_line_errors
     def ask(self, line: str, cell: str) -> None:
         """Ask the kernel-resident agent: the cell body is the prompt; the conversation carries across cells.
 
@@ -55,7 +72,6 @@ class AgentMagics(Magics):
             raise AskError("nothing to ask: write the question in the cell, below %%ask")
         if args.output is not None and not args.output.isidentifier():
             raise AskError(f"-o/--output needs a variable name, got {args.output!r}")
-        from ..errors import NbAgentError
         from .prompt import InterpolationError, interpolate
 
         try:
@@ -64,12 +80,10 @@ class AgentMagics(Magics):
             raise AskError(str(exc)) from None
         for note in notes:
             print(f"nbagent: {note}", file=sys.stderr)
-        try:
-            _Ask(self.shell, args, prompt).run()
-        except NbAgentError as exc:
-            raise AskError(str(exc)) from None
+        _Ask(self.shell, args, prompt).run()
 
     @line_magic
+    @_one_line_errors
     def agent_settings(self, line: str) -> Any:
         """Show the settings panel, or change settings: %agent_settings temperature=0.3 max_tokens=200
 
@@ -102,22 +116,18 @@ class AgentMagics(Magics):
     @argument("--save", metavar="FILE", help="write the conversation as JSON (nbagent's message format)")
     @argument("--load", metavar="FILE", help="replace the conversation by one saved with --save")
     @line_magic
+    @_one_line_errors
     def agent_history(self, line: str) -> None:
         """Show the conversation as a table (cell, role, text, tokens), or change it."""
-        from ..errors import NbAgentError
-
-        args = _parse(self.agent_history, line)
         from .state import get_state
 
+        args = _parse(self.agent_history, line)
         state = get_state()
         conversation = state.conversation(args.agent)
-        try:
-            with conversation.lock:
-                message = _change_history(conversation, args)
-                if message:
-                    state.save_history_file()
-        except NbAgentError as exc:
-            raise AskError(str(exc)) from None
+        with conversation.lock:
+            message = _change_history(conversation, args)
+            if message:
+                state.save_history_file()
         if message:
             print(f"nbagent: {message}")
         else:
@@ -210,8 +220,6 @@ def _table_cell(text: str) -> str:
 def _apply_settings_line(settings: Any, line: str) -> None:
     from traitlets import TraitError
 
-    from ..errors import NbAgentError
-
     try:
         tokens = shlex.split(line)
     except ValueError as exc:
@@ -235,7 +243,7 @@ def _apply_settings_line(settings: Any, line: str) -> None:
         with settings.hold_trait_notifications():
             for name, value in changes.items():
                 setattr(settings, name, value)
-    except (TraitError, NbAgentError) as exc:
+    except TraitError as exc:
         raise AskError(str(exc)) from None
 
 

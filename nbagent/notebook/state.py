@@ -49,6 +49,19 @@ class AgentSettings(Configurable):
                 raise TraitError(str(exc)) from None
         return value
 
+    @validate("history_file")
+    def _check_history_file(self, proposal: Any) -> str:
+        """Refuse a file that exists but is not an nbagent history, so it is never overwritten."""
+        from ..errors import UserError
+
+        path = proposal["value"].strip()
+        if path and os.path.exists(path):
+            try:
+                read_history_file(path)
+            except UserError as exc:
+                raise TraitError(str(exc)) from None
+        return path
+
     @validate("model")
     def _check_model(self, proposal: Any) -> str:
         from ..errors import UserError
@@ -183,29 +196,14 @@ class NotebookState:
         if change["new"]:
             self.load_history_file()
 
-    def load_history_file(self) -> int:
-        """Restore conversations from the history file if it exists (else start it); returns turns loaded."""
-        from ..errors import UserError
-        from ..messages import messages_from_json
-
+    def load_history_file(self) -> None:
+        """Restore conversations from the history file if it exists, else start the file."""
         path = self.settings.history_file
         if not os.path.exists(path):
             self.save_history_file()
-            return 0
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-            if data.get("format") != HISTORY_FILE_FORMAT:
-                raise ValueError(f"not an nbagent history file (format {data.get('format')!r})")
-            loaded = {}
-            for name, saved in data["conversations"].items():
-                messages = messages_from_json(json.dumps(saved["messages"]))
-                loaded[name] = turns_from_messages(messages, saved.get("cell_ids"))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError) as exc:
-            raise UserError(f"cannot read history file {path}: {_first_line(exc)}") from None
-        for name, turns in loaded.items():
+            return
+        for name, turns in read_history_file(path).items():
             self.conversation(name).turns = turns
-        return sum(len(turns) for turns in loaded.values())
 
     def save_history_file(self) -> None:
         """Write all conversations atomically (temp file + rename), if a history file is set."""
@@ -234,6 +232,24 @@ class NotebookState:
             except BaseException:
                 os.unlink(temporary)
                 raise
+
+
+def read_history_file(path: str) -> dict[str, list[Turn]]:
+    """The conversations saved in a history file; a `UserError` naming the file if it is not one."""
+    from ..errors import UserError
+    from ..messages import messages_from_json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        if data.get("format") != HISTORY_FILE_FORMAT:
+            raise ValueError(f"not an nbagent history file (format {data.get('format')!r})")
+        return {
+            name: turns_from_messages(messages_from_json(json.dumps(saved["messages"])), saved.get("cell_ids"))
+            for name, saved in data["conversations"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError) as exc:
+        raise UserError(f"cannot use {path} as history file: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:
