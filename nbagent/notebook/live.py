@@ -9,7 +9,6 @@ shown at once, the final text exactly, and an interrupt cancels the request and 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -71,7 +70,6 @@ class StreamProgress:
 
 def follow(
     progress: StreamProgress,
-    future: Any,
     render: Callable[[str], None],
     *,
     max_updates_per_second: float = MAX_UPDATES_PER_SECOND,
@@ -110,7 +108,3 @@ def is_kernel() -> bool:
 
     shell = get_ipython()
     return shell is not None and hasattr(shell, "kernel")
-
-
-def stderr_line(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)

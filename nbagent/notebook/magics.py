@@ -307,7 +307,7 @@ class _Ask:
             self._follow_in_background(progress, future, view)
             return
         try:
-            follow(progress, future, view.show_partial)
+            follow(progress, view.show_partial)
         except KeyboardInterrupt:
             cancel_and_wait(future, progress)
             view.show_final(progress.text, self._footer(progress, None, "⏹ interrupted: partial answer, not added to the conversation"))
@@ -344,7 +344,7 @@ class _Ask:
 
             if hasattr(publisher, "set_thread_parent"):
                 publisher.set_thread_parent(parent)  # outputs of this thread belong to the asking cell
-            follow(progress, future, view.show_partial)
+            follow(progress, view.show_partial)
             try:
                 result = future.result()
             except NbAgentError as exc:

@@ -149,10 +149,6 @@ class Conversation:
             stale.stale = True
         return later
 
-    def replace_messages(self, messages: Sequence[ModelMessage]) -> None:
-        """Replace the history by loaded messages (request/answer pairs); validated before any change."""
-        self.turns = turns_from_messages(messages)
-
 
 def turns_from_messages(messages: Sequence[ModelMessage], cell_ids: Sequence[str | None] | None = None) -> list[Turn]:
     """Pair messages into turns; a message out of order is an error naming its position."""
