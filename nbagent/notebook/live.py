@@ -73,13 +73,13 @@ def follow(
     render: Callable[[str], None],
     *,
     max_updates_per_second: float = MAX_UPDATES_PER_SECOND,
-) -> int:
+) -> None:
     """Call `render(text)` as the answer grows: first token at once, then at most N times a second.
 
-    Returns how many updates were rendered. KeyboardInterrupt propagates to the caller, who cancels.
+    Returns when the answer is finished (the caller renders the final text). KeyboardInterrupt
+    propagates to the caller, who cancels the request.
     """
     interval = 1.0 / max_updates_per_second
-    updates = 0
     shown = 0
     progress.wake.wait()  # first token or the end, whichever comes first
     last = 0.0
@@ -88,11 +88,10 @@ def follow(
         count = len(progress.parts)
         if count != shown and not finished:
             render("".join(progress.parts[:count]))
-            updates += 1
             shown = count
             last = time.perf_counter()
         if finished:
-            return updates
+            return
         progress.done.wait(max(0.0, last + interval - time.perf_counter()))
 
 
