@@ -5,7 +5,7 @@ Provider-server fixtures come first; add other fixtures below them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -28,6 +28,15 @@ def provider(provider_server: ProviderServer) -> Iterator[ProviderServer]:
     provider_server.clear()
     yield provider_server
     provider_server.clear()
+
+
+@pytest.fixture
+async def closed_client() -> AsyncIterator[None]:
+    """Each test's loop gets its own pooled client; close it so no socket outlives the test."""
+    from nbagent import _http
+
+    yield
+    await _http.close_client()
 
 
 # ------------------------------------------------------------------ other fixtures

@@ -4,11 +4,11 @@ and what we put on the wire (body, headers) compared with what the real SDK sent
 from __future__ import annotations
 
 import json
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
-from nbagent import Agent, AnthropicModel, ModelHTTPError, UnexpectedModelBehavior, UserError, _http
+from nbagent import Agent, AnthropicModel, ModelHTTPError, UnexpectedModelBehavior, UserError
 from nbagent.models import default_model_name
 from provider_server import (
     ProviderServer,
@@ -23,11 +23,7 @@ from provider_server import (
 KEY = "sk-ant-test-0123456789"
 
 
-@pytest.fixture(autouse=True)
-async def fresh_client() -> AsyncIterator[None]:
-    """Each test's loop gets its own pooled client; close it so no socket outlives the test."""
-    yield
-    await _http.close_client()
+pytestmark = pytest.mark.usefixtures("closed_client")
 
 
 @pytest.fixture

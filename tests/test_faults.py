@@ -18,7 +18,7 @@ import tracemalloc
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -78,11 +78,7 @@ both_modes = pytest.mark.parametrize("mode", MODES)
 # ------------------------------------------------------------------ fixtures and helpers
 
 
-@pytest.fixture(autouse=True)
-async def fresh_client() -> AsyncIterator[None]:
-    """Each test's loop gets its own pooled client; close it so no socket outlives the test."""
-    yield
-    await _http.close_client()
+pytestmark = pytest.mark.usefixtures("closed_client")
 
 
 @pytest.fixture

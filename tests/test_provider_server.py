@@ -12,7 +12,6 @@ import pytest
 
 from provider_server import (
     ProviderServer,
-    anthropic_json,
     anthropic_stream,
     cassette_request,
     cassette_response_body,

@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from traitlets import Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
@@ -38,41 +38,28 @@ class AgentSettings(Configurable):
 
     @validate("temperature", "max_tokens")
     def _check_setting(self, proposal: Any) -> Any:
-        from ..errors import UserError
         from ..settings import validate_settings
 
         name, value = proposal["trait"].name, proposal["value"]
         if value is not None:
-            try:
-                validate_settings({name: value})
-            except UserError as exc:
-                raise TraitError(str(exc)) from None
+            _as_trait_error(validate_settings, {name: value})
         return value
 
     @validate("history_file")
     def _check_history_file(self, proposal: Any) -> str:
         """Refuse a file that exists but is not an nbagent history, so it is never overwritten."""
-        from ..errors import UserError
-
         path = proposal["value"].strip()
         if path and os.path.exists(path):
-            try:
-                read_history_file(path)
-            except UserError as exc:
-                raise TraitError(str(exc)) from None
+            _as_trait_error(read_history_file, path)
         return path
 
     @validate("model")
     def _check_model(self, proposal: Any) -> str:
-        from ..errors import UserError
         from ..models import infer_model
 
         value = proposal["value"].strip()
         if value:
-            try:
-                infer_model(value)
-            except UserError as exc:
-                raise TraitError(str(exc)) from None
+            _as_trait_error(infer_model, value)
         return value
 
     def model_settings(self) -> dict[str, Any]:
@@ -246,6 +233,16 @@ def read_history_file(path: str) -> dict[str, list[Turn]]:
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError) as exc:
         raise UserError(f"cannot use {path} as history file: {_first_line(exc)}") from None
+
+
+def _as_trait_error(check: Callable[[Any], Any], value: Any) -> None:
+    """Run a core check inside a traitlets validator, which must signal refusal with a TraitError."""
+    from ..errors import UserError
+
+    try:
+        check(value)
+    except UserError as exc:
+        raise TraitError(str(exc)) from None
 
 
 def _first_line(exc: BaseException) -> str:
