@@ -381,6 +381,15 @@ def test_raw_html_in_an_answer_does_not_run(nb, provider):
 # --------------------------------------------------------------------------- 4. save, reopen
 
 
+def test_rerunning_a_cell_in_lab_replaces_its_turn(nb, provider):
+    """JupyterLab sends the cell id with each execution: re-running cell 3 asks with only what came before it."""
+    sent = _ask_short(nb, provider, 3)
+    users = [message["content"] for message in sent["messages"] if message["role"] == "user"]
+    assert users == ["What is the difference between a list and a tuple?", "Which one can be a dict key?"]
+    footer = nb.cell_output(3).inner_text()
+    assert "replaced this cell's earlier turn" in footer and "later turn(s) were asked against the old version" in footer
+
+
 def test_answers_survive_save_close_reopen(nb, provider):
     if nb.cell_output(STREAM).locator("table").count() == 0:
         _ask_long_answer(nb, provider)  # this test alone (-k)
