@@ -219,3 +219,19 @@ def test_core_imports_nothing_from_jupyter():
             "print([m for m in sys.modules if m.split('.')[0] in ('IPython', 'ipywidgets', 'ipykernel', 'traitlets', 'comm')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_command_line_demo_offline_and_against_a_server(provider):
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "NBAGENT_MODEL", "OPENAI_BASE_URL")}
+    offline = subprocess.run([sys.executable, "-m", "nbagent", "hello", "there"], capture_output=True, text=True,
+                             env=env, timeout=60)
+    assert offline.returncode == 0
+    assert "You asked: “hello there”" in offline.stdout and "[test · 2 → " in offline.stdout
+    assert OFFLINE_NOTICE in offline.stderr
+    online = subprocess.run([sys.executable, "-m", "nbagent", "hello"], capture_output=True, text=True, timeout=60,
+                            env={**env, "OPENAI_API_KEY": "sk-cli-test-0123456789", "OPENAI_BASE_URL": provider.openai_base_url})
+    assert online.stdout.startswith("Echo: hello\n\n[openai:gpt-4o · ")
+    failed = subprocess.run([sys.executable, "-m", "nbagent", "--model", "nope:x", "hi"], capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert failed.returncode == 1 and failed.stderr.startswith("nbagent: Unknown model provider 'nope'")
