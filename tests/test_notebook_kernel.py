@@ -255,3 +255,10 @@ def test_interrupt_closes_the_http_stream(fresh):
         while open_connection_count(own) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert open_connection_count(own) == 0
+
+
+def test_config_magic_sets_the_bound_settings(fresh, provider):
+    fresh.execute("%config AgentSettings.temperature = 0.4")
+    ask(fresh, "configured with %config")
+    assert provider.last_request.json["temperature"] == 0.4
+    assert "temperature=0.4" in fresh.execute("%agent_settings max_tokens=default").stdout

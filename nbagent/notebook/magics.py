@@ -457,7 +457,10 @@ class _AnswerView:
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    from .state import get_state
+
     ipython.register_magics(AgentMagics)
+    get_state()  # registers AgentSettings with the shell, so `%config AgentSettings.<name>` works at once
 
 
 def unload_ipython_extension(ipython: Any) -> None:
