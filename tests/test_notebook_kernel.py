@@ -262,3 +262,16 @@ def test_config_magic_sets_the_bound_settings(fresh, provider):
     ask(fresh, "configured with %config")
     assert provider.last_request.json["temperature"] == 0.4
     assert "temperature=0.4" in fresh.execute("%agent_settings max_tokens=default").stdout
+
+
+def test_a_bad_config_value_is_reported_and_ignored(provider_server, provider):
+    session = KernelSession(kernel_env(provider_server.openai_base_url),
+                            extra_arguments=("--AgentSettings.temperature=5",))
+    try:
+        loaded = session.execute("%load_ext nbagent")
+        assert loaded.reply["status"] == "ok"
+        assert "ignoring the AgentSettings config: Invalid model setting temperature=5.0" in loaded.stderr
+        assert ask(session, "still works").reply["status"] == "ok"
+        assert "temperature" not in provider.last_request.json
+    finally:
+        session.close()

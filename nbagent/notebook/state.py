@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -158,7 +159,11 @@ class NotebookState:
     """Everything nbagent keeps in the kernel."""
 
     def __init__(self, config: Any = None) -> None:
-        self.settings = AgentSettings(config=config)
+        try:
+            self.settings = AgentSettings(config=config)
+        except TraitError as exc:  # a bad value in ipython_config.py must not disable the magics
+            print(f"nbagent: ignoring the AgentSettings config: {exc}", file=sys.stderr)
+            self.settings = AgentSettings()
         self.conversations: dict[str, Conversation] = {}
         self._file_lock = threading.Lock()  # background answers save from their own thread
         self.settings.observe(self._push_settings, names=["model", "temperature", "max_tokens", "system"])
