@@ -38,21 +38,20 @@ class TestModel(LocalModel):
         return "test"
 
     def answer_for(self, messages: Sequence[ModelMessage]) -> str:
+        """The fixed text, or the question restated with how many came before it."""
         if self.output_text is not None:
-            text = self.output_text
-        else:
-            system, turns = system_and_turns(messages)
-            question = turns[-1][1] if turns else ""
-            earlier = sum(1 for role, _ in turns if role == "user") - 1
-            excerpt = " ".join(question.split())
-            excerpt = excerpt if len(excerpt) <= 200 else excerpt[:199] + "…"
-            text = (
-                f"This is nbagent's offline **test** model. You asked: “{excerpt}”"
-                + (f" (with {earlier} earlier question{'s' if earlier != 1 else ''} in the conversation)" if earlier else "")
-                + ". Set `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, or `NBAGENT_MODEL` (e.g. `ollama:llama3.2`), "
-                "to talk to a real model."
-            )
-        return text
+            return self.output_text
+        _, turns = system_and_turns(messages)
+        question = turns[-1][1] if turns else ""
+        earlier = sum(1 for role, _ in turns if role == "user") - 1
+        excerpt = " ".join(question.split())
+        excerpt = excerpt if len(excerpt) <= 200 else excerpt[:199] + "…"
+        context = f" (with {earlier} earlier question{'s' if earlier != 1 else ''} in the conversation)" if earlier else ""
+        return (
+            f"This is nbagent's offline **test** model. You asked: “{excerpt}”{context}. "
+            "Set `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, or `NBAGENT_MODEL` (e.g. `ollama:llama3.2`), "
+            "to talk to a real model."
+        )
 
     def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings) -> StreamedResponse:
         return _WordStream(self, messages, settings)
