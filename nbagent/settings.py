@@ -9,16 +9,15 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Mapping, Optional
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from .errors import UserError
 
 
+@with_config(ConfigDict(extra="forbid"))
 class ModelSettings(TypedDict, total=False):
     """Settings for a model request; every key is optional."""
-
-    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
 
     max_tokens: Annotated[int, Field(ge=1, strict=True)]
     temperature: Annotated[float, Field(ge=0, le=2)]

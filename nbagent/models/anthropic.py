@@ -14,6 +14,7 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 # Anthropic requires max_tokens on every request; this is what PydanticAI and the SDK examples send.
 DEFAULT_MAX_TOKENS = 4096
+_SAME_NAME_SETTINGS = ("temperature", "top_p", "stop_sequences")
 # Settings the Messages API has no equivalent for: refusing them beats silently ignoring them.
 _UNSUPPORTED_SETTINGS = ("seed", "presence_penalty", "frequency_penalty")
 # Error types of mid-stream `error` events, mapped to the HTTP status the same error has up front.
@@ -106,9 +107,7 @@ class AnthropicModel(HTTPModel):
         }
         if system:
             body["system"] = system
-        for name in ("temperature", "top_p", "stop_sequences"):
-            if name in settings:
-                body[name] = settings[name]
+        body.update({name: value for name, value in settings.items() if name in _SAME_NAME_SETTINGS})
         body.update(settings.get("extra_body", {}))
         return body
 

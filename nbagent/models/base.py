@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import asynccontextmanager
-from typing import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import AsyncGenerator, AsyncIterator, Sequence
 
 from ..messages import ModelMessage, ModelResponse, TextPart, Usage
 from ..settings import ModelSettings
@@ -27,7 +27,7 @@ class StreamedResponse(ABC):
         return self.deltas()
 
     @abstractmethod
-    def deltas(self) -> AsyncIterator[str]:
+    def deltas(self) -> AsyncGenerator[str, None]:
         """Yield text deltas; set `complete` when the stream ended properly."""
 
 
@@ -54,7 +54,7 @@ class Model(ABC):
     @abstractmethod
     def request_stream(
         self, messages: Sequence[ModelMessage], settings: ModelSettings
-    ) -> "AsyncIterator[StreamedResponse]":
+    ) -> AbstractAsyncContextManager[StreamedResponse]:
         """An async context manager: the request is sent on entry; leaving closes the stream."""
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncGenerator, Callable, Sequence
 
 from ..errors import UserError
 from ..messages import ModelMessage, Usage, system_and_turns
@@ -25,7 +25,7 @@ class FunctionModel(LocalModel):
                  settings: ModelSettings | None = None) -> None:
         if not callable(fn):
             raise UserError(f"FunctionModel needs a callable, got {type(fn).__name__}")
-        super().__init__(name or getattr(fn, "__name__", "function"), settings=settings)
+        super().__init__(name or str(getattr(fn, "__name__", "function")), settings=settings)
         self.fn = fn
 
     def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings) -> StreamedResponse:
@@ -39,7 +39,7 @@ class _FunctionStream(StreamedResponse):
         self._messages = messages
         self._settings = settings
 
-    async def deltas(self) -> AsyncIterator[str]:
+    async def deltas(self) -> AsyncGenerator[str, None]:
         result = self._model.fn(self._messages, self._settings)
         produced: list[str] = []
         if inspect.isasyncgen(result):

@@ -10,7 +10,7 @@ import os
 from abc import abstractmethod
 from contextlib import asynccontextmanager
 from json import JSONDecoder
-from typing import Any, AsyncIterator, ClassVar, Sequence
+from typing import Any, AsyncGenerator, AsyncIterator, ClassVar, Sequence
 
 import httpx
 
@@ -118,7 +118,7 @@ class SSEStream(StreamedResponse):
     def _data(self, data: bytes) -> str | None:
         """One `data:` payload: return its text delta (if any); set `complete` at the end marker."""
 
-    async def deltas(self) -> AsyncIterator[str]:
+    async def deltas(self) -> AsyncGenerator[str, None]:
         # The hot loop of a streamed answer. It splits the bytes into lines itself, as SSE defines them
         # (LF, CRLF or CR; a line cut by the network is completed by the next chunk), rather than with
         # aiter_lines(), which stacks two more async generators and a text decoder on every chunk and

@@ -82,9 +82,7 @@ class OpenAIModel(HTTPModel):
         if "max_tokens" in settings:
             # OpenAI itself deprecated max_tokens; compatible servers still expect it.
             body["max_completion_tokens" if self.system == "openai" else "max_tokens"] = settings["max_tokens"]
-        for name in _SAME_NAME_SETTINGS:
-            if name in settings:
-                body[name] = settings[name]
+        body.update({name: value for name, value in settings.items() if name in _SAME_NAME_SETTINGS})
         if "stop_sequences" in settings:
             body["stop"] = settings["stop_sequences"]
         body.update(settings.get("extra_body", {}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import AsyncIterator, Sequence
+from typing import AsyncGenerator, Sequence
 
 from ..messages import ModelMessage, Usage, system_and_turns
 from ..settings import ModelSettings
@@ -64,7 +64,7 @@ class _WordStream(StreamedResponse):
         self._messages = messages
         self._settings = settings
 
-    async def deltas(self) -> AsyncIterator[str]:
+    async def deltas(self) -> AsyncGenerator[str, None]:
         pieces = _WORD.findall(self._model.answer_for(self._messages))
         max_tokens = self._settings.get("max_tokens")
         truncated = max_tokens is not None and count_words("".join(pieces)) > max_tokens
