@@ -268,16 +268,11 @@ class Clients:
                         out.append(content)
         return "".join(out)
 
-    async def stream_nbagent(self, prompt: str) -> str:
+    @staticmethod
+    async def stream_agent(agent: Any, prompt: str) -> str:
+        """nbagent and PydanticAI share this API: `run_stream` + `stream_text(delta=True)`."""
         out: list[str] = []
-        async with self.nbagent.run_stream(prompt) as result:
-            async for delta in result.stream_text(delta=True):
-                out.append(delta)
-        return "".join(out)
-
-    async def stream_pydantic_ai(self, prompt: str) -> str:
-        out: list[str] = []
-        async with self.pydantic_ai.run_stream(prompt) as result:
+        async with agent.run_stream(prompt) as result:
             async for delta in result.stream_text(delta=True):
                 out.append(delta)
         return "".join(out)
@@ -348,10 +343,10 @@ async def bench_stream(clients: Clients, chunks: int, reps: int, slow_reps: int)
 
     contenders = {
         "floor": (lambda: clients.stream_floor(prompt), reps),
-        "nbagent": (lambda: clients.stream_nbagent(prompt), reps),
+        "nbagent": (lambda: clients.stream_agent(clients.nbagent, prompt), reps),
     }
     if clients.pydantic_ai is not None:
-        contenders["PydanticAI"] = (lambda: clients.stream_pydantic_ai(prompt), slow_reps)
+        contenders["PydanticAI"] = (lambda: clients.stream_agent(clients.pydantic_ai, prompt), slow_reps)
     if clients.sdk is not None:
         contenders["openai SDK"] = (lambda: clients.stream_sdk(prompt), slow_reps)
     for name, (call, _) in contenders.items():  # warm up: imports, connection, caches
