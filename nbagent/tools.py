@@ -1,0 +1,290 @@
+"""Function tools: turn a Python function into what the model is told (`ToolDefinition`) and back into a call.
+
+A `Tool` reads its function once, at registration: the signature gives the parameters (after an optional
+leading `ctx: RunContext[...]`), the type hints give a pydantic validator and the JSON schema, the
+docstring (google, numpy or sphinx) gives the description and each parameter's description. Every
+mistake the user can make here (a context parameter in the wrong place, `*args`, a type pydantic cannot
+describe, a missing parameter description when they are required) is a one-line `UserError` naming the
+function, raised before any request is sent. At run time only two cheap things happen per call:
+`validate_args` (one prebuilt validator, JSON parsed by pydantic so bad JSON is a `ValidationError` the
+loop can send back to the model) and `call` (sync functions in a worker thread, so a slow tool never
+blocks the event loop the notebook shares).
+
+Schemas follow PydanticAI's shape: an object with `additionalProperties: false`, no top-level title and
+no per-field titles (they only repeat the parameter name); titles naming a type (in `$defs`) stay. A
+function whose only parameter is a pydantic model, dataclass or TypedDict uses that type's schema as is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Generic, Literal, get_args, get_origin, get_type_hints
+
+import docstring_parser
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
+from pydantic.errors import PydanticUserError
+from pydantic.json_schema import GenerateJsonSchema
+from typing_extensions import NotRequired, TypedDict, TypeVar, is_typeddict
+
+from .errors import UserError
+
+if TYPE_CHECKING:
+    from .messages import ModelMessage, Usage
+    from .models.base import Model
+
+__all__ = ["AgentDepsT", "RunContext", "ToolDefinition", "DocstringFormat", "Tool", "tool_from"]
+
+AgentDepsT = TypeVar("AgentDepsT", default=None)
+
+DocstringFormat = Literal["google", "numpy", "sphinx", "auto"]
+
+_STYLES = {
+    "google": docstring_parser.Style.GOOGLE,
+    "numpy": docstring_parser.Style.NUMPYDOC,
+    "sphinx": docstring_parser.Style.REST,
+    "auto": docstring_parser.Style.AUTO,
+}
+
+
+@dataclass
+class RunContext(Generic[AgentDepsT]):
+    """What a tool (and later an output validator) is told about the run it is called in."""
+
+    deps: AgentDepsT
+    model: Model
+    usage: Usage
+    prompt: str | None = None
+    messages: list[ModelMessage] = field(default_factory=list)
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    retry: int = 0
+    run_step: int = 0
+
+
+@dataclass
+class ToolDefinition:
+    """What the model is told about one tool."""
+
+    name: str
+    description: str | None = None
+    parameters_json_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: bool | None = None
+
+
+class _NoFieldTitles(GenerateJsonSchema):
+    """Field titles only repeat the parameter name in title case: tokens the model does not need."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+class Tool(Generic[AgentDepsT]):
+    """A function the model may call, with its schema and validator built once, at construction."""
+
+    def __init__(
+        self,
+        function: Callable[..., Any],
+        *,
+        takes_ctx: bool | None = None,
+        max_retries: int | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        docstring_format: DocstringFormat = "auto",
+        require_parameter_descriptions: bool = False,
+        strict: bool | None = None,
+    ) -> None:
+        self.function = function
+        # a partial is named and documented by the function it wraps, not by functools
+        described = function.func if isinstance(function, functools.partial) else function
+        self.name = name or getattr(described, "__name__", None) or type(described).__name__
+        self.max_retries = max_retries  # None: the agent's default
+        self.docstring_format = docstring_format
+        self.require_parameter_descriptions = require_parameter_descriptions
+        self.strict = strict
+        label = getattr(described, "__name__", self.name)
+
+        try:
+            params = list(inspect.signature(function).parameters.values())
+        except (TypeError, ValueError):
+            raise UserError(f"Tool {label!r}: cannot read its signature; wrap it in a plain def") from None
+        annotations = _annotations(described, params)
+        self.takes_ctx = _check_ctx(label, params, annotations, takes_ctx)
+        params = params[1:] if self.takes_ctx else params
+        for param in params:
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise UserError(f"Tool {label!r}: *args/**kwargs ({param.name}) cannot be described to the model; "
+                                "list the parameters explicitly")
+
+        doc_description, param_docs = _parse_docstring(label, described, docstring_format)
+        self.description = description if description is not None else doc_description
+        missing = [p.name for p in params if not param_docs.get(p.name)]
+        if require_parameter_descriptions and missing:
+            raise UserError(f"Tool {label!r}: no docstring description for parameter(s) {', '.join(missing)}; "
+                            "document them (e.g. in an Args: section) or drop require_parameter_descriptions")
+
+        self._positional_only = tuple(p.name for p in params if p.kind is p.POSITIONAL_ONLY)
+        self._is_async = inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+            getattr(function, "__call__", None))
+        self._single_arg: str | None = None
+        if len(params) == 1 and _is_model_like(annotations[params[0].name]):
+            self._single_arg = params[0].name
+            target: Any = annotations[params[0].name]
+        else:
+            target = _arguments_typeddict(label, params, annotations, param_docs)
+        try:
+            self._validator: TypeAdapter[Any] = TypeAdapter(target)
+            self._schema = self._validator.json_schema(schema_generator=_NoFieldTitles)
+        except PydanticUserError as exc:
+            reason = str(exc).splitlines()[0].split(". ")[0]  # pydantic's advice after it does not apply
+            raise UserError(f"Tool {label!r}: cannot describe its parameters to the model ({reason}); "
+                            "use JSON-friendly types: str, int, float, bool, lists, dicts, pydantic models") from None
+        self._schema.pop("title", None)
+
+    @property
+    def tool_def(self) -> ToolDefinition:
+        """A fresh definition each time, so a provider adapter that edits the schema cannot corrupt the tool."""
+        return ToolDefinition(self.name, self.description, copy.deepcopy(self._schema), self.strict)
+
+    def validate_args(self, args: str | dict[str, Any] | None) -> dict[str, Any]:
+        """Validate the model's arguments (a JSON string, a dict, or None/"" meaning no arguments) against the
+        parameters; return the keyword arguments for the function (nested models as instances, defaults filled).
+
+        Raises `pydantic.ValidationError` on bad arguments, including a string that is not JSON (error type
+        `json_invalid`), so the loop can send every such problem back to the model as a retry prompt.
+        """
+        if args is None or args == "":
+            validated = self._validator.validate_python({})
+        elif isinstance(args, str):
+            validated = self._validator.validate_json(args)
+        else:
+            validated = self._validator.validate_python(args)
+        if self._single_arg is not None:
+            return {self._single_arg: validated}
+        arguments: dict[str, Any] = validated  # the TypedDict validator builds a fresh plain dict
+        return arguments
+
+    async def call(self, args: dict[str, Any], ctx: RunContext[Any]) -> Any:
+        """Run the function with validated `args` (`ctx` first when it takes one).
+
+        Coroutine functions are awaited; others run in a worker thread (`asyncio.to_thread`, which keeps
+        context variables) and an awaitable they return is awaited. Exceptions propagate unchanged.
+        """
+        positional: list[Any] = [ctx] if self.takes_ctx else []
+        kwargs = args
+        if self._positional_only:
+            kwargs = dict(args)
+            positional += [kwargs.pop(name) for name in self._positional_only if name in kwargs]
+        if self._is_async:
+            return await self.function(*positional, **kwargs)
+        result = await asyncio.to_thread(self.function, *positional, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r}, takes_ctx={self.takes_ctx})"
+
+
+def tool_from(value: Tool[Any] | Callable[..., Any]) -> Tool[Any]:
+    """Agent(tools=[...]) accepts Tool objects or bare functions (takes_ctx detected from the first
+    parameter's annotation)."""
+    if isinstance(value, Tool):
+        return value
+    if callable(value):
+        return Tool(value)
+    raise UserError(f"tools= takes functions or Tool objects, got {type(value).__name__}: {value!r}")
+
+
+def _annotations(function: Callable[..., Any], params: list[inspect.Parameter]) -> dict[str, Any]:
+    """Each parameter's type, resolving `from __future__ import annotations` strings where possible.
+
+    `get_type_hints` resolves them all at once but fails as a whole on one unresolvable name (a return
+    type imported only under TYPE_CHECKING, say), so strings it leaves are tried one by one; what still
+    fails stays a string, for `_check_ctx` to recognise `"RunContext[...]"` and the schema to reject.
+    """
+    try:
+        hints = get_type_hints(function, include_extras=True)
+    except Exception:  # an unresolvable name, or a callable (partial, instance) get_type_hints cannot read
+        hints = {}
+    resolved: dict[str, Any] = {}
+    for param in params:
+        annotation = hints.get(param.name, param.annotation)
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, getattr(function, "__globals__", {}))  # what inspect's eval_str does
+            except Exception:
+                pass
+        resolved[param.name] = Any if annotation is inspect.Parameter.empty else annotation
+    return resolved
+
+
+def _is_run_context(annotation: Any) -> bool:
+    if isinstance(annotation, str):
+        return annotation.startswith("RunContext")
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation is RunContext or get_origin(annotation) is RunContext
+
+
+def _check_ctx(label: str, params: list[inspect.Parameter], annotations: dict[str, Any],
+               takes_ctx: bool | None) -> bool:
+    """Resolve `takes_ctx` (None: detect from the first parameter) and reject a RunContext anywhere else."""
+    first_is_ctx = bool(params) and _is_run_context(annotations[params[0].name])
+    if takes_ctx is None:
+        takes_ctx = first_is_ctx
+    if takes_ctx and not first_is_ctx:
+        raise UserError(f"Tool {label!r}: its first parameter must be `ctx: RunContext[...]` "
+                        "(use @agent.tool_plain for a tool without context)")
+    rest = params[1:] if takes_ctx else params
+    if any(_is_run_context(annotations[p.name]) for p in rest):
+        if takes_ctx:
+            raise UserError(f"Tool {label!r}: only its first parameter may be a RunContext; remove the others")
+        raise UserError(f"Tool {label!r} takes a RunContext; register it with @agent.tool (not tool_plain) "
+                        "or Tool(fn, takes_ctx=True)")
+    return takes_ctx
+
+
+def _parse_docstring(label: str, function: Callable[..., Any], style: str) -> tuple[str | None, dict[str, str]]:
+    """The description (summary and body, without the sections) and each documented parameter's text."""
+    if style not in _STYLES:
+        raise UserError(f"Tool {label!r}: docstring_format={style!r} is not one of {', '.join(_STYLES)}")
+    doc = inspect.getdoc(function)
+    if not doc:
+        return None, {}
+    try:
+        parsed = docstring_parser.parse(doc, _STYLES[style])
+    except docstring_parser.ParseError as exc:
+        if style != "auto":
+            raise UserError(f"Tool {label!r}: its docstring is not valid {style} style ({exc}); "
+                            "fix it or use docstring_format='auto'") from None
+        return doc, {}  # no style fits: the whole text is the description
+    params = {p.arg_name: p.description.strip() for p in parsed.params if p.description}
+    return (parsed.description or "").strip() or None, params
+
+
+def _is_model_like(annotation: Any) -> bool:
+    return isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation) or is_typeddict(annotation))
+
+
+def _arguments_typeddict(label: str, params: list[inspect.Parameter], annotations: dict[str, Any],
+                         param_docs: dict[str, str]) -> Any:
+    """A TypedDict of the parameters: validation then yields the keyword-argument dict itself (no model
+    instance to unpack, no clash between a parameter name and a BaseModel attribute like `json`)."""
+    fields: dict[str, Any] = {}
+    for param in params:
+        annotation = annotations[param.name]
+        if isinstance(annotation, str):
+            raise UserError(f"Tool {label!r}: cannot resolve the type {annotation!r} of parameter {param.name!r}; "
+                            "import or define it at module level")
+        if param.default is inspect.Parameter.empty:
+            fields[param.name] = Annotated[annotation, Field(description=param_docs.get(param.name))]
+        else:
+            info = Field(default=param.default, description=param_docs.get(param.name))
+            fields[param.name] = NotRequired[Annotated[annotation, info]]
+    return with_config(ConfigDict(extra="forbid"))(TypedDict(label, fields))  # type: ignore[operator]
