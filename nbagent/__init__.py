@@ -17,18 +17,37 @@ _LAZY = {
     "ModelSettings": "nbagent.settings",
     "RunResult": "nbagent.result",
     "StreamedRunResult": "nbagent.result",
+    "RunContext": "nbagent.tools",
+    "Tool": "nbagent.tools",
+    "ToolDefinition": "nbagent.tools",
+    "UsageLimits": "nbagent.usage",
     "ModelMessage": "nbagent.messages",
     "ModelRequest": "nbagent.messages",
     "ModelResponse": "nbagent.messages",
     "SystemPromptPart": "nbagent.messages",
     "UserPromptPart": "nbagent.messages",
     "TextPart": "nbagent.messages",
+    "ToolCallPart": "nbagent.messages",
+    "ToolReturnPart": "nbagent.messages",
+    "RetryPromptPart": "nbagent.messages",
     "Usage": "nbagent.messages",
     "ModelMessagesTypeAdapter": "nbagent.messages",
     "messages_from_json": "nbagent.messages",
     "messages_to_json": "nbagent.messages",
+    "PartStartEvent": "nbagent.events",
+    "PartDeltaEvent": "nbagent.events",
+    "TextPartDelta": "nbagent.events",
+    "ToolCallPartDelta": "nbagent.events",
+    "FinalResultEvent": "nbagent.events",
+    "FunctionToolCallEvent": "nbagent.events",
+    "FunctionToolResultEvent": "nbagent.events",
+    "AgentRunResultEvent": "nbagent.events",
     "Model": "nbagent.models.base",
+    "ModelRequestParameters": "nbagent.models.base",
     "FunctionModel": "nbagent.models.function",
+    "AgentInfo": "nbagent.models.function",
+    "DeltaToolCall": "nbagent.models.function",
+    "DeltaToolCalls": "nbagent.models.function",
     "TestModel": "nbagent.models.test",
     "OpenAIModel": "nbagent.models.openai",
     "AnthropicModel": "nbagent.models.anthropic",
@@ -37,22 +56,31 @@ _LAZY = {
     "ModelHTTPError": "nbagent.errors",
     "ModelConnectionError": "nbagent.errors",
     "UnexpectedModelBehavior": "nbagent.errors",
+    "UsageLimitExceeded": "nbagent.errors",
+    "ToolExecutionError": "nbagent.errors",
+    "ModelRetry": "nbagent.errors",
 }
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension"]
 
 if TYPE_CHECKING:
     from .agent import Agent
-    from .errors import ModelConnectionError, ModelHTTPError, NbAgentError, UnexpectedModelBehavior, UserError
-    from .messages import (ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, SystemPromptPart,
-                           TextPart, Usage, UserPromptPart, messages_from_json, messages_to_json)
+    from .errors import (ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError, ToolExecutionError,
+                         UnexpectedModelBehavior, UsageLimitExceeded, UserError)
+    from .events import (AgentRunResultEvent, FinalResultEvent, FunctionToolCallEvent, FunctionToolResultEvent,
+                         PartDeltaEvent, PartStartEvent, TextPartDelta, ToolCallPartDelta)
+    from .messages import (ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, RetryPromptPart,
+                           SystemPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart,
+                           messages_from_json, messages_to_json)
     from .models.anthropic import AnthropicModel
-    from .models.base import Model
-    from .models.function import FunctionModel
+    from .models.base import Model, ModelRequestParameters
+    from .models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
     from .models.openai import OpenAIModel
     from .models.test import TestModel
     from .result import RunResult, StreamedRunResult
     from .settings import ModelSettings
+    from .tools import RunContext, Tool, ToolDefinition
+    from .usage import UsageLimits
 
 
 def __getattr__(name: str) -> Any:

@@ -1,23 +1,35 @@
-"""`Agent`: the PydanticAI-style entry point — run, run_sync, run_stream over any `Model`."""
+"""`Agent`: the PydanticAI-style entry point — tools, and run / run_sync / run_stream / run_stream_events
+over any `Model`. The loop of one run (requests, tool calls, retries, limits) lives in loop.py."""
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Generic, Mapping, Sequence, TypeVar, overload
 
 from .errors import UserError
-from .messages import ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, UserPromptPart
+from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, PartDeltaEvent, PartStartEvent,
+                     TextPartDelta, ToolCallPartDelta)
+from .loop import AgentRun
+from .messages import (ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, TextPart, ToolCallPart,
+                       UserPromptPart)
 from .models import Model, infer_model
 from .result import RunResult, StreamedRunResult
 from .settings import ModelSettings, merge_settings, validate_settings
+from .tools import AgentDepsT, DocstringFormat, Tool, tool_from
+from .usage import UsageLimits
 
 
-class Agent:
-    """A model plus defaults (instructions, settings). Holds no conversation: pass `message_history`.
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Agent(Generic[AgentDepsT]):
+    """A model plus defaults (instructions, settings, tools). Holds no conversation: pass `message_history`.
 
     `system_prompt` is sent once, at the start of a new conversation, and kept in its history;
-    `instructions` are sent with every request, as the latest agent states them.
+    `instructions` are sent with every request, as the latest agent states them. Tools are functions
+    the model may call (`@agent.tool`, `@agent.tool_plain`, `tools=[...]`); `deps` given to a run
+    reach them through `RunContext.deps`.
     """
 
     def __init__(
@@ -26,14 +38,24 @@ class Agent:
         *,
         instructions: str | None = None,
         system_prompt: str | Sequence[str] = (),
+        deps_type: type[AgentDepsT] = type(None),  # type: ignore[assignment]
         model_settings: Mapping[str, Any] | None = None,
         name: str | None = None,
+        retries: int = 1,
+        tools: Sequence[Tool[AgentDepsT] | Callable[..., Any]] = (),
     ) -> None:
         self.model: Model = infer_model(model)
         self.instructions = instructions
         self.system_prompts: tuple[str, ...] = (system_prompt,) if isinstance(system_prompt, str) else tuple(system_prompt)
+        self.deps_type = deps_type
         self._model_settings: ModelSettings = validate_settings(model_settings)
         self.name = name
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise UserError(f"Agent(retries={retries!r}): give how many times a failed tool call may be retried (>= 0)")
+        self.retries = retries
+        self._tools: dict[str, Tool[AgentDepsT]] = {}
+        for tool in tools:
+            self._register(tool_from(tool))
 
     @property
     def model_settings(self) -> ModelSettings:
@@ -44,18 +66,71 @@ class Agent:
     def model_settings(self, value: Mapping[str, Any] | None) -> None:
         self._model_settings = validate_settings(value)
 
+    @property
+    def tools(self) -> dict[str, Tool[AgentDepsT]]:
+        """The function tools the model may call, by name."""
+        return dict(self._tools)
+
     def __repr__(self) -> str:
         name = f"{self.name!r}, " if self.name else ""
-        return f"Agent({name}model={self.model.label!r}, model_settings={dict(self._model_settings)!r})"
+        tools = f", tools={list(self._tools)!r}" if self._tools else ""
+        return f"Agent({name}model={self.model.label!r}, model_settings={dict(self._model_settings)!r}{tools})"
 
-    def _prepare(
+    # ------------------------------------------------------------------ tools
+
+    @overload
+    def tool(self, function: F, /) -> F: ...
+
+    @overload
+    def tool(self, /, *, name: str | None = None, description: str | None = None, retries: int | None = None,
+             docstring_format: DocstringFormat = "auto", require_parameter_descriptions: bool = False,
+             strict: bool | None = None) -> Callable[[F], F]: ...
+
+    def tool(self, function: Any = None, /, **options: Any) -> Any:
+        """Register a tool whose first parameter is `ctx: RunContext[Deps]`; with or without parentheses."""
+        return self._decorate(function, True, options)
+
+    @overload
+    def tool_plain(self, function: F, /) -> F: ...
+
+    @overload
+    def tool_plain(self, /, *, name: str | None = None, description: str | None = None, retries: int | None = None,
+                   docstring_format: DocstringFormat = "auto", require_parameter_descriptions: bool = False,
+                   strict: bool | None = None) -> Callable[[F], F]: ...
+
+    def tool_plain(self, function: Any = None, /, **options: Any) -> Any:
+        """Register a tool that takes no `RunContext`; with or without parentheses."""
+        return self._decorate(function, False, options)
+
+    def _decorate(self, function: Any, takes_ctx: bool, options: dict[str, Any]) -> Any:
+        def register(fn: F) -> F:
+            retries = options.pop("retries", None)
+            self._register(Tool(fn, takes_ctx=takes_ctx, max_retries=retries, **options))
+            return fn
+
+        return register if function is None else register(function)
+
+    def _register(self, tool: Tool[AgentDepsT]) -> None:
+        if tool.name in self._tools:
+            function = getattr(tool.function, "__qualname__", tool.name)
+            raise UserError(
+                f"Tool name conflicts with an existing tool: {tool.name!r} (function {function}); "
+                "give one of them another name, e.g. @agent.tool(name=...)"
+            )
+        self._tools[tool.name] = tool
+
+    # ------------------------------------------------------------------ runs
+
+    def _start(
         self,
         prompt: str,
         message_history: Sequence[ModelMessage] | None,
         model_settings: Mapping[str, Any] | None,
         model: Model | str | None,
         instructions: str | None,
-    ) -> tuple[Model, ModelSettings, list[ModelMessage], ModelRequest]:
+        deps: Any,
+        usage_limits: UsageLimits | None,
+    ) -> AgentRun:
         if not isinstance(prompt, str):
             raise UserError(f"The prompt must be a str, got {type(prompt).__name__}")
         run_model = self.model if model is None else infer_model(model)
@@ -67,12 +142,16 @@ class Agent:
                     f"message_history must hold ModelRequest/ModelResponse objects (e.g. result.new_messages()), "
                     f"got {type(message).__name__}"
                 )
+        if usage_limits is not None and not isinstance(usage_limits, UsageLimits):
+            raise UserError(f"usage_limits must be a UsageLimits(...), got {type(usage_limits).__name__}")
         parts: list[Any] = []
         if not history:
             parts += [SystemPromptPart(content=text) for text in self.system_prompts]
         parts.append(UserPromptPart(content=prompt))
         request = ModelRequest(parts=parts, instructions=self.instructions if instructions is None else instructions)
-        return run_model, settings, history, request
+        return AgentRun(model=run_model, settings=settings, tools=self._tools, deps=deps,
+                        usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
+                        history=history, request=request, prompt=prompt)
 
     async def run(
         self,
@@ -82,16 +161,15 @@ class Agent:
         model_settings: Mapping[str, Any] | None = None,
         model: Model | str | None = None,
         instructions: str | None = None,
+        deps: AgentDepsT = None,  # type: ignore[assignment]
+        usage_limits: UsageLimits | None = None,
     ) -> RunResult:
-        """Send the prompt (after the history) and wait for the whole answer.
+        """Send the prompt (after the history), run the tools the model calls, and return its answer.
 
         `model`, `model_settings` and `instructions` given here override the agent's for this run only.
         """
-        run_model, settings, history, request = self._prepare(
-            prompt, message_history, model_settings, model, instructions
-        )
-        response = await run_model.request([*history, request], settings)
-        return RunResult(history, request, response)
+        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits)
+        return RunResult(run, await run.run())
 
     def run_sync(
         self,
@@ -101,6 +179,8 @@ class Agent:
         model_settings: Mapping[str, Any] | None = None,
         model: Model | str | None = None,
         instructions: str | None = None,
+        deps: AgentDepsT = None,  # type: ignore[assignment]
+        usage_limits: UsageLimits | None = None,
     ) -> RunResult:
         """`run` for synchronous code — also inside a running loop (Jupyter), where PydanticAI's fails."""
         return run_coroutine_sync(
@@ -110,6 +190,8 @@ class Agent:
                 model_settings=model_settings,
                 model=model,
                 instructions=instructions,
+                deps=deps,
+                usage_limits=usage_limits,
             )
         )
 
@@ -122,17 +204,84 @@ class Agent:
         model_settings: Mapping[str, Any] | None = None,
         model: Model | str | None = None,
         instructions: str | None = None,
+        deps: AgentDepsT = None,  # type: ignore[assignment]
+        usage_limits: UsageLimits | None = None,
     ) -> AsyncIterator[StreamedRunResult]:
-        """Send the prompt and stream the answer; leaving the block closes the HTTP stream."""
-        run_model, settings, history, request = self._prepare(
-            prompt, message_history, model_settings, model, instructions
-        )
-        async with run_model.request_stream([*history, request], settings) as stream:
-            result = StreamedRunResult(history, request, stream)
-            try:
-                yield result
-            finally:
-                await result._deltas.aclose()
+        """Send the prompt and stream the answer, running tool rounds on the way; leaving the block
+        closes the HTTP stream (and cancels tools still running)."""
+        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits)
+        steps = run.steps()
+        try:
+            await steps.__anext__()  # the first request is sent and answered (or raised) on entry
+            yield StreamedRunResult(run, steps)
+        finally:
+            await steps.aclose()
+
+    async def run_stream_events(
+        self,
+        prompt: str,
+        *,
+        message_history: Sequence[ModelMessage] | None = None,
+        model_settings: Mapping[str, Any] | None = None,
+        model: Model | str | None = None,
+        instructions: str | None = None,
+        deps: AgentDepsT = None,  # type: ignore[assignment]
+        usage_limits: UsageLimits | None = None,
+    ) -> AsyncIterator[AgentStreamEvent | AgentRunResultEvent]:
+        """The run as typed events, for interfaces that show tool activity live (see events.py).
+
+        Each response's parts start and grow (`PartStartEvent`, `PartDeltaEvent`), tools are called and
+        answer (`FunctionToolCallEvent`, `FunctionToolResultEvent`), the final response is announced
+        (`FinalResultEvent`, once it is known to hold no tool call), and `AgentRunResultEvent` ends it.
+        """
+        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits)
+        steps = run.steps()
+        parts = _ResponseParts()
+        try:
+            async for item in steps:
+                if item is None:
+                    continue
+                if type(item) is str:
+                    yield parts.text(item)
+                elif isinstance(item, ToolCallPartDelta):
+                    yield parts.tool_call(item)
+                elif isinstance(item, ModelResponse):
+                    parts = _ResponseParts()
+                    if not item.tool_calls:
+                        yield FinalResultEvent()
+                        yield AgentRunResultEvent(RunResult(run, item))
+                else:
+                    yield item
+        finally:
+            await steps.aclose()
+
+
+class _ResponseParts:
+    """Numbers the parts of one streamed response as they start, for Part*Event indices."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.text_index: int | None = None
+        self.calls: dict[int, int] = {}
+
+    def text(self, piece: str) -> PartStartEvent | PartDeltaEvent:
+        if self.text_index is None:
+            self.text_index = self._next()
+            return PartStartEvent(self.text_index, TextPart(content=piece))
+        return PartDeltaEvent(self.text_index, TextPartDelta(piece))
+
+    def tool_call(self, delta: ToolCallPartDelta) -> PartStartEvent | PartDeltaEvent:
+        index = self.calls.get(delta.index)
+        if index is None:
+            index = self.calls[delta.index] = self._next()
+            part = ToolCallPart(tool_name=delta.tool_name_delta or "", args=delta.args_delta,
+                                tool_call_id=delta.tool_call_id or "")
+            return PartStartEvent(index, part)
+        return PartDeltaEvent(index, delta)
+
+    def _next(self) -> int:
+        self.count += 1
+        return self.count - 1
 
 
 _own_loop: asyncio.AbstractEventLoop | None = None

@@ -9,8 +9,15 @@
     │                              mid-stream (overloaded_error -> 529)
     ├── ModelConnectionError       the provider could not be reached or went silent: refused, DNS,
     │                              connect timeout, read timeout (before or during the stream)
-    └── UnexpectedModelBehavior    the answer was malformed (bad JSON, unknown shape) or cut short
-                                   (connection dropped mid-stream, no end marker)
+    ├── UnexpectedModelBehavior    the answer was malformed (bad JSON, unknown shape) or cut short
+    │                              (connection dropped mid-stream, no end marker), or the model kept
+    │                              calling a tool wrongly past the tool's retries
+    ├── UsageLimitExceeded         the run would go past one of its `UsageLimits` (names the limit); the
+    │                              default request limit stops a model that calls tools forever
+    └── ToolExecutionError         a tool raised (names the tool and the exception, which is `__cause__`)
+
+    ModelRetry                     not an error of the run: a tool raises it to send its text back to the
+                                   model as a retry prompt
 
 Every message is one line that says what went wrong and, where there is one, what to do about it.
 Every error's text goes through `redact`, so a key that slipped into a URL or a response body never
@@ -97,6 +104,30 @@ class ModelConnectionError(NbAgentError):
 
 class UnexpectedModelBehavior(NbAgentError):
     """The provider's answer could not be understood or ended before it was complete."""
+
+
+class UsageLimitExceeded(NbAgentError):
+    """A run would go past one of its `UsageLimits`; nothing more is sent."""
+
+
+class ToolExecutionError(NbAgentError):
+    """A tool raised an exception; the run stops and the caller's history is untouched.
+
+    `tool_name` names the tool; the tool's own exception is `__cause__`.
+    """
+
+    def __init__(self, tool_name: str, error: BaseException) -> None:
+        self.tool_name = tool_name
+        super().__init__(f"Tool {tool_name!r} raised {type(error).__name__}: {error}")
+
+
+class ModelRetry(Exception):
+    """Raise this in a tool to tell the model what was wrong; the model is asked to try again
+    (up to the tool's `retries`)."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
 
 
 _HTTP_HINTS = {

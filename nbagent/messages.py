@@ -1,20 +1,29 @@
 """Typed conversation messages, shaped like PydanticAI's, with a JSON round trip.
 
-A conversation is a list of `ModelRequest` (what we sent: system and user parts) and `ModelResponse`
-(what the model answered: text parts, model name, usage). Parts and messages carry a `part_kind` /
-`kind` discriminator so a saved history loads back into the exact same objects.
+A conversation is a list of `ModelRequest` (what we sent: system and user prompts, tool returns,
+retry prompts) and `ModelResponse` (what the model answered: text and tool calls, model name, usage).
+Parts and messages carry a `part_kind` / `kind` discriminator so a saved history loads back into the
+exact same objects, and each wire protocol maps them to its own shape (models/openai.py, anthropic.py).
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Literal, Sequence, Union
+from typing import Annotated, Any, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic_core import to_json
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def new_tool_call_id() -> str:
+    """An id for a tool call whose provider sent none (some OpenAI-compatible servers send "")."""
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 class Usage(BaseModel):
@@ -25,6 +34,7 @@ class Usage(BaseModel):
     requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    tool_calls: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -35,6 +45,7 @@ class Usage(BaseModel):
             requests=self.requests + other.requests,
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
+            tool_calls=self.tool_calls + other.tool_calls,
         )
 
 
@@ -50,16 +61,86 @@ class UserPromptPart(BaseModel):
     part_kind: Literal["user-prompt"] = "user-prompt"
 
 
+class ToolReturnPart(BaseModel):
+    """What a tool returned, sent back to the model as the answer to its call."""
+
+    tool_name: str
+    content: Any
+    tool_call_id: str
+    timestamp: datetime = Field(default_factory=_now)
+    part_kind: Literal["tool-return"] = "tool-return"
+
+    def model_response_str(self) -> str:
+        """The text the model sees: a str as is, anything else as JSON (pydantic serialises models, dates, ...)."""
+        if isinstance(self.content, str):
+            return self.content
+        return to_json(self.content, fallback=repr).decode()
+
+
+class RetryPromptPart(BaseModel):
+    """Asks the model to try again: after invalid tool arguments, an unknown tool or a `ModelRetry`.
+
+    `content` is either the reason as text, or pydantic's error list (rendered as JSON for the model).
+    Without a `tool_name` it answers plain text (e.g. an output that failed validation).
+    """
+
+    content: Union[list[dict[str, Any]], str]
+    tool_name: str | None = None
+    tool_call_id: str = Field(default_factory=new_tool_call_id)
+    timestamp: datetime = Field(default_factory=_now)
+    part_kind: Literal["retry-prompt"] = "retry-prompt"
+
+    def model_response(self) -> str:
+        if isinstance(self.content, str):
+            description = self.content
+        else:
+            count = len(self.content)
+            errors = json.dumps(self.content, indent=2, default=repr)
+            description = f"{count} validation error{'s' if count != 1 else ''}:\n```json\n{errors}\n```"
+        return f"{description}\n\nFix the errors and try again."
+
+
 class TextPart(BaseModel):
     content: str
     part_kind: Literal["text"] = "text"
 
 
-RequestPart = Annotated[Union[SystemPromptPart, UserPromptPart], Field(discriminator="part_kind")]
+class ToolCallPart(BaseModel):
+    """The model asks for a tool to be run. `args` is kept as the model sent it: a JSON string or a dict."""
+
+    tool_name: str
+    args: Union[str, dict[str, Any], None] = None
+    tool_call_id: str = Field(default_factory=new_tool_call_id)
+    part_kind: Literal["tool-call"] = "tool-call"
+
+    def args_as_dict(self) -> dict[str, Any]:
+        """The arguments as a dict (empty when none); raises ValueError if the model sent invalid JSON."""
+        if not self.args:
+            return {}
+        if isinstance(self.args, dict):
+            return self.args
+        value = json.loads(self.args)
+        if not isinstance(value, dict):
+            raise ValueError(f"tool call arguments must be a JSON object, got {self.args[:80]!r}")
+        return value
+
+    def args_as_json_str(self) -> str:
+        """The arguments as a JSON string, exactly as received when the model sent a string."""
+        if not self.args:
+            return "{}"
+        if isinstance(self.args, str):
+            return self.args
+        return json.dumps(self.args, ensure_ascii=False)
+
+
+RequestPart = Annotated[
+    Union[SystemPromptPart, UserPromptPart, ToolReturnPart, RetryPromptPart], Field(discriminator="part_kind")
+]
+ResponsePart = Annotated[Union[TextPart, ToolCallPart], Field(discriminator="part_kind")]
 
 
 class ModelRequest(BaseModel):
-    """What was sent to the model in one turn. `instructions` are re-sent with every request."""
+    """What was sent to the model in one step. `instructions` are re-sent with every request."""
 
     parts: list[RequestPart]
     instructions: str | None = None
@@ -67,9 +148,9 @@ class ModelRequest(BaseModel):
 
 
 class ModelResponse(BaseModel):
-    """What the model answered in one turn."""
+    """What the model answered in one step: text, tool calls, or both."""
 
-    parts: list[TextPart]
+    parts: list[ResponsePart]
     model_name: str | None = None
     timestamp: datetime = Field(default_factory=_now)
     usage: Usage = Field(default_factory=Usage)
@@ -78,7 +159,11 @@ class ModelResponse(BaseModel):
 
     @property
     def text(self) -> str:
-        return "".join([part.content for part in self.parts])  # a list, not a generator: join sizes it once
+        return "".join([part.content for part in self.parts if isinstance(part, TextPart)])
+
+    @property
+    def tool_calls(self) -> list[ToolCallPart]:
+        return [part for part in self.parts if isinstance(part, ToolCallPart)]
 
 
 ModelMessage = Annotated[Union[ModelRequest, ModelResponse], Field(discriminator="kind")]
@@ -95,26 +180,37 @@ def messages_from_json(data: str | bytes) -> list[ModelMessage]:
     return ModelMessagesTypeAdapter.validate_json(data)
 
 
-def system_and_turns(messages: Sequence[ModelMessage]) -> tuple[str | None, list[tuple[str, str]]]:
-    """Flatten a history into (system text, [(role, text), ...]) — the shape every wire protocol wants.
-
-    System prompt parts and the latest request's `instructions` are joined into one system text, so
-    instructions apply to the whole conversation as the newest request states them.
-    """
-    system_texts: list[str] = []
-    turns: list[tuple[str, str]] = []
+def system_text(messages: Sequence[ModelMessage]) -> str | None:
+    """The system text every wire protocol sends first: the system prompt parts, then the latest
+    request's `instructions` (they apply to the whole conversation as the newest request states them)."""
+    texts: list[str] = []
     instructions: str | None = None
     for message in messages:
         if isinstance(message, ModelRequest):
             if message.instructions is not None:
                 instructions = message.instructions
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    system_texts.append(part.content)
-                else:
-                    turns.append(("user", part.content))
-        else:
-            turns.append(("assistant", message.text))
+            texts += [part.content for part in message.parts if isinstance(part, SystemPromptPart)]
     if instructions:
-        system_texts.append(instructions)
-    return ("\n\n".join(system_texts) or None), turns
+        texts.append(instructions)
+    return "\n\n".join(texts) or None
+
+
+def part_text(part: RequestPart | ResponsePart) -> str:
+    """A part as the model reads it (for word counts of the offline models and for summaries)."""
+    if isinstance(part, (SystemPromptPart, UserPromptPart, TextPart)):
+        return part.content
+    if isinstance(part, ToolReturnPart):
+        return part.model_response_str()
+    if isinstance(part, RetryPromptPart):
+        return part.model_response()
+    return f"{part.tool_name}({part.args_as_json_str()})"
+
+
+def last_user_prompt(messages: Sequence[ModelMessage]) -> str:
+    """The newest user question in a conversation ("" if there is none)."""
+    for message in reversed(messages):
+        if isinstance(message, ModelRequest):
+            for part in reversed(message.parts):
+                if isinstance(part, UserPromptPart):
+                    return part.content
+    return ""

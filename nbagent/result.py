@@ -1,140 +1,121 @@
-"""Results of agent runs: the finished `RunResult` and the live `StreamedRunResult`."""
+"""Results of agent runs: the finished `RunResult` and the live `StreamedRunResult`.
+
+Both hold the history they were given and the messages the run added: the question, and for each
+step the model's response and (after tool calls) the request holding the tool returns.
+"""
 
 from __future__ import annotations
 
 from typing import AsyncIterator
 
 from .errors import UnexpectedModelBehavior
-from .messages import ModelMessage, ModelRequest, ModelResponse, TextPart, Usage, messages_to_json
-from .models.base import StreamedResponse
+from .loop import AgentRun, StepItem, TextBuffer
+from .messages import ModelMessage, ModelResponse, Usage, messages_to_json
 
 
 class _Conversation:
-    """What both result kinds share: the history they were given and the turn they added."""
+    """What both result kinds share: the history they were given and the messages they added."""
 
-    _history: list[ModelMessage]
-    _request: ModelRequest
-
-    def _new(self) -> list[ModelMessage]:
-        raise NotImplementedError
+    _run: AgentRun
 
     def new_messages(self) -> list[ModelMessage]:
-        """The messages this run added (its request and, once there is one, the answer)."""
-        return self._new()
+        """The messages this run added: its request, then every response and tool-return request."""
+        return self._run.new_messages
 
     def all_messages(self) -> list[ModelMessage]:
         """The whole conversation: the history passed in, then this run's messages."""
-        return self._history + self._new()
+        return list(self._run.messages)
 
     def new_messages_json(self) -> bytes:
-        return messages_to_json(self._new())
+        return messages_to_json(self.new_messages())
 
     def all_messages_json(self) -> bytes:
         return messages_to_json(self.all_messages())
 
+    def usage(self) -> Usage:
+        """Tokens, requests and tool calls summed over every step of the run so far."""
+        return self._run.usage
+
 
 class RunResult(_Conversation):
-    """A completed run. `output` is the answer text."""
+    """A completed run. `output` is the final answer's text; `response` the final `ModelResponse`."""
 
-    def __init__(self, history: list[ModelMessage], request: ModelRequest, response: ModelResponse) -> None:
-        self._history = history
-        self._request = request
+    def __init__(self, run: AgentRun, response: ModelResponse) -> None:
+        self._run = run
         self.response = response
         self.output: str = response.text
-
-    def _new(self) -> list[ModelMessage]:
-        return [self._request, self.response]
-
-    def usage(self) -> Usage:
-        return self.response.usage
 
     def __repr__(self) -> str:
         return f"RunResult(output={self.output!r}, usage={self.usage()!r})"
 
 
-class _TextBuffer:
-    """The answer so far, kept as a few large strings so memory follows the text, not the chunk count
-    (100k one-word deltas held as separate str objects would cost ~60 bytes each, ten times the text)."""
-
-    __slots__ = ("_blocks", "_tail")
-    _BLOCK = 512
-
-    def __init__(self) -> None:
-        self._blocks: list[str] = []
-        self._tail: list[str] = []
-
-    def append(self, piece: str) -> None:
-        tail = self._tail
-        tail.append(piece)
-        if len(tail) >= self._BLOCK:
-            self._blocks.append("".join(tail))
-            tail.clear()
-
-    def text(self) -> str:
-        return "".join(self._blocks) + "".join(self._tail)
-
-
 class StreamedRunResult(_Conversation):
-    """A run whose answer is still arriving; iterate `stream_text()` or await `get_output()`."""
+    """A run whose answer is still arriving; iterate `stream_text()` or await `get_output()`.
 
-    def __init__(self, history: list[ModelMessage], request: ModelRequest, stream: StreamedResponse) -> None:
-        self._history = history
-        self._request = request
-        self._stream = stream
-        self._deltas = stream.deltas()
-        self._parts = _TextBuffer()
+    Tool rounds run transparently: the text streamed is every text the model wrote in this run
+    (a remark before its tool calls included), never tool-call JSON; `get_output()` is the final
+    answer's text.
+    """
+
+    def __init__(self, run: AgentRun, steps: AsyncIterator[StepItem]) -> None:
+        self._run = run
+        self._steps = steps
+        self._text = TextBuffer()
         self._response: ModelResponse | None = None
+        self._done = False
 
     @property
     def is_complete(self) -> bool:
-        """True once the provider's end marker arrived: the answer is whole."""
-        return self._response is not None
+        """True once the final answer arrived whole (its provider's end marker included)."""
+        return self._done
 
     async def stream_text(self, *, delta: bool = False) -> AsyncIterator[str]:
-        """Yield the answer as it grows (accumulated text), or only the new pieces with `delta=True`."""
-        parts = self._parts
+        """Yield the text as it grows (accumulated), or only the new pieces with `delta=True`."""
+        pieces = self._text
         if delta:
-            async for piece in self._deltas:
-                parts.append(piece)
-                yield piece
+            async for item in self._steps:
+                if type(item) is str:
+                    pieces.append(item)
+                    yield item
+                elif isinstance(item, ModelResponse):
+                    self._response = item
         else:
-            text = parts.text()
-            async for piece in self._deltas:
-                parts.append(piece)
-                text += piece
-                yield text
+            text = pieces.text()
+            async for item in self._steps:
+                if type(item) is str:
+                    pieces.append(item)
+                    text += item
+                    yield text
+                elif isinstance(item, ModelResponse):
+                    self._response = item
         self._finish()
 
     async def get_output(self) -> str:
-        """Wait for the whole answer and return it."""
-        async for piece in self._deltas:
-            self._parts.append(piece)
+        """Wait for the whole run and return the final answer's text."""
+        async for item in self._steps:
+            if type(item) is str:
+                self._text.append(item)
+            elif isinstance(item, ModelResponse):
+                self._response = item
         self._finish()
-        return self._parts.text()
+        assert self._response is not None  # _finish raised otherwise
+        return self._response.text
 
     @property
     def text_so_far(self) -> str:
-        return self._parts.text()
+        """All the text streamed so far (what a display shows)."""
+        return self._text.text()
 
     def _finish(self) -> None:
-        if self._response is not None:
-            return
-        if not self._stream.complete:
-            raise UnexpectedModelBehavior(f"{self._stream.model_name}: the stream stopped before the answer was complete")
-        self._response = ModelResponse(
-            parts=[TextPart(content=self._parts.text())],
-            model_name=self._stream.model_name,
-            usage=self._stream.usage,
-            finish_reason=self._stream.finish_reason,
-        )
+        if self._response is None or self._response.tool_calls:
+            raise UnexpectedModelBehavior(f"{self._run.model.label}: the stream stopped before the answer was complete")
+        self._done = True
 
-    def _new(self) -> list[ModelMessage]:
-        return [self._request] if self._response is None else [self._request, self._response]
-
-    def usage(self) -> Usage:
-        return self._stream.usage
+    def new_messages(self) -> list[ModelMessage]:
+        """The messages this run added so far (only the request while the first answer streams)."""
+        return self._run.new_messages
 
     @property
     def response(self) -> ModelResponse | None:
-        """The finished answer, or None while it is still streaming (or if it was cut short)."""
-        return self._response
+        """The final answer, or None while the run is still going (or if it was cut short)."""
+        return self._response if self._done else None

@@ -30,6 +30,7 @@ class ModelSettings(TypedDict, total=False):
     extra_headers: dict[str, str]
     extra_body: dict[str, Any]
     max_retries: Annotated[int, Field(ge=0, le=10, strict=True)]
+    parallel_tool_calls: Annotated[bool, Field(strict=True)]
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(ModelSettings.__annotations__)

@@ -157,13 +157,13 @@ def test_offline_model_is_deterministic_streams_words_and_counts_usage(no_provid
 
 
 def test_function_model_plain_async_and_streaming():
-    def reply(messages, settings):
-        return f"{len(messages)} messages, temperature {settings.get('temperature')}"
+    def reply(messages, info):
+        return f"{len(messages)} messages, temperature {info.model_settings.get('temperature')}"
 
-    async def async_reply(messages, settings):
+    async def async_reply(messages, info):
         return "async"
 
-    async def streaming_reply(messages, settings):
+    async def streaming_reply(messages, info):
         for word in ["a", "b", "c"]:
             yield word
 

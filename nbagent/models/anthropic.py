@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Sequence
 
 from ..errors import ModelHTTPError, UnexpectedModelBehavior, UserError
-from ..messages import ModelMessage, ModelResponse, TextPart, Usage, system_and_turns
+from ..messages import (ModelMessage, ModelRequest, ModelResponse, ResponsePart, RetryPromptPart, TextPart,
+                        ToolCallPart, ToolReturnPart, Usage, UserPromptPart, system_text)
 from ..settings import ModelSettings
+from ..tools import ToolDefinition
+from .base import ModelRequestParameters, StreamItem
 from .http import HTTPModel, SSEStream
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -35,13 +39,26 @@ class MessagesStream(SSEStream):
 
     end_marker = "message_stop"
 
-    def _data(self, data: bytes) -> str | None:
+    def _data(self, data: bytes) -> str | list[StreamItem] | None:
         event = self._json(data)
         kind = event.get("type")
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
-            if delta.get("type") == "text_delta":
+            delta_kind = delta.get("type")
+            if delta_kind == "text_delta":
                 return delta.get("text")
+            if delta_kind == "input_json_delta" and delta.get("partial_json"):
+                return [self.tool_call_delta(event.get("index", 0), args=delta["partial_json"])]
+        elif kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                # `input` is {} here; the arguments follow as input_json_delta fragments
+                initial = block.get("input")
+                return [self.tool_call_delta(event.get("index", 0), tool_call_id=block.get("id"),
+                                             tool_name=block.get("name"),
+                                             args=json.dumps(initial) if initial else None)]
+            if block.get("type") == "text" and block.get("text"):
+                return block["text"]
         elif kind == "message_start":
             message = event.get("message") or {}
             self.usage = _usage(message.get("usage"))
@@ -81,7 +98,8 @@ class AnthropicModel(HTTPModel):
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key, "anthropic-version": API_VERSION}
 
-    def _body(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool) -> dict[str, Any]:
+    def _body(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool,
+              params: ModelRequestParameters) -> dict[str, Any]:
         for name in _UNSUPPORTED_SETTINGS:
             if name in settings:
                 raise UserError(
@@ -89,35 +107,98 @@ class AnthropicModel(HTTPModel):
                 )
         if settings.get("temperature", 0) > 1:
             raise UserError(f"{self.label}: Anthropic accepts temperature from 0 to 1, got {settings['temperature']}")
-        system, turns = system_and_turns(messages)
         wire_messages: list[dict[str, Any]] = []
-        for role, text in turns:
-            if not text:
-                continue  # Anthropic rejects empty text blocks (e.g. an empty earlier answer)
-            block = {"type": "text", "text": text}
-            if wire_messages and wire_messages[-1]["role"] == role:
-                wire_messages[-1]["content"].append(block)  # the API wants alternating roles
+        for message in messages:
+            if isinstance(message, ModelRequest):
+                role, blocks = "user", _request_blocks(message)
             else:
-                wire_messages.append({"role": role, "content": [block]})
+                role, blocks = "assistant", _response_blocks(message)
+            if not blocks:
+                continue
+            if wire_messages and wire_messages[-1]["role"] == role:
+                wire_messages[-1]["content"] += blocks  # the API wants alternating roles
+            else:
+                wire_messages.append({"role": role, "content": blocks})
         body: dict[str, Any] = {
             "model": self.model_name,
             "max_tokens": settings.get("max_tokens", DEFAULT_MAX_TOKENS),
             "messages": wire_messages,
             "stream": stream,
         }
+        system = system_text(messages)
         if system:
             body["system"] = system
+        if params.function_tools:
+            body["tools"] = [_tool(tool) for tool in params.function_tools]
+            choice: dict[str, Any] = {"type": "auto" if params.allow_text_output else "any"}
+            if settings.get("parallel_tool_calls") is False:
+                choice["disable_parallel_tool_use"] = True
+            body["tool_choice"] = choice
         body.update({name: value for name, value in settings.items() if name in _SAME_NAME_SETTINGS})
         body.update(settings.get("extra_body", {}))
         return body
 
     def _answer(self, data: Any) -> ModelResponse:
+        parts: list[ResponsePart] = []
+        for block in data["content"]:
+            if block.get("type") == "text":
+                parts.append(TextPart(content=block["text"]))
+            elif block.get("type") == "tool_use":
+                parts.append(ToolCallPart(tool_name=block["name"], args=block.get("input") or {},
+                                          tool_call_id=block["id"]))
         return ModelResponse(
-            parts=[TextPart(content="".join(block["text"] for block in data["content"] if block.get("type") == "text"))],
+            parts=parts or [TextPart(content="")],
             model_name=data.get("model") or self.model_name,
             usage=_usage(data.get("usage")),
             finish_reason=data.get("stop_reason"),
         )
+
+
+def _request_blocks(request: ModelRequest) -> list[dict[str, Any]]:
+    """User prompts as text blocks, tool returns and retry prompts about a call as `tool_result` blocks."""
+    blocks: list[dict[str, Any]] = []
+    for part in request.parts:
+        if isinstance(part, UserPromptPart):
+            if part.content:  # Anthropic rejects empty text blocks
+                blocks.append({"type": "text", "text": part.content})
+        elif isinstance(part, ToolReturnPart):
+            blocks.append({"type": "tool_result", "tool_use_id": part.tool_call_id,
+                           "content": part.model_response_str(), "is_error": False})
+        elif isinstance(part, RetryPromptPart):
+            if part.tool_name is None:
+                blocks.append({"type": "text", "text": part.model_response()})
+            else:
+                blocks.append({"type": "tool_result", "tool_use_id": part.tool_call_id,
+                               "content": part.model_response(), "is_error": True})
+    return blocks
+
+
+def _response_blocks(response: ModelResponse) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for part in response.parts:
+        if isinstance(part, TextPart):
+            if part.content:  # e.g. an empty earlier answer
+                blocks.append({"type": "text", "text": part.content})
+        else:
+            blocks.append({"type": "tool_use", "id": part.tool_call_id, "name": part.tool_name,
+                           "input": _args_object(part)})
+    return blocks
+
+
+def _args_object(call: ToolCallPart) -> dict[str, Any]:
+    """`tool_use.input` must be an object; arguments that were never valid JSON (the model was asked to
+    retry them) are sent as what they were, under one key, rather than failing the whole request."""
+    try:
+        return call.args_as_dict()
+    except ValueError:
+        return {"invalid_arguments": call.args_as_json_str()}
+
+
+def _tool(tool: ToolDefinition) -> dict[str, Any]:
+    wire: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters_json_schema}
+    if tool.description:
+        wire["description"] = tool.description
+    return wire
 
 
 def _usage(raw: dict[str, Any] | None) -> Usage:

@@ -1,20 +1,52 @@
-"""The one small protocol every wire format implements: a request, and a streamed request."""
+"""The one small protocol every wire format implements: a request, and a streamed request.
+
+Each request carries `ModelRequestParameters` next to the messages and settings: the tools the model
+may call. One object keeps the signatures stable as features grow, and `FunctionModel` hands it to
+user functions as `AgentInfo`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import AsyncGenerator, AsyncIterator, Sequence, Union
 
-from ..messages import ModelMessage, ModelResponse, TextPart, Usage
+from ..errors import UnexpectedModelBehavior
+from ..events import ToolCallPartDelta
+from ..messages import ModelMessage, ModelResponse, ResponsePart, TextPart, ToolCallPart, Usage, new_tool_call_id
 from ..settings import ModelSettings
+from ..tools import ToolDefinition
+
+StreamItem = Union[str, ToolCallPartDelta]
+"""What a model stream yields: text as a plain `str` (no object per chunk), a tool-call piece as a delta."""
+
+
+@dataclass
+class ModelRequestParameters:
+    """What the model is offered besides the conversation: function tools, and whether text may end the run."""
+
+    function_tools: list[ToolDefinition] = field(default_factory=list)
+    allow_text_output: bool = True
+
+
+class _PendingCall:
+    """A tool call being assembled from streamed pieces."""
+
+    __slots__ = ("index", "tool_call_id", "tool_name", "args")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.tool_call_id = ""
+        self.tool_name = ""
+        self.args: list[str] = []
 
 
 class StreamedResponse(ABC):
-    """Text deltas of one answer as they arrive; `usage` and `finish_reason` fill in as it goes.
+    """Text deltas and tool-call pieces of one answer as they arrive; usage and finish_reason fill in.
 
     `complete` turns true only when the provider's end marker arrived, so a cut stream is never
-    mistaken for a finished answer.
+    mistaken for a finished answer, and a tool call cut in the middle of its arguments never runs.
     """
 
     def __init__(self, model_name: str) -> None:
@@ -22,13 +54,49 @@ class StreamedResponse(ABC):
         self.usage = Usage(requests=1)
         self.finish_reason: str | None = None
         self.complete = False
+        self._calls: dict[int | str, _PendingCall] = {}
 
-    def __aiter__(self) -> AsyncIterator[str]:
+    def __aiter__(self) -> AsyncIterator[StreamItem]:
         return self.deltas()
 
     @abstractmethod
-    def deltas(self) -> AsyncGenerator[str, None]:
-        """Yield text deltas; set `complete` when the stream ended properly."""
+    def deltas(self) -> AsyncGenerator[StreamItem, None]:
+        """Yield text (`str`) and tool-call pieces; set `complete` when the stream ended properly."""
+
+    def tool_call_delta(self, key: int | str, *, tool_call_id: str | None = None, tool_name: str | None = None,
+                        args: str | None = None) -> ToolCallPartDelta:
+        """Record a piece of the tool call `key` (the provider's index or block) and return it as a delta."""
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = _PendingCall(len(self._calls))
+        if tool_call_id:
+            call.tool_call_id = tool_call_id
+        if tool_name:
+            call.tool_name += tool_name
+        if args:
+            call.args.append(args)
+        return ToolCallPartDelta(tool_name_delta=tool_name or None, args_delta=args or None,
+                                 tool_call_id=tool_call_id or None, index=call.index)
+
+    def tool_calls(self) -> list[ToolCallPart]:
+        """The tool calls of this answer, in the order they started; only once the stream is complete."""
+        if not self.complete:
+            raise UnexpectedModelBehavior(
+                f"{self.model_name}: the stream stopped before the answer was complete; no tool call was run"
+            )
+        calls = []
+        for call in self._calls.values():
+            if not call.tool_name:
+                raise UnexpectedModelBehavior(f"{self.model_name} sent a tool call without a tool name")
+            calls.append(ToolCallPart(tool_name=call.tool_name, args="".join(call.args),
+                                      tool_call_id=call.tool_call_id or new_tool_call_id()))
+        return calls
+
+    def response(self, text: str) -> ModelResponse:
+        """The whole answer, given the text that was streamed (kept by the consumer, not copied here)."""
+        parts: list[ResponsePart] = [TextPart(content=text)] if text or not self._calls else []
+        parts += self.tool_calls()
+        return ModelResponse(parts=parts, model_name=self.model_name, usage=self.usage, finish_reason=self.finish_reason)
 
 
 class Model(ABC):
@@ -48,12 +116,13 @@ class Model(ABC):
         return f"{self.system}:{self.model_name}"
 
     @abstractmethod
-    async def request(self, messages: Sequence[ModelMessage], settings: ModelSettings) -> ModelResponse:
+    async def request(self, messages: Sequence[ModelMessage], settings: ModelSettings,
+                      params: ModelRequestParameters | None = None) -> ModelResponse:
         """Send the conversation, return the whole answer."""
 
     @abstractmethod
     def request_stream(
-        self, messages: Sequence[ModelMessage], settings: ModelSettings
+        self, messages: Sequence[ModelMessage], settings: ModelSettings, params: ModelRequestParameters | None = None
     ) -> AbstractAsyncContextManager[StreamedResponse]:
         """An async context manager: the request is sent on entry; leaving closes the stream."""
 
@@ -65,21 +134,18 @@ class LocalModel(Model):
     """A model computed in-process: `request` collects the stream, so subclasses only stream."""
 
     @abstractmethod
-    def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings) -> StreamedResponse:
+    def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings,
+                params: ModelRequestParameters) -> StreamedResponse:
         """Build the streamed answer for this conversation."""
 
     @asynccontextmanager
     async def request_stream(
-        self, messages: Sequence[ModelMessage], settings: ModelSettings
+        self, messages: Sequence[ModelMessage], settings: ModelSettings, params: ModelRequestParameters | None = None
     ) -> AsyncIterator[StreamedResponse]:
-        yield self._stream(messages, settings)
+        yield self._stream(messages, settings, params or ModelRequestParameters())
 
-    async def request(self, messages: Sequence[ModelMessage], settings: ModelSettings) -> ModelResponse:
-        stream = self._stream(messages, settings)
-        text = "".join([delta async for delta in stream])
-        return ModelResponse(
-            parts=[TextPart(content=text)],
-            model_name=stream.model_name,
-            usage=stream.usage,
-            finish_reason=stream.finish_reason,
-        )
+    async def request(self, messages: Sequence[ModelMessage], settings: ModelSettings,
+                      params: ModelRequestParameters | None = None) -> ModelResponse:
+        stream = self._stream(messages, settings, params or ModelRequestParameters())
+        text = "".join([item async for item in stream if type(item) is str])
+        return stream.response(text)

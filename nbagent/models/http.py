@@ -10,7 +10,7 @@ import os
 from abc import abstractmethod
 from contextlib import asynccontextmanager
 from json import JSONDecoder
-from typing import Any, AsyncGenerator, AsyncIterator, ClassVar, Sequence
+from typing import Any, AsyncGenerator, AsyncIterator, ClassVar, Sequence, Union
 
 import httpx
 
@@ -18,7 +18,7 @@ from .. import _http
 from ..errors import UnexpectedModelBehavior, UserError, register_secret
 from ..messages import ModelMessage, ModelResponse
 from ..settings import ModelSettings
-from .base import Model, StreamedResponse
+from .base import Model, ModelRequestParameters, StreamedResponse, StreamItem
 
 # json.loads without its wrapper (~1 µs less per chunk): returns (value, end); the end is checked here.
 _decode_json = JSONDecoder().raw_decode
@@ -47,8 +47,9 @@ class HTTPModel(Model):
         """How this protocol presents the key."""
 
     @abstractmethod
-    def _body(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool) -> dict[str, Any]:
-        """The JSON request for this conversation and settings."""
+    def _body(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool,
+              params: ModelRequestParameters) -> dict[str, Any]:
+        """The JSON request for this conversation, settings and tools."""
 
     @abstractmethod
     def _answer(self, data: Any) -> ModelResponse:
@@ -67,18 +68,20 @@ class HTTPModel(Model):
         headers.update(settings.get("extra_headers", {}))
         return headers
 
-    async def _post(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool) -> httpx.Response:
+    async def _post(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool,
+                    params: ModelRequestParameters | None) -> httpx.Response:
         return await _http.send(
             self.label,
             "POST",
             self.base_url + self.endpoint,
             headers=self._headers(settings),
-            json=self._body(messages, settings, stream),
+            json=self._body(messages, settings, stream, params or ModelRequestParameters()),
             settings=settings,
         )
 
-    async def request(self, messages: Sequence[ModelMessage], settings: ModelSettings) -> ModelResponse:
-        response = await self._post(messages, settings, stream=False)
+    async def request(self, messages: Sequence[ModelMessage], settings: ModelSettings,
+                      params: ModelRequestParameters | None = None) -> ModelResponse:
+        response = await self._post(messages, settings, False, params)
         try:
             raw = await response.aread()
         except httpx.HTTPError as exc:
@@ -94,9 +97,9 @@ class HTTPModel(Model):
 
     @asynccontextmanager
     async def request_stream(
-        self, messages: Sequence[ModelMessage], settings: ModelSettings
+        self, messages: Sequence[ModelMessage], settings: ModelSettings, params: ModelRequestParameters | None = None
     ) -> AsyncIterator[StreamedResponse]:
-        response = await self._post(messages, settings, stream=True)
+        response = await self._post(messages, settings, True, params)
         try:
             yield self.stream_class(self, response, settings)
         finally:
@@ -115,10 +118,11 @@ class SSEStream(StreamedResponse):
         self._settings = settings
 
     @abstractmethod
-    def _data(self, data: bytes) -> str | None:
-        """One `data:` payload: return its text delta (if any); set `complete` at the end marker."""
+    def _data(self, data: bytes) -> Union[str, list[StreamItem], None]:
+        """One `data:` payload: its text delta, or the items (tool-call pieces, text) it holds, or None;
+        set `complete` at the end marker."""
 
-    async def deltas(self) -> AsyncGenerator[str, None]:
+    async def deltas(self) -> AsyncGenerator[StreamItem, None]:
         # The hot loop of a streamed answer. It splits the bytes into lines itself, as SSE defines them
         # (LF, CRLF or CR; a line cut by the network is completed by the next chunk), rather than with
         # aiter_lines(), which stacks two more async generators and a text decoder on every chunk and
@@ -132,13 +136,20 @@ class SSEStream(StreamedResponse):
                     if line.startswith(b"data:"):  # else blank separators, comments, `event:` names
                         content = self._data(line[5:].strip())
                         if content:
-                            yield content
+                            if type(content) is str:
+                                yield content
+                            else:
+                                for item in content:
+                                    yield item
                         elif self.complete:
                             return
             if pending.startswith(b"data:"):  # the last line may come without its newline
                 content = self._data(pending[5:].strip())
-                if content:
+                if type(content) is str:
                     yield content
+                elif content:
+                    for item in content:
+                        yield item
                 if self.complete:
                     return
         except httpx.HTTPError as exc:

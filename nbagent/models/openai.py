@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Sequence
 
 from ..errors import UnexpectedModelBehavior, UserError
-from ..messages import ModelMessage, ModelResponse, TextPart, Usage, system_and_turns
+from ..messages import (ModelMessage, ModelRequest, ModelResponse, ResponsePart, RetryPromptPart, TextPart,
+                        ToolCallPart, ToolReturnPart, Usage, UserPromptPart, new_tool_call_id, system_text)
 from ..settings import ModelSettings
+from ..tools import ToolDefinition
+from .base import ModelRequestParameters, StreamItem
 from .http import HTTPModel, SSEStream
 
 # provider -> (base URL env var, default base URL, key env var or None when no key is needed)
@@ -21,11 +25,15 @@ _SAME_NAME_SETTINGS = ("temperature", "top_p", "seed", "presence_penalty", "freq
 
 
 class ChatCompletionsStream(SSEStream):
-    """The `data: {...}` lines of a streamed Chat Completion, ending at `data: [DONE]`."""
+    """The `data: {...}` lines of a streamed Chat Completion, ending at `data: [DONE]`.
+
+    Tool calls arrive as `delta.tool_calls[i]` pieces keyed by `index`: the first names the call (and
+    usually carries its id), the rest are argument fragments; calls may interleave.
+    """
 
     end_marker = "data: [DONE]"
 
-    def _data(self, data: bytes) -> str | None:
+    def _data(self, data: bytes) -> str | list[StreamItem] | None:
         if data == b"[DONE]":
             self.complete = True
             return None
@@ -34,16 +42,44 @@ class ChatCompletionsStream(SSEStream):
         choices = chunk.get("choices")
         if choices:
             choice = choices[0]
-            content = choice.get("delta", {}).get("content")
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
+            if delta.get("tool_calls"):
+                content = self._tool_call_pieces(content, delta["tool_calls"])
         if chunk.get("usage"):
             self.usage = _usage(chunk["usage"])
             if chunk.get("model"):
                 self.model_name = chunk["model"]
         if chunk.get("error"):
-            raise UnexpectedModelBehavior(f"{self._model.label} reported an error mid-stream: {_error_text(chunk['error'])}")
+            return self._stream_error(chunk["error"])
         return content
+
+    def _tool_call_pieces(self, text: str | None, pieces: list[dict[str, Any]]) -> list[StreamItem]:
+        items: list[StreamItem] = [text] if text else []
+        for position, piece in enumerate(pieces):
+            function = piece.get("function") or {}
+            items.append(self.tool_call_delta(piece.get("index", position), tool_call_id=piece.get("id"),
+                                              tool_name=function.get("name"), args=function.get("arguments")))
+        return items
+
+    def _stream_error(self, error: Any) -> list[StreamItem]:
+        """Groq reports a tool call that failed its own schema check as a `tool_use_failed` error with the
+        failed generation; that becomes the tool call, so our validation sends the model a retry prompt."""
+        failed = error.get("failed_generation") if isinstance(error, dict) else None
+        if isinstance(failed, str) and error.get("code") == "tool_use_failed":
+            try:
+                call = json.loads(failed)
+                name, arguments = call["name"], call.get("arguments", {})
+            except (ValueError, KeyError, TypeError):
+                call = None
+            if call is not None:
+                args = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+                self.complete = True
+                self.finish_reason = "tool_calls"
+                return [self.tool_call_delta("failed_generation", tool_name=name, args=args)]
+        raise UnexpectedModelBehavior(f"{self._model.label} reported an error mid-stream: {_error_text(error)}")
 
 
 class OpenAIModel(HTTPModel):
@@ -72,13 +108,20 @@ class OpenAIModel(HTTPModel):
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"}
 
-    def _body(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool) -> dict[str, Any]:
-        system, turns = system_and_turns(messages)
+    def _body(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool,
+              params: ModelRequestParameters) -> dict[str, Any]:
+        system = system_text(messages)
         wire_messages = [{"role": "system", "content": system}] if system else []
-        wire_messages += [{"role": role, "content": text} for role, text in turns]
+        for message in messages:
+            wire_messages += _request_messages(message) if isinstance(message, ModelRequest) else [_assistant_message(message)]
         body: dict[str, Any] = {"model": self.model_name, "messages": wire_messages, "stream": stream}
         if stream:
             body["stream_options"] = {"include_usage": True}
+        if params.function_tools:
+            body["tools"] = [_tool(tool) for tool in params.function_tools]
+            body["tool_choice"] = "auto" if params.allow_text_output else "required"
+            if "parallel_tool_calls" in settings:
+                body["parallel_tool_calls"] = settings["parallel_tool_calls"]
         if "max_tokens" in settings:
             # OpenAI itself deprecated max_tokens; compatible servers still expect it.
             body["max_completion_tokens" if self.system == "openai" else "max_tokens"] = settings["max_tokens"]
@@ -90,12 +133,59 @@ class OpenAIModel(HTTPModel):
 
     def _answer(self, data: Any) -> ModelResponse:
         choice = data["choices"][0]
+        message = choice["message"]
+        parts: list[ResponsePart] = []
+        if message.get("content") or not message.get("tool_calls"):
+            parts.append(TextPart(content=message.get("content") or ""))
+        for call in message.get("tool_calls") or []:
+            function = call["function"]
+            parts.append(ToolCallPart(tool_name=function["name"], args=function.get("arguments") or "",
+                                      tool_call_id=call.get("id") or new_tool_call_id()))
         return ModelResponse(
-            parts=[TextPart(content=choice["message"].get("content") or "")],
+            parts=parts,
             model_name=data.get("model") or self.model_name,
             usage=_usage(data.get("usage")),
             finish_reason=choice.get("finish_reason"),
         )
+
+
+def _request_messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """User prompts as `user` messages; tool returns (and retry prompts about a tool call) as `tool` messages."""
+    wire: list[dict[str, Any]] = []
+    for part in request.parts:
+        if isinstance(part, UserPromptPart):
+            wire.append({"role": "user", "content": part.content})
+        elif isinstance(part, ToolReturnPart):
+            wire.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response_str()})
+        elif isinstance(part, RetryPromptPart):
+            if part.tool_name is None:
+                wire.append({"role": "user", "content": part.model_response()})
+            else:
+                wire.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response()})
+    return wire
+
+
+def _assistant_message(response: ModelResponse) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant"}
+    text = response.text
+    calls = response.tool_calls
+    if text or not calls:
+        message["content"] = text
+    if calls:
+        message["tool_calls"] = [
+            {"id": call.tool_call_id, "type": "function",
+             "function": {"name": call.tool_name, "arguments": call.args_as_json_str()}}
+            for call in calls
+        ]
+    return message
+
+
+def _tool(tool: ToolDefinition) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": tool.name, "description": tool.description or "",
+                                "parameters": tool.parameters_json_schema}
+    if tool.strict is not None:
+        function["strict"] = tool.strict
+    return {"type": "function", "function": function}
 
 
 def _usage(raw: dict[str, Any] | None) -> Usage:

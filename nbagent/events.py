@@ -1,0 +1,108 @@
+"""What happens during a run, as typed events, named as PydanticAI names them.
+
+`Agent.run_stream_events` yields these so a user interface can show tool activity live: a part of
+the model's response starts (`PartStartEvent`) and grows (`PartDeltaEvent`), a tool is called
+(`FunctionToolCallEvent`) and answers (`FunctionToolResultEvent`), the final answer begins
+(`FinalResultEvent`), and the run ends (`AgentRunResultEvent`, holding the `RunResult`).
+
+They are slotted dataclasses, not pydantic models: one is built per streamed chunk, so they must
+cost next to nothing. Model streams themselves yield plain `str` for text (99% of chunks) and a
+`ToolCallPartDelta` only for tool-call pieces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Union
+
+from .messages import RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart
+
+if TYPE_CHECKING:
+    from .result import RunResult
+
+
+@dataclass(slots=True)
+class TextPartDelta:
+    """More text for a text part."""
+
+    content_delta: str
+    part_delta_kind: Literal["text"] = "text"
+
+
+@dataclass(slots=True)
+class ToolCallPartDelta:
+    """A piece of a tool call as it streams: the name and id arrive first, then argument fragments.
+
+    `index` is the call's position among this response's tool calls (the provider's own index for
+    Chat Completions, the content block for Anthropic).
+    """
+
+    tool_name_delta: str | None = None
+    args_delta: str | None = None
+    tool_call_id: str | None = None
+    index: int = 0
+    part_delta_kind: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(slots=True)
+class PartStartEvent:
+    """A new part of the response began; `index` is its position in `ModelResponse.parts`."""
+
+    index: int
+    part: TextPart | ToolCallPart
+    event_kind: Literal["part_start"] = "part_start"
+
+
+@dataclass(slots=True)
+class PartDeltaEvent:
+    """The part at `index` grew."""
+
+    index: int
+    delta: TextPartDelta | ToolCallPartDelta
+    event_kind: Literal["part_delta"] = "part_delta"
+
+
+@dataclass(slots=True)
+class FinalResultEvent:
+    """The response being streamed is the final answer (no tool calls follow in this run)."""
+
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    event_kind: Literal["final_result"] = "final_result"
+
+
+@dataclass(slots=True)
+class FunctionToolCallEvent:
+    """A tool is about to run with these (validated) arguments."""
+
+    part: ToolCallPart
+    event_kind: Literal["function_tool_call"] = "function_tool_call"
+
+    @property
+    def tool_call_id(self) -> str:
+        return self.part.tool_call_id
+
+
+@dataclass(slots=True)
+class FunctionToolResultEvent:
+    """A tool answered (`ToolReturnPart`) or the model is asked to retry (`RetryPromptPart`)."""
+
+    result: ToolReturnPart | RetryPromptPart
+    event_kind: Literal["function_tool_result"] = "function_tool_result"
+
+    @property
+    def tool_call_id(self) -> str:
+        return self.result.tool_call_id
+
+
+@dataclass(slots=True)
+class AgentRunResultEvent:
+    """The run is over; `result` is what `run` would have returned."""
+
+    result: "RunResult"
+    event_kind: Literal["agent_run_result"] = "agent_run_result"
+
+
+ModelResponseStreamEvent = Union[PartStartEvent, PartDeltaEvent, FinalResultEvent]
+HandleResponseEvent = Union[FunctionToolCallEvent, FunctionToolResultEvent]
+AgentStreamEvent = Union[ModelResponseStreamEvent, HandleResponseEvent]

@@ -1,0 +1,201 @@
+"""One agent run, step by step: request the model, run the tools it calls, repeat until it answers.
+
+    model request → response ─┬─ no tool calls: the answer, the run ends
+                              └─ tool calls: validate the arguments (pydantic), run the tools
+                                 concurrently (sync ones in worker threads), append one request
+                                 holding every tool return / retry prompt in call order, loop
+
+`AgentRun` owns one run's state: the messages (the caller's history is copied, never mutated), the
+usage summed over every request, each tool's retries, and the limits checked before each request.
+`run()` drives it to the end; `steps()` drives it while yielding what streams (text as plain `str`,
+tool-call pieces, tool events), which `run_stream` and `run_stream_events` consume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Sequence, Union
+
+from pydantic import ValidationError
+
+from .errors import ModelRetry, ToolExecutionError, UnexpectedModelBehavior
+from .events import FunctionToolCallEvent, FunctionToolResultEvent, ToolCallPartDelta
+from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
+                       Usage)
+from .models.base import Model, ModelRequestParameters
+from .settings import ModelSettings
+from .tools import RunContext, Tool
+from .usage import UsageLimits
+
+ToolOutcome = Union[ToolReturnPart, RetryPromptPart]
+StepItem = Union[str, ToolCallPartDelta, FunctionToolCallEvent, FunctionToolResultEvent, ModelResponse, None]
+"""What `steps()` yields: text, tool-call pieces, tool events, each finished `ModelResponse` (and one
+`None` first, once the first request is answered)."""
+
+
+class TextBuffer:
+    """Streamed text kept as a few large strings, so memory follows the text, not the chunk count
+    (100k one-word deltas held as separate str objects would cost ~60 bytes each, ten times the text)."""
+
+    __slots__ = ("_blocks", "_tail")
+    _BLOCK = 512
+
+    def __init__(self) -> None:
+        self._blocks: list[str] = []
+        self._tail: list[str] = []
+
+    def append(self, piece: str) -> None:
+        tail = self._tail
+        tail.append(piece)
+        if len(tail) >= self._BLOCK:
+            self._blocks.append("".join(tail))
+            tail.clear()
+
+    def text(self) -> str:
+        return "".join(self._blocks) + "".join(self._tail)
+
+
+class AgentRun:
+    """The state of one run, from the caller's history to the final answer."""
+
+    def __init__(self, *, model: Model, settings: ModelSettings, tools: dict[str, Tool[Any]], deps: Any,
+                 usage_limits: UsageLimits, default_retries: int, history: Sequence[ModelMessage],
+                 request: ModelRequest, prompt: str) -> None:
+        self.model = model
+        self.settings = settings
+        self.tools = tools
+        self.deps = deps
+        self.usage_limits = usage_limits
+        self.default_retries = default_retries
+        self.history = list(history)
+        self.messages: list[ModelMessage] = [*self.history, request]
+        self.prompt = prompt
+        self.usage = Usage()
+        self.retries: dict[str, int] = {}
+        self.params = ModelRequestParameters(function_tools=[tool.tool_def for tool in tools.values()])
+
+    @property
+    def new_messages(self) -> list[ModelMessage]:
+        return self.messages[len(self.history):]
+
+    async def run(self) -> ModelResponse:
+        """Request and run tools until the model answers without tool calls; return that answer."""
+        while True:
+            self.usage_limits.check_before_request(self.usage)
+            response = await self.model.request(self.messages, self.settings, self.params)
+            self._record(response)
+            if not response.tool_calls:
+                return response
+            async for _ in self.handle_tool_calls(response.tool_calls):
+                pass
+
+    async def steps(self) -> AsyncIterator[StepItem]:
+        """Like `run`, streaming each response; yields `None` once the first request is answered (headers in).
+
+        A response counts only once its stream completed: a stream cut in the middle of a tool call's
+        arguments raises before any tool runs.
+        """
+        first = True
+        while True:
+            self.usage_limits.check_before_request(self.usage)
+            async with self.model.request_stream(self.messages, self.settings, self.params) as stream:
+                if first:
+                    first = False
+                    yield None  # the caller's signal that the run is under way
+                text = TextBuffer()
+                async for item in stream:
+                    if type(item) is str:
+                        text.append(item)
+                    yield item
+                if not stream.complete:
+                    raise UnexpectedModelBehavior(
+                        f"{self.model.label}: the stream stopped before the answer was complete")
+                response = stream.response(text.text())
+            self._record(response)
+            yield response
+            if not response.tool_calls:
+                return
+            async for event in self.handle_tool_calls(response.tool_calls):
+                yield event
+
+    def _record(self, response: ModelResponse) -> None:
+        self.messages.append(response)
+        self.usage = self.usage + response.usage
+        self.usage_limits.check_tokens(self.usage)
+
+    async def handle_tool_calls(
+        self, calls: list[ToolCallPart]
+    ) -> AsyncIterator[Union[FunctionToolCallEvent, FunctionToolResultEvent]]:
+        """Run one response's tool calls; yield a call event for each, then a result event as each ends.
+
+        Appends one `ModelRequest` holding the outcomes in call order. A tool's own exception cancels
+        the others and ends the run as a `ToolExecutionError`; so does cancelling the run.
+        """
+        self.usage_limits.check_before_tool_calls(self.usage, len(calls))
+        self.usage = self.usage + Usage(tool_calls=len(calls))
+        outcomes: dict[str, ToolOutcome] = {}
+        pending: dict[asyncio.Task[ToolOutcome], ToolCallPart] = {}
+        try:
+            for call in calls:
+                yield FunctionToolCallEvent(call)
+                tool = self.tools.get(call.tool_name)
+                if tool is None:
+                    outcomes[call.tool_call_id] = self._retry(call, self._unknown_tool_text(call.tool_name),
+                                                              self.default_retries)
+                    continue
+                try:
+                    args = tool.validate_args(call.args)
+                except ValidationError as exc:
+                    errors = exc.errors(include_url=False, include_context=False)
+                    outcomes[call.tool_call_id] = self._retry(call, list(errors), self._max_retries(tool))
+                    continue
+                pending[asyncio.ensure_future(self._call(tool, call, args))] = call
+            for call in calls:
+                if call.tool_call_id in outcomes:
+                    yield FunctionToolResultEvent(outcomes[call.tool_call_id])
+            waiting = set(pending)
+            while waiting:
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    outcome = task.result()  # a tool's exception surfaces here, as ToolExecutionError
+                    outcomes[pending[task].tool_call_id] = outcome
+                    yield FunctionToolResultEvent(outcome)
+        finally:
+            unfinished = [task for task in pending if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                await asyncio.gather(*unfinished, return_exceptions=True)
+        self.messages.append(ModelRequest(parts=[outcomes[call.tool_call_id] for call in calls]))
+
+    async def _call(self, tool: Tool[Any], call: ToolCallPart, args: dict[str, Any]) -> ToolOutcome:
+        ctx = RunContext(deps=self.deps, model=self.model, usage=self.usage, prompt=self.prompt,
+                         messages=list(self.messages), tool_name=call.tool_name, tool_call_id=call.tool_call_id,
+                         retry=self.retries.get(call.tool_name, 0), run_step=self.usage.requests)
+        try:
+            content = await tool.call(args, ctx)
+        except ModelRetry as exc:
+            return self._retry(call, exc.message, self._max_retries(tool))
+        except Exception as exc:
+            raise ToolExecutionError(call.tool_name, exc) from exc
+        self.retries.pop(call.tool_name, None)  # retries count the failures in a row
+        return ToolReturnPart(tool_name=call.tool_name, content=content, tool_call_id=call.tool_call_id)
+
+    def _max_retries(self, tool: Tool[Any]) -> int:
+        return self.default_retries if tool.max_retries is None else tool.max_retries
+
+    def _retry(self, call: ToolCallPart, content: Union[str, list[Any]], max_retries: int) -> RetryPromptPart:
+        """Ask the model to try this call again, unless it already failed `max_retries` times in a row."""
+        count = self.retries.get(call.tool_name, 0) + 1
+        if count > max_retries:
+            reason = content if isinstance(content, str) else RetryPromptPart(content=content).model_response()
+            raise UnexpectedModelBehavior(
+                f"Tool {call.tool_name!r} exceeded max retries count of {max_retries}; last problem: "
+                + " ".join(reason.split())[:300]
+            )
+        self.retries[call.tool_name] = count
+        return RetryPromptPart(content=content, tool_name=call.tool_name, tool_call_id=call.tool_call_id)
+
+    def _unknown_tool_text(self, name: str) -> str:
+        known = ", ".join(repr(tool) for tool in self.tools) or "none"
+        return f"Unknown tool name: {name!r}. Available tools: {known}"
