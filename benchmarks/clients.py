@@ -1,0 +1,131 @@
+"""The clients under test, all talking to the same loopback server: nbagent, PydanticAI, the openai
+SDK, and the raw httpx code every ratio is taken against (the cheapest code that does the same job).
+
+PydanticAI and the openai SDK are optional (`pip install -e '.[bench]'`); without them their rows
+are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from benchmarks.table import NOTES
+from nbagent import Agent
+from nbagent._http import close_client
+
+API_KEY = "sk-bench-0123456789"
+
+
+def stream_body(prompt: str) -> dict[str, Any]:
+    return {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": prompt}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+def optional_clients() -> tuple[Any, Any]:
+    """PydanticAI's Agent class and the openai SDK's AsyncOpenAI, or None for what is not installed."""
+    try:
+        from pydantic_ai import Agent as PydanticAgent
+        from pydantic_ai.models.openai import OpenAIChatModel  # noqa: F401
+    except ImportError:
+        PydanticAgent = None
+        NOTES.append("PydanticAI not installed (pip install -e '.[bench]'): its rows are skipped")
+    try:
+        from openai import AsyncOpenAI
+    except ImportError:
+        AsyncOpenAI = None
+        NOTES.append("openai SDK not installed (pip install -e '.[bench]'): its rows are skipped")
+    return PydanticAgent, AsyncOpenAI
+
+
+class Clients:
+    """One of each client, all talking to the same server, created and closed in one event loop."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.httpx = httpx.AsyncClient(timeout=60)
+        self.headers = {"authorization": f"Bearer {API_KEY}"}
+        self.nbagent = Agent("openai:gpt-4o")  # OPENAI_BASE_URL / OPENAI_API_KEY point at the server
+        PydanticAgent, AsyncOpenAI = optional_clients()
+        self.sdk = AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0) if AsyncOpenAI else None
+        self.pydantic_ai = None
+        if PydanticAgent is not None and AsyncOpenAI is not None:
+            from pydantic_ai.models.openai import OpenAIChatModel
+            from pydantic_ai.providers.openai import OpenAIProvider
+
+            self._pai_sdk = AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0)
+            model = OpenAIChatModel("gpt-4o", provider=OpenAIProvider(openai_client=self._pai_sdk))
+            self.pydantic_ai = PydanticAgent(model)
+
+    async def aclose(self) -> None:
+        await self.httpx.aclose()
+        await close_client()
+        if self.sdk is not None:
+            await self.sdk.close()
+        if self.pydantic_ai is not None:
+            await self._pai_sdk.close()
+
+    # -- one streamed answer each; each returns the text it got
+    async def stream_floor(self, prompt: str) -> str:
+        out: list[str] = []
+        loads = json.loads
+        request = self.httpx.stream("POST", self.url + "/chat/completions", json=stream_body(prompt), headers=self.headers)
+        async with request as response:
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                choices = loads(data).get("choices")
+                if choices:
+                    content = choices[0]["delta"].get("content")
+                    if content:
+                        out.append(content)
+        return "".join(out)
+
+    @staticmethod
+    async def stream_agent(agent: Any, prompt: str) -> str:
+        """nbagent and PydanticAI share this API: `run_stream` + `stream_text(delta=True)`."""
+        out: list[str] = []
+        async with agent.run_stream(prompt) as result:
+            async for delta in result.stream_text(delta=True):
+                out.append(delta)
+        return "".join(out)
+
+    async def stream_sdk(self, prompt: str) -> str:
+        out: list[str] = []
+        stream = await self.sdk.chat.completions.create(
+            model="gpt-4o",
+            messages=[{"role": "user", "content": prompt}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                out.append(chunk.choices[0].delta.content)
+        return "".join(out)
+
+    # -- one small non-streamed answer each
+    async def run_raw(self, prompt: str, history: list[dict[str, str]] | None = None) -> str:
+        body = {"model": "gpt-4o", "messages": [*(history or []), {"role": "user", "content": prompt}]}
+        response = await self.httpx.post(self.url + "/chat/completions", json=body, headers=self.headers)
+        return json.loads(response.content)["choices"][0]["message"]["content"]
+
+    async def run_nbagent(self, prompt: str, history: list[Any] | None = None) -> str:
+        return (await self.nbagent.run(prompt, message_history=history)).output
+
+    async def run_pydantic_ai(self, prompt: str) -> str:
+        return (await self.pydantic_ai.run(prompt)).output
+
+    async def run_sdk(self, prompt: str) -> str:
+        completion = await self.sdk.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": prompt}]
+        )
+        return completion.choices[0].message.content or ""

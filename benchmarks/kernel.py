@@ -1,0 +1,76 @@
+"""Display updates: how often %%ask redraws its answer in a real kernel, and how soon the first token shows.
+
+A real kernel (jupyter_client, as in the tests) runs `%%ask` against the loopback server; counted are
+the `update_display_data` messages per answer, the rate of the streaming ones, and the time from the
+server sending the first content chunk to the first update reaching the client. Redrawing on every
+token would flood the browser, so the target is <= 15 updates/s however fast the tokens come.
+Skipped with a note when ipykernel / jupyter_client are not installed (pip install -e '.[test]').
+"""
+
+from __future__ import annotations
+
+import os
+
+from benchmarks import ROOT
+from benchmarks.server import LoadServer, pieces
+from benchmarks.table import NOTES, ROWS, Row, progress
+
+
+def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_reps: int) -> None:
+    try:
+        from kernel_session import KernelSession, kernel_env
+        import ipykernel  # noqa: F401
+    except ImportError as exc:
+        NOTES.append(f"kernel section skipped: {exc} (pip install -e '.[test]')")
+        return
+    progress("starting a kernel")
+    env = kernel_env(server.url)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    session = KernelSession(env)
+    try:
+        if session.execute("%load_ext nbagent").errors:
+            raise RuntimeError("%load_ext nbagent failed in the kernel")
+
+        def answer(prompt: str, n: int) -> tuple[int, float | None, float]:
+            """(display updates, streaming updates per second, seconds from the server sending the first
+            content chunk to the first update reaching us)."""
+            server.take_first_sent()
+            execution = session.execute(f"%%ask --no-history\n{prompt}", timeout=120)
+            first_sent = server.take_first_sent()
+            if execution.errors or "".join(pieces(n)).strip() not in execution.final_markdown():
+                raise AssertionError(f"%%ask {prompt!r} failed: {execution.errors or execution.stderr}")
+            shown = [t for m, t in zip(execution.messages, execution.arrivals) if m["msg_type"] == "update_display_data"]
+            partial = shown[:-1]  # the last update is the final answer with its footer
+            rate = (len(partial) - 1) / (partial[-1] - partial[0]) if len(partial) > 1 else None
+            return len(shown), rate, shown[0] - first_sent
+
+        answer("stream 5", 5)  # warm up: the model stack, the loop thread, the connection
+        n, delay = slow
+        progress(f"kernel: slow answer, {n} chunks {delay * 1e3:g} ms apart")
+        slow_result = answer(f"stream {n} delay {delay}", n)
+        progress(f"kernel: fast answer, {fast:,} chunks x{fast_reps}")
+        fast_results = [answer(f"stream {fast}", fast) for _ in range(fast_reps)]
+    finally:
+        session.close()
+
+    def add(what: str, result: tuple[int, float | None, float]) -> None:
+        updates, rate, first = result
+        ROWS.append(
+            Row(
+                what,
+                "-" if rate is None else f"{rate:.1f}/s",  # None: too short for two streaming updates
+                f"{updates:.0f} updates; first token shown {first * 1e3:.0f} ms after sent",
+                "",
+                "<= 15/s",
+                "yes" if rate is None or rate <= 15.0 else "NO",
+            )
+        )
+
+    add(f"kernel %%ask, {n} chunks {delay * 1e3:g} ms apart: updates", slow_result)
+    fast_result = sorted(fast_results, key=lambda result: result[2])[len(fast_results) // 2]  # median run
+    add(f"kernel %%ask, {fast:,} chunks at once: updates", fast_result)
+    NOTES.append(
+        "kernel: a real kernel runs %%ask; updates = update_display_data messages per answer (the streaming "
+        "ones and the final one), /s = the rate of the streaming ones; first token shown = when the first "
+        "update reached the client, from when the server sent the first content chunk"
+    )

@@ -1,0 +1,94 @@
+"""The load source: tests/provider_server.py's `ProviderServer` in its own (spawned) process.
+
+Its own process so that its CPU never counts: every CPU figure is `time.process_time()` of the
+benchmark process only. The prompt tells the server what to send: "stream N [delay S]" streams N
+content chunks (S seconds apart); anything else gets the small echo. The server also notes when a
+stream's first content chunk left, for the kernel's time to first token shown.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from typing import Any
+
+import provider_server as ps
+
+WORDS = " The quick brown fox jumps over the lazy dog while a list stays mutable and a tuple does not".split(" ")[1:]
+
+
+def pieces(n: int) -> list[str]:
+    """The content deltas of an n-chunk answer: one word each, leading space kept, like real tokens."""
+    return [" " + WORDS[i % len(WORDS)] for i in range(n)]
+
+
+def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
+    """Child process: a ProviderServer whose replies follow the prompt; records when content starts."""
+
+    class TimedWire:
+        """The handler, but noting when the first content chunk (the one after the role chunk) left."""
+
+        def __init__(self, wire: Any) -> None:
+            self._wire = wire
+            self._sent = 0
+
+        def send_chunk(self, data: bytes) -> None:
+            self._wire.send_chunk(data)
+            self._sent += 1
+            if self._sent == 2:
+                first_sent.value = time.perf_counter()  # CLOCK_MONOTONIC: comparable across processes
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._wire, name)
+
+    class Timed(ps.Reply):
+        def __init__(self, inner: ps.Reply) -> None:
+            self.inner = inner
+
+        def play(self, wire: Any, req: Any) -> None:
+            self.inner.play(TimedWire(wire), req)
+
+    replies: dict[tuple[int, float], ps.Reply] = {}
+
+    class BenchServer(ps.ProviderServer):
+        def _default_reply(self, req: Any) -> ps.Reply:  # type: ignore[override]
+            words = ps.last_user_text(ps._req_body(req)).split()
+            if req.method != "POST" or len(words) < 2 or words[0] != "stream":
+                return ps.ProviderServer._default_reply(req)
+            n = int(words[1])
+            delay = float(words[3]) if len(words) > 3 and words[2] == "delay" else 0.0
+            if (n, delay) not in replies:
+                replies[n, delay] = Timed(ps.openai_stream(pieces(n), delay=delay, model=None))
+            return replies[n, delay]
+
+    server = BenchServer().start()
+    ready.put(server.openai_base_url)
+    stop.wait()
+    server.stop()
+
+
+class LoadServer:
+    """The provider server in its own process (spawned, so it shares nothing with this one)."""
+
+    def __enter__(self) -> "LoadServer":
+        context = multiprocessing.get_context("spawn")
+        ready = context.Queue()
+        self._stop = context.Event()
+        self._first_sent = context.Value("d", 0.0)
+        self._process = context.Process(
+            target=_serve, args=(ready, self._stop, self._first_sent), name="bench-provider", daemon=True
+        )
+        self._process.start()
+        self.url: str = ready.get(timeout=60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+
+    def take_first_sent(self) -> float:
+        """perf_counter() when the last stream's first content chunk was sent (then forget it)."""
+        value, self._first_sent.value = self._first_sent.value, 0.0
+        return value

@@ -1,0 +1,41 @@
+"""Streaming: client CPU per streamed chunk, nbagent (and PydanticAI, the openai SDK) against raw httpx.
+
+Per chunk because that is the cost that grows with the answer: one long answer is streamed, so the
+per-request cost is spread thin. Target: nbagent <= 1.3x the raw httpx floor.
+"""
+
+from __future__ import annotations
+
+from benchmarks.clients import Clients
+from benchmarks.server import pieces
+from benchmarks.table import NOTES, contender_rows, progress
+from benchmarks.timing import interleaved
+
+
+async def bench_stream(clients: Clients, chunks: int, reps: int, slow_reps: int) -> None:
+    prompt = f"stream {chunks}"
+    expected = "".join(pieces(chunks))
+
+    def check(name: str, text: str) -> None:
+        if text != expected:
+            raise AssertionError(f"{name} streamed {len(text)} characters, expected {len(expected)}")
+
+    contenders = {
+        "floor": (lambda: clients.stream_floor(prompt), reps),
+        "nbagent": (lambda: clients.stream_agent(clients.nbagent, prompt), reps),
+    }
+    if clients.pydantic_ai is not None:
+        contenders["PydanticAI"] = (lambda: clients.stream_agent(clients.pydantic_ai, prompt), slow_reps)
+    if clients.sdk is not None:
+        contenders["openai SDK"] = (lambda: clients.stream_sdk(prompt), slow_reps)
+    for name, (call, _) in contenders.items():  # warm up: imports, connection, caches
+        check(name, await call())
+    progress(f"streaming {chunks:,} chunks: {', '.join(f'{n} x{r}' for n, (_, r) in contenders.items())}")
+    cpu = await interleaved(contenders, check)
+    per_chunk = {name: seconds / chunks for name, seconds in cpu.items()}
+    contender_rows("stream, CPU per chunk", per_chunk, "floor", "raw httpx", limit=1.3)
+    NOTES.append(
+        f"stream: one answer of {chunks:,} chunks; raw httpx = AsyncClient.stream + aiter_lines + json.loads + "
+        f"choices[0].delta.content; the others: run_stream + stream_text(delta=True), or the SDK's "
+        f"chat.completions.create(stream=True); {reps} runs of the first two, {slow_reps} of the others"
+    )
