@@ -130,7 +130,7 @@ class ToolCallPart(BaseModel):
             return "{}"
         if isinstance(self.args, str):
             return self.args
-        return json.dumps(self.args, ensure_ascii=False)
+        return json.dumps(self.args, ensure_ascii=False, separators=(",", ":"))
 
 
 RequestPart = Annotated[

@@ -362,15 +362,21 @@ def openai_stream(
 
 
 def openai_json(
-    text: str = "",
+    text: str | None = "",
     *,
     usage: Usage = None,
     model: str | None = DEFAULT_OPENAI_MODEL,
     finish_reason: str = "stop",
     status: int = 200,
     headers: HeadersArg = None,
+    tool_calls: Sequence[tuple[str, str, str]] = (),
 ) -> Reply:
-    """A non-streaming ``chat.completion``; usage None means word counts, False omits it."""
+    """A non-streaming ``chat.completion``; usage None means word counts, False omits it.
+    tool_calls: (id, name, arguments JSON) triples; they set finish_reason "tool_calls"."""
+    wire_calls = [{"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+                  for call_id, name, args in tool_calls]
+    if wire_calls:
+        finish_reason = "tool_calls"
 
     def build(req: RecordedRequest) -> bytes:
         body: dict[str, Any] = {
@@ -381,13 +387,14 @@ def openai_json(
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "message": {"role": "assistant", "content": text, "refusal": None,
+                                **({"tool_calls": wire_calls} if wire_calls else {})},
                     "logprobs": None,
                     "finish_reason": finish_reason,
                 }
             ],
         }
-        counts = _usage_for(usage, req, text)
+        counts = _usage_for(usage, req, text or "")
         if counts is not None:
             body["usage"] = {
                 "prompt_tokens": counts[0],
@@ -485,8 +492,14 @@ def anthropic_json(
     stop_reason: str = "end_turn",
     status: int = 200,
     headers: HeadersArg = None,
+    tool_calls: Sequence[tuple[str, str, dict[str, Any]]] = (),
 ) -> Reply:
-    """A non-streaming Messages API ``message``; usage None means word counts."""
+    """A non-streaming Messages API ``message``; usage None means word counts.
+    tool_calls: (id, name, input) triples, sent as tool_use blocks after the text; stop_reason tool_use."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text or not tool_calls else []
+    content += [{"type": "tool_use", "id": call_id, "name": name, "input": args} for call_id, name, args in tool_calls]
+    if tool_calls:
+        stop_reason = "tool_use"
 
     def build(req: RecordedRequest) -> bytes:
         counts = _usage_for(usage, req, text) or (0, 0)
@@ -496,7 +509,7 @@ def anthropic_json(
                 "type": "message",
                 "role": "assistant",
                 "model": model or _req_body(req).get("model") or DEFAULT_ANTHROPIC_MODEL,
-                "content": [{"type": "text", "text": text}],
+                "content": content,
                 "stop_reason": stop_reason,
                 "stop_sequence": None,
                 "usage": {"input_tokens": counts[0], "output_tokens": counts[1]},
@@ -533,6 +546,53 @@ def sse(
         first_delay=first_delay,
         cut_after=cut_after,
     )
+
+
+ToolCalls = Sequence[tuple[str, str, str]]  # (id, name, arguments as the model writes them: JSON text)
+
+
+def openai_tool_stream(calls: ToolCalls, *, split: int = 3, **knobs: Any) -> Reply:
+    """A streamed Chat Completion calling tools: each call's first chunk names it, then its arguments
+    follow in `split` fragments, the calls interleaved; finish_reason "tool_calls". Knobs as openai_stream."""
+    chunks: list[Any] = [{"tool_calls": [{"index": i, "id": call_id, "type": "function",
+                                          "function": {"name": name, "arguments": ""}}]}
+                         for i, (call_id, name, _) in enumerate(calls)]
+    step = max(1, -(-max((len(args) for _, _, args in calls), default=1) // split))
+    for start in range(0, max((len(args) for _, _, args in calls), default=0), step):
+        for i, (_, _, args) in enumerate(calls):
+            if args[start:start + step]:
+                chunks.append({"tool_calls": [{"index": i, "function": {"arguments": args[start:start + step]}}]})
+    return openai_stream(chunks, finish_reason="tool_calls", **knobs)
+
+
+def anthropic_tool_stream(calls: ToolCalls, *, text: str = "", split: int = 3, cut_after: int | None = None,
+                          delay: float = 0.0) -> Reply:
+    """A streamed Messages API answer calling tools: an optional text block, then per call a tool_use block
+    whose input arrives as `split` input_json_delta fragments; stop_reason tool_use. cut_after=N cuts
+    the stream after N events."""
+    message = {"id": _new_id("msg_"), "type": "message", "role": "assistant", "model": DEFAULT_ANTHROPIC_MODEL,
+               "content": [], "stop_reason": None, "stop_sequence": None,
+               "usage": {"input_tokens": 10, "output_tokens": 1}}
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": message}]
+    blocks = 0
+    if text:
+        events += [{"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                   {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+                   {"type": "content_block_stop", "index": 0}]
+        blocks = 1
+    for offset, (call_id, name, args) in enumerate(calls):
+        index = blocks + offset
+        events.append({"type": "content_block_start", "index": index,
+                       "content_block": {"type": "tool_use", "id": call_id, "name": name, "input": {}}})
+        step = max(1, -(-len(args) // split))
+        for start in range(0, len(args), step):
+            events.append({"type": "content_block_delta", "index": index,
+                           "delta": {"type": "input_json_delta", "partial_json": args[start:start + step]}})
+        events.append({"type": "content_block_stop", "index": index})
+    events += [{"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                "usage": {"output_tokens": 20}},
+               {"type": "message_stop"}]
+    return sse(events, named=True, cut_after=cut_after, delay=delay)
 
 
 _OPENAI_ERRORS = {

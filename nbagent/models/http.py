@@ -141,6 +141,8 @@ class SSEStream(StreamedResponse):
                             else:
                                 for item in content:
                                     yield item
+                                if self.complete:  # e.g. a failed tool call reported as the last event
+                                    return
                         elif self.complete:
                             return
             if pending.startswith(b"data:"):  # the last line may come without its newline

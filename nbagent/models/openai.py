@@ -75,7 +75,8 @@ class ChatCompletionsStream(SSEStream):
             except (ValueError, KeyError, TypeError):
                 call = None
             if call is not None:
-                args = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+                args = arguments if isinstance(arguments, str) else json.dumps(
+                    arguments, ensure_ascii=False, separators=(",", ":"))
                 self.complete = True
                 self.finish_reason = "tool_calls"
                 return [self.tool_call_delta("failed_generation", tool_name=name, args=args)]

@@ -1,0 +1,364 @@
+"""Tool faults, each against the loopback server on both protocols, with `run` and `run_stream`: a tool
+raising, arguments that fail validation (retried, then succeeding) or are not JSON, an unknown tool, a
+model calling tools forever, a stream cut inside a call's arguments, an interrupt during a slow tool.
+The history the caller passed in is intact after every one."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import threading
+from typing import Any
+
+import pytest
+from provider_server import (ProviderServer, anthropic_json, anthropic_stream, anthropic_tool_stream, openai_json,
+                             openai_stream, openai_tool_stream)
+
+from nbagent import (Agent, AnthropicModel, FunctionModel, ModelRequest, ModelResponse, ModelRetry, OpenAIModel,
+                     RetryPromptPart, TestModel, TextPart, ToolCallPart, ToolExecutionError, UnexpectedModelBehavior,
+                     UsageLimitExceeded, UsageLimits, UserPromptPart, UserError, RunContext)
+
+pytestmark = pytest.mark.usefixtures("closed_client")
+KEY = "sk-test-loopback-0123456789"
+HISTORY = [ModelRequest(parts=[UserPromptPart(content="earlier question")]),
+           ModelResponse(parts=[TextPart(content="earlier answer")])]
+
+
+class Wire:
+    """One protocol and one way of running, so each fault is checked four times."""
+
+    def __init__(self, provider: ProviderServer, protocol: str, streamed: bool) -> None:
+        self.provider, self.protocol, self.streamed = provider, protocol, streamed
+
+    def model(self) -> Any:
+        if self.protocol == "openai":
+            return OpenAIModel("gpt-4o-mini", base_url=self.provider.openai_base_url, api_key=KEY)
+        return AnthropicModel("claude-haiku-4-5", base_url=self.provider.anthropic_base_url, api_key=KEY)
+
+    def calls(self, *calls: tuple[str, str, str], **knobs: Any) -> Any:
+        """A reply calling tools: (id, name, arguments JSON text)."""
+        if self.streamed:
+            return (openai_tool_stream if self.protocol == "openai" else anthropic_tool_stream)(calls, **knobs)
+        if self.protocol == "openai":
+            return openai_json(None, tool_calls=calls)
+        return anthropic_json("", tool_calls=[(i, n, json.loads(a)) for i, n, a in calls])
+
+    def text(self, text: str) -> Any:
+        if self.protocol == "openai":
+            return openai_stream(text) if self.streamed else openai_json(text)
+        return anthropic_stream(text) if self.streamed else anthropic_json(text)
+
+    async def run(self, agent: Agent, prompt: str = "go", **kwargs: Any) -> tuple[str, list[Any]]:
+        if not self.streamed:
+            result = await agent.run(prompt, message_history=HISTORY, **kwargs)
+            return result.output, result.new_messages()
+        async with agent.run_stream(prompt, message_history=HISTORY, **kwargs) as response:
+            text = "".join([delta async for delta in response.stream_text(delta=True)])
+            assert text.endswith(await response.get_output())
+            return await response.get_output(), response.new_messages()
+
+    def tool_messages(self, index: int) -> list[Any]:
+        """What request `index` sent back about tool calls: tool messages / tool_result blocks."""
+        body = self.provider.requests[index].json
+        if self.protocol == "openai":
+            return [m for m in body["messages"] if m["role"] == "tool"]
+        return [block for m in body["messages"] if m["role"] == "user" for block in m["content"]
+                if block.get("type") == "tool_result"]
+
+
+@pytest.fixture(params=[("openai", False), ("openai", True), ("anthropic", False), ("anthropic", True)],
+                ids=["openai-run", "openai-stream", "anthropic-run", "anthropic-stream"])
+def wire(request: pytest.FixtureRequest, provider: ProviderServer) -> Wire:
+    return Wire(provider, *request.param)
+
+
+@pytest.fixture(autouse=True)
+def history_is_intact() -> Any:
+    before = copy.deepcopy(HISTORY)
+    yield
+    assert HISTORY == before
+
+
+def content_of(message: dict[str, Any]) -> str:
+    return message["content"]
+
+
+def capital_agent(wire: Wire, **kwargs: Any) -> tuple[Agent, list[str]]:
+    ran: list[str] = []
+    agent = Agent(wire.model(), **kwargs)
+
+    @agent.tool_plain
+    def get_capital(country: str) -> str:
+        ran.append(country)
+        return {"France": "Paris"}.get(country, "unknown")
+
+    return agent, ran
+
+
+async def test_tool_raising_ends_the_run_naming_the_tool(wire: Wire) -> None:
+    wire.provider.enqueue(wire.calls(("c1", "explode", "{}")))
+    agent = Agent(wire.model())
+
+    @agent.tool_plain
+    def explode() -> str:
+        raise ValueError("the disk is full")
+
+    with pytest.raises(ToolExecutionError, match=r"^Tool 'explode' raised ValueError: the disk is full$") as caught:
+        await wire.run(agent)
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert len(wire.provider.requests) == 1
+
+
+async def test_invalid_arguments_are_retried_then_succeed(wire: Wire) -> None:
+    wire.provider.enqueue(wire.calls(("c1", "get_capital", '{"country": 5}')),
+                          wire.calls(("c2", "get_capital", '{"country": "France"}')), wire.text("Paris it is."))
+    agent, ran = capital_agent(wire)
+
+    output, messages = await wire.run(agent)
+
+    assert output == "Paris it is." and ran == ["France"]
+    retry = wire.tool_messages(1)[0]
+    assert "1 validation error" in content_of(retry) and "string_type" in content_of(retry)
+    assert "Fix the errors and try again." in content_of(retry)
+    assert any(isinstance(part, RetryPromptPart) for message in messages for part in message.parts)
+
+
+async def test_retries_exhausted_is_unexpected_model_behavior(wire: Wire) -> None:
+    wire.provider.enqueue(wire.calls(("c1", "get_capital", '{"country": 5}')),
+                          wire.calls(("c2", "get_capital", '{"country": 6}')))
+    agent, ran = capital_agent(wire)
+    with pytest.raises(UnexpectedModelBehavior, match="Tool 'get_capital' exceeded max retries count of 1"):
+        await wire.run(agent)
+    assert ran == [] and len(wire.provider.requests) == 2
+
+
+async def test_unknown_tool_gets_a_retry_prompt_listing_the_tools(wire: Wire) -> None:
+    wire.provider.enqueue(wire.calls(("c1", "get_capitol", '{"country": "France"}')), wire.text("Sorry."))
+    agent, _ = capital_agent(wire)
+    output, _ = await wire.run(agent)
+    assert output == "Sorry."
+    assert "Unknown tool name: 'get_capitol'. Available tools: 'get_capital'" in content_of(wire.tool_messages(1)[0])
+
+
+async def test_model_retry_from_a_tool_is_sent_back(wire: Wire) -> None:
+    wire.provider.enqueue(wire.calls(("c1", "lookup", '{"key": "x"}')), wire.calls(("c2", "lookup", '{"key": "y"}')),
+                          wire.text("done"))
+    agent = Agent(wire.model())
+    seen_retries: list[int] = []
+
+    @agent.tool
+    def lookup(ctx: RunContext[None], key: str) -> str:
+        seen_retries.append(ctx.retry)
+        if key == "x":
+            raise ModelRetry("no key x; try y")
+        return "found"
+
+    output, _ = await wire.run(agent)
+    assert output == "done" and seen_retries == [0, 1]
+    assert content_of(wire.tool_messages(1)[0]) == "no key x; try y\n\nFix the errors and try again."
+
+
+async def test_model_calling_tools_forever_is_stopped_by_the_request_limit(wire: Wire) -> None:
+    wire.provider.enqueue(*(wire.calls((f"c{i}", "get_capital", '{"country": "France"}')) for i in range(5)))
+    agent, ran = capital_agent(wire)
+    with pytest.raises(UsageLimitExceeded, match="request_limit of 3"):
+        await wire.run(agent, usage_limits=UsageLimits(request_limit=3))
+    assert len(wire.provider.requests) == 3 and ran == ["France"] * 3
+
+
+async def test_tool_calls_limit(wire: Wire) -> None:
+    wire.provider.enqueue(wire.calls(("c1", "get_capital", '{"country": "France"}'),
+                                     ("c2", "get_capital", '{"country": "Spain"}')))
+    agent, ran = capital_agent(wire)
+    with pytest.raises(UsageLimitExceeded, match="tool_calls_limit of 1"):
+        await wire.run(agent, usage_limits=UsageLimits(tool_calls_limit=1))
+    assert ran == []
+
+
+async def test_interrupt_during_a_slow_tool_cancels_it(wire: Wire) -> None:
+    wire.provider.enqueue(wire.calls(("c1", "slow", "{}"), ("c2", "quick", "{}")))
+    agent = Agent(wire.model())
+    started, cancelled = asyncio.Event(), []
+
+    @agent.tool_plain
+    async def slow() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append("slow")
+            raise
+        return "late"
+
+    @agent.tool_plain
+    def quick() -> str:
+        return "quick"
+
+    task = asyncio.ensure_future(wire.run(agent))
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled == ["slow"] and len(wire.provider.requests) == 1
+
+
+@pytest.mark.parametrize("protocol,cut", [("openai", {"cut_after": 3}), ("openai", {"omit_done": True}),
+                                          ("anthropic", {"cut_after": 4})],
+                         ids=["openai-connection-cut", "openai-no-done", "anthropic-connection-cut"])
+async def test_stream_cut_inside_a_tool_calls_arguments_never_runs_it(provider: ProviderServer, protocol: str,
+                                                                      cut: dict[str, Any]) -> None:
+    wire = Wire(provider, protocol, streamed=True)
+    args = '{"country": "France", "padding": "' + "x" * 60 + '"}'
+    provider.enqueue(wire.calls(("c1", "get_capital", args), split=6, **cut))
+    agent, ran = capital_agent(wire)
+    with pytest.raises(UnexpectedModelBehavior, match="before the answer was complete|without its end marker"):
+        await wire.run(agent)
+    assert ran == [] and len(provider.requests) == 1
+
+
+async def test_arguments_that_are_not_json_are_retried(provider: ProviderServer) -> None:
+    for wire in (Wire(provider, "openai", False), Wire(provider, "openai", True), Wire(provider, "anthropic", True)):
+        provider.clear()
+        provider.enqueue(wire.calls(("c1", "get_capital", '{"country": "Fra')),
+                         wire.calls(("c2", "get_capital", '{"country": "France"}')), wire.text("ok"))
+        agent, ran = capital_agent(wire)
+        output, _ = await wire.run(agent)
+        assert output == "ok" and ran == ["France"]
+        assert "json_invalid" in content_of(wire.tool_messages(1)[0])
+
+
+# ------------------------------------------------------------------ offline: the loop itself
+
+
+async def test_several_calls_run_concurrently_and_return_in_call_order() -> None:
+    both_started = asyncio.Barrier(2) if hasattr(asyncio, "Barrier") else None
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    async def first(value: str) -> str:
+        if both_started:
+            await asyncio.wait_for(both_started.wait(), 5)  # only passes if both run at once
+        await asyncio.sleep(0.05)  # finishes last
+        return "first"
+
+    async def second(value: str) -> str:
+        if both_started:
+            await asyncio.wait_for(both_started.wait(), 5)
+        return "second"
+
+    def blocking(value: str) -> str:
+        threads.append(threading.get_ident())
+        return "blocking"
+
+    agent = Agent(TestModel(), tools=[first, second, blocking])
+    result = await agent.run("go")
+    returns = result.new_messages()[2].parts
+    assert [part.tool_name for part in returns] == ["first", "second", "blocking"]
+    assert [part.content for part in returns] == ["first", "second", "blocking"]
+    assert threads and threads[0] != loop_thread  # sync tools run in a worker thread
+
+
+async def test_a_slow_sync_tool_does_not_block_the_event_loop() -> None:
+    release = threading.Event()
+    ticks: list[int] = []
+
+    def slow_sync() -> str:
+        release.wait(5)
+        return "done"
+
+    async def ticker() -> None:
+        for i in range(5):
+            ticks.append(i)
+            await asyncio.sleep(0.01)
+        release.set()
+
+    run = asyncio.ensure_future(Agent(TestModel(), tools=[slow_sync]).run("go"))
+    await ticker()
+    result = await run
+    assert ticks == [0, 1, 2, 3, 4] and "done" in result.output
+
+
+def test_the_default_request_limit_stops_a_model_that_never_answers() -> None:
+    def always_call(messages: list[Any], info: Any) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart(tool_name="noop", args="{}")])
+
+    agent = Agent(FunctionModel(always_call), tools=[lambda: "ok"])
+    agent_tools = list(agent.tools)
+    assert agent_tools == ["<lambda>"]
+    agent = Agent(FunctionModel(always_call))
+
+    @agent.tool_plain
+    def noop() -> str:
+        return "ok"
+
+    with pytest.raises(UsageLimitExceeded, match="request_limit of 50"):
+        agent.run_sync("go")
+
+
+def test_token_limits() -> None:
+    agent = Agent(TestModel("one two three four five"))
+    with pytest.raises(UsageLimitExceeded, match=r"output_tokens_limit of 3 \(output_tokens=5\)"):
+        agent.run_sync("go", usage_limits=UsageLimits(output_tokens_limit=3))
+    with pytest.raises(UserError, match="request_limit"):
+        UsageLimits(request_limit=-1)
+
+
+def test_misuse_is_a_user_error_at_decoration_naming_the_function() -> None:
+    agent = Agent(TestModel())
+
+    with pytest.raises(UserError, match="without_ctx"):
+        @agent.tool
+        def without_ctx(x: int) -> int:
+            return x
+
+    with pytest.raises(UserError, match="with_ctx"):
+        @agent.tool_plain
+        def with_ctx(ctx: RunContext[None], x: int) -> int:
+            return x
+
+    @agent.tool_plain
+    def twice() -> str:
+        return ""
+
+    with pytest.raises(UserError, match="'twice'"):
+        @agent.tool_plain(name="twice")
+        def other() -> str:
+            return ""
+
+    with pytest.raises(UserError, match="undocumented"):
+        @agent.tool_plain(require_parameter_descriptions=True)
+        def undocumented(x: int) -> int:
+            """No Args section."""
+            return x
+
+
+def test_tool_options_with_and_without_parentheses() -> None:
+    agent = Agent(TestModel(), deps_type=str)
+
+    @agent.tool(name="renamed", description="Custom.", retries=3)
+    async def original(ctx: RunContext[str], n: int = 1) -> str:
+        return ctx.deps * n
+
+    tool = agent.tools["renamed"]
+    assert (tool.description, tool.max_retries, tool.takes_ctx) == ("Custom.", 3, True)
+    result = agent.run_sync("go", deps="ab")
+    assert json.loads(result.output) == {"renamed": "ab"}
+
+
+def test_deps_and_run_context_reach_the_tool() -> None:
+    seen: dict[str, Any] = {}
+
+    def record(ctx: RunContext[dict], city: str) -> str:
+        seen.update(deps=ctx.deps, tool=ctx.tool_name, prompt=ctx.prompt, requests=ctx.usage.requests,
+                    messages=len(ctx.messages), call_id=ctx.tool_call_id, model=ctx.model.label)
+        return "ok"
+
+    from nbagent import Tool
+
+    agent = Agent(TestModel(), tools=[Tool(record, takes_ctx=True)], deps_type=dict)
+    agent.run_sync("where?", deps={"user": "ada"})
+    assert seen["deps"] == {"user": "ada"} and seen["tool"] == "record" and seen["prompt"] == "where?"
+    assert seen["requests"] == 1 and seen["messages"] == 2 and seen["call_id"] and seen["model"] == "test"
+
+
