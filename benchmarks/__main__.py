@@ -8,6 +8,7 @@ Sections, in the order they run (each adds rows to the one table printed at the 
 
 - stream:  client CPU per streamed chunk: raw httpx floor, nbagent, PydanticAI, the openai SDK (stream.py).
 - run:     client CPU of one non-streamed run with a small answer: raw httpx post, nbagent, ... (run_cost.py).
+- tool:    client CPU of one run with a tool call (two posts): raw httpx, nbagent, PydanticAI (tool_round_trip.py).
 - history: client CPU of one run against history length, next to serialising that history (history.py).
 - load:    `%load_ext nbagent` in a fresh IPython vs a bare IPython start; the first offline %%ask (load_ext.py).
 - kernel:  display updates per answer and time to first token shown, in a real kernel (kernel.py).
@@ -31,8 +32,9 @@ from benchmarks.run_cost import bench_run
 from benchmarks.server import LoadServer
 from benchmarks.stream import bench_stream
 from benchmarks.table import print_table
+from benchmarks.tool_round_trip import bench_tool
 
-SECTIONS = ("stream", "run", "history", "load", "kernel")
+SECTIONS = ("stream", "run", "tool", "history", "load", "kernel")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
                     await bench_stream(clients, chunks, reps, slow_reps)
                 if "run" in only:
                     await bench_run(clients, runs)
+                if "tool" in only:
+                    await bench_tool(clients, runs)
                 if "history" in only:
                     await bench_history(clients, (10, 100, 1000), 100 if args.quick else 400)
             finally:
                 await clients.aclose()
 
-        if {"stream", "run", "history"} & set(only):
+        if {"stream", "run", "tool", "history"} & set(only):
             asyncio.run(client_sections())
         if "load" in only:
             bench_load(3 if args.quick else 7)

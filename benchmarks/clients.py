@@ -13,10 +13,27 @@ from typing import Any
 import httpx
 
 from benchmarks.table import NOTES
-from nbagent import Agent
+from nbagent import Agent, OpenAIModel
 from nbagent._http import close_client
 
 API_KEY = "sk-bench-0123456789"
+VALUES = {"a": "42"}
+# The tool as the raw httpx baseline declares it: written by hand, where the agents derive it from get_value.
+TOOL_DEFINITIONS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_value",
+            "description": "The value stored under a key.",
+            "parameters": {"type": "object", "properties": {"key": {"type": "string"}}, "required": ["key"]},
+        },
+    }
+]
+
+
+def get_value(key: str) -> str:
+    """The value stored under a key."""
+    return VALUES[key]
 
 
 def stream_body(prompt: str) -> dict[str, Any]:
@@ -52,9 +69,16 @@ class Clients:
         self.httpx = httpx.AsyncClient(timeout=60)
         self.headers = {"authorization": f"Bearer {API_KEY}"}
         self.nbagent = Agent("openai:gpt-4o")  # OPENAI_BASE_URL / OPENAI_API_KEY point at the server
+        self.nbagent_tools: Agent | None = None
+        self.nbagent_tools_missing = ""  # why there is no nbagent_tools
+        tools_model = OpenAIModel("gpt-4o", base_url=url, api_key=API_KEY)
+        try:
+            self.nbagent_tools = Agent(tools_model, tools=[get_value])
+        except TypeError as exc:  # an nbagent from before function tools
+            self.nbagent_tools_missing = f"Agent(tools=...): TypeError: {exc}"
         PydanticAgent, AsyncOpenAI = optional_clients()
         self.sdk = AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0) if AsyncOpenAI else None
-        self.pydantic_ai = None
+        self.pydantic_ai = self.pydantic_ai_tools = None
         if PydanticAgent is not None and AsyncOpenAI is not None:
             from pydantic_ai.models.openai import OpenAIChatModel
             from pydantic_ai.providers.openai import OpenAIProvider
@@ -62,6 +86,7 @@ class Clients:
             self._pai_sdk = AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0)
             model = OpenAIChatModel("gpt-4o", provider=OpenAIProvider(openai_client=self._pai_sdk))
             self.pydantic_ai = PydanticAgent(model)
+            self.pydantic_ai_tools = PydanticAgent(model, tools=[get_value])
 
     async def aclose(self) -> None:
         await self.httpx.aclose()
@@ -112,17 +137,29 @@ class Clients:
                 out.append(chunk.choices[0].delta.content)
         return "".join(out)
 
-    # -- one small non-streamed answer each
-    async def run_raw(self, prompt: str, history: list[dict[str, str]] | None = None) -> str:
-        body = {"model": "gpt-4o", "messages": [*(history or []), {"role": "user", "content": prompt}]}
+    # -- one non-streamed answer each; each returns the text it got
+    async def post_raw(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One Chat Completions post by hand: the answer's `choices[0].message`."""
         response = await self.httpx.post(self.url + "/chat/completions", json=body, headers=self.headers)
-        return json.loads(response.content)["choices"][0]["message"]["content"]
+        return json.loads(response.content)["choices"][0]["message"]
 
-    async def run_nbagent(self, prompt: str, history: list[Any] | None = None) -> str:
-        return (await self.nbagent.run(prompt, message_history=history)).output
+    async def run_raw(self, prompt: str) -> str:
+        return (await self.post_raw({"model": "gpt-4o", "messages": [{"role": "user", "content": prompt}]}))["content"]
 
-    async def run_pydantic_ai(self, prompt: str) -> str:
-        return (await self.pydantic_ai.run(prompt)).output
+    async def tool_round_trip_raw(self, prompt: str) -> str:
+        """Two posts by hand: the model calls the tool; the tool runs; its result goes back for the answer."""
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+        message = await self.post_raw({"model": "gpt-4o", "messages": messages, "tools": TOOL_DEFINITIONS})
+        call = message["tool_calls"][0]
+        result = get_value(**json.loads(call["function"]["arguments"]))
+        messages.append({"role": "assistant", "content": None, "tool_calls": message["tool_calls"]})
+        messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+        return (await self.post_raw({"model": "gpt-4o", "messages": messages, "tools": TOOL_DEFINITIONS}))["content"]
+
+    @staticmethod
+    async def run_agent(agent: Any, prompt: str, history: list[Any] | None = None) -> str:
+        """nbagent and PydanticAI share this API too: `await agent.run(prompt, message_history=...)`."""
+        return (await agent.run(prompt, message_history=history)).output
 
     async def run_sdk(self, prompt: str) -> str:
         completion = await self.sdk.chat.completions.create(

@@ -42,12 +42,11 @@ async def bench_history(clients: Clients, lengths: tuple[int, ...], runs: int) -
                 raise AssertionError(f"nbagent answered {value!r}")
 
         contenders = {
-            "nbagent": (lambda: clients.run_nbagent("hi", history), reps),
+            "nbagent": (lambda: clients.run_agent(clients.nbagent, "hi", history), reps),
             "serialise": (serialise, reps),
         }
-        await clients.run_nbagent("hi", history)
         progress(f"history of {turns} turns: {reps} runs")
-        cpu = await interleaved(contenders, check)
+        cpu = await interleaved(contenders, check, warm_up=1)
         cpu_by_length.append((cpu["nbagent"], cpu["serialise"]))
         ratios.append(
             ratio_row(

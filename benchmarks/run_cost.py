@@ -18,17 +18,14 @@ async def bench_run(clients: Clients, runs: int) -> None:
 
     contenders = {
         "raw": (lambda: clients.run_raw("hi"), runs),
-        "nbagent": (lambda: clients.run_nbagent("hi"), runs),
+        "nbagent": (lambda: clients.run_agent(clients.nbagent, "hi"), runs),
     }
     if clients.pydantic_ai is not None:
-        contenders["PydanticAI"] = (lambda: clients.run_pydantic_ai("hi"), runs)
+        contenders["PydanticAI"] = (lambda: clients.run_agent(clients.pydantic_ai, "hi"), runs)
     if clients.sdk is not None:
         contenders["openai SDK"] = (lambda: clients.run_sdk("hi"), runs)
-    for _ in range(20):
-        for name, (call, _) in contenders.items():
-            check(name, await call())
     progress(f"{runs} non-streamed runs each: {', '.join(contenders)}")
-    cpu = await interleaved(contenders, check)
+    cpu = await interleaved(contenders, check, warm_up=20)
     contender_rows("run, CPU per run", cpu, "raw", "raw httpx post", limit=1.5)
     NOTES.append(
         f"run: {runs} non-streamed runs each with a 2-word answer: `await agent.run(...)`, the SDK's "

@@ -2,12 +2,15 @@
 
 Its own process so that its CPU never counts: every CPU figure is `time.process_time()` of the
 benchmark process only. The prompt tells the server what to send: "stream N [delay S]" streams N
-content chunks (S seconds apart); anything else gets the small echo. The server also notes when a
-stream's first content chunk left, for the kernel's time to first token shown.
+content chunks (S seconds apart); "tool ..." calls the tool `get_value` and, once the request ends
+with the tool's result (a `tool` message), answers with that result; anything else gets the small
+echo. The server also notes when a stream's first content chunk left, for the kernel's time to first
+token shown.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from typing import Any
@@ -20,6 +23,29 @@ WORDS = " The quick brown fox jumps over the lazy dog while a list stays mutable
 def pieces(n: int) -> list[str]:
     """The content deltas of an n-chunk answer: one word each, leading space kept, like real tokens."""
     return [" " + WORDS[i % len(WORDS)] for i in range(n)]
+
+
+TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "get_value", "arguments": '{"key": "a"}'}}
+TOOL_CALL_COMPLETION = {
+    "id": "chatcmpl-bench-tool",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "gpt-4o",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": None, "refusal": None, "tool_calls": [TOOL_CALL]},
+            "logprobs": None,
+            "finish_reason": "tool_calls",
+        }
+    ],
+    "usage": {"prompt_tokens": 40, "completion_tokens": 10, "total_tokens": 50},
+}
+
+
+def tool_answer(result: str) -> str:
+    """The final answer of a tool round trip, given what the tool returned."""
+    return f"The value of a is {result}."
 
 
 def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
@@ -49,11 +75,16 @@ def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
             self.inner.play(TimedWire(wire), req)
 
     replies: dict[tuple[int, float], ps.Reply] = {}
+    tool_call = ps.raw(200, json.dumps(TOOL_CALL_COMPLETION), {"Content-Type": "application/json"})
 
     class BenchServer(ps.ProviderServer):
         def _default_reply(self, req: Any) -> ps.Reply:  # type: ignore[override]
-            words = ps.last_user_text(ps._req_body(req)).split()
-            if req.method != "POST" or len(words) < 2 or words[0] != "stream":
+            body = ps._req_body(req)
+            words = ps.last_user_text(body).split() if req.method == "POST" else []
+            if words[:1] == ["tool"]:
+                last = body["messages"][-1]
+                return ps.openai_json(tool_answer(last["content"]), model=None) if last["role"] == "tool" else tool_call
+            if len(words) < 2 or words[0] != "stream":
                 return ps.ProviderServer._default_reply(req)
             n = int(words[1])
             delay = float(words[3]) if len(words) > 3 and words[2] == "delay" else 0.0

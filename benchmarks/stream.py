@@ -28,10 +28,8 @@ async def bench_stream(clients: Clients, chunks: int, reps: int, slow_reps: int)
         contenders["PydanticAI"] = (lambda: clients.stream_agent(clients.pydantic_ai, prompt), slow_reps)
     if clients.sdk is not None:
         contenders["openai SDK"] = (lambda: clients.stream_sdk(prompt), slow_reps)
-    for name, (call, _) in contenders.items():  # warm up: imports, connection, caches
-        check(name, await call())
     progress(f"streaming {chunks:,} chunks: {', '.join(f'{n} x{r}' for n, (_, r) in contenders.items())}")
-    cpu = await interleaved(contenders, check)
+    cpu = await interleaved(contenders, check, warm_up=1)
     per_chunk = {name: seconds / chunks for name, seconds in cpu.items()}
     contender_rows("stream, CPU per chunk", per_chunk, "floor", "raw httpx", limit=1.3)
     NOTES.append(

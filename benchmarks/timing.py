@@ -18,10 +18,14 @@ async def cpu_of(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
 
 
 async def interleaved(
-    contenders: dict[str, tuple[Callable[[], Awaitable[Any]], int]], check: Callable[[str, Any], None]
+    contenders: dict[str, tuple[Callable[[], Awaitable[Any]], int]], check: Callable[[str, Any], None], *, warm_up: int
 ) -> dict[str, float]:
     """Median CPU seconds of each contender, its runs interleaved round-robin with the others' so a
-    busy neighbour on the machine slows all of them alike. Each value is (call, repetitions)."""
+    busy neighbour on the machine slows all of them alike. Each value is (call, repetitions); every
+    contender first runs `warm_up` times untimed (imports, connections, caches)."""
+    for _ in range(warm_up):
+        for name, (call, _) in contenders.items():
+            check(name, await call())
     samples: dict[str, list[float]] = {name: [] for name in contenders}
     for rep in range(max(reps for _, reps in contenders.values())):
         for name, (call, reps) in contenders.items():

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_quick_benchmark_prints_the_ratio_table() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "stream,run,history"],
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "stream,run,tool,history"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -19,6 +19,11 @@ def test_quick_benchmark_prints_the_ratio_table() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
-    for row in ("stream, CPU per chunk: nbagent", "run, CPU per run: nbagent", "history 1,000 turns, CPU per run: nbagent"):
+    for row in (
+        "stream, CPU per chunk: nbagent",
+        "run, CPU per run: nbagent",
+        "tool round trip, CPU per run: nbagent",
+        "history 1,000 turns, CPU per run: nbagent",
+    ):
         assert row in out
     assert "raw httpx" in out and "x  <=" in out  # ratios and targets are printed
