@@ -103,10 +103,14 @@ class AgentRun:
                     first = False
                     yield None  # the caller's signal that the run is under way
                 text = TextBuffer()
-                async for item in stream:
-                    if type(item) is str:
-                        text.append(item)
-                    yield item
+                items = stream.deltas()
+                try:
+                    async for item in items:
+                        if type(item) is str:
+                            text.append(item)
+                        yield item
+                finally:
+                    await items.aclose()  # now, while the loop runs, not whenever it is collected
                 if not stream.complete:
                     raise UnexpectedModelBehavior(
                         f"{self.model.label}: the stream stopped before the answer was complete")
