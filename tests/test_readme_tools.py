@@ -1,0 +1,19 @@
+"""The README's tools example runs as written, offline, and does what its comments say."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_tools_example_runs_offline(capsys) -> None:
+    section = README.read_text().split("## Tools", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})
+    output, kinds = capsys.readouterr().out.splitlines()
+    results = json.loads(output)
+    assert results["user_name"] == "Ada" and 1 <= results["roll_die"] <= 6
+    assert kinds == "['request', 'response', 'request', 'response']"
