@@ -69,13 +69,7 @@ class Clients:
         self.httpx = httpx.AsyncClient(timeout=60)
         self.headers = {"authorization": f"Bearer {API_KEY}"}
         self.nbagent = Agent("openai:gpt-4o")  # OPENAI_BASE_URL / OPENAI_API_KEY point at the server
-        self.nbagent_tools: Agent | None = None
-        self.nbagent_tools_missing = ""  # why there is no nbagent_tools
-        tools_model = OpenAIModel("gpt-4o", base_url=url, api_key=API_KEY)
-        try:
-            self.nbagent_tools = Agent(tools_model, tools=[get_value])
-        except TypeError as exc:  # an nbagent from before function tools
-            self.nbagent_tools_missing = f"Agent(tools=...): TypeError: {exc}"
+        self.nbagent_tools = Agent(OpenAIModel("gpt-4o", base_url=url, api_key=API_KEY), tools=[get_value])
         PydanticAgent, AsyncOpenAI = optional_clients()
         self.sdk = AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0) if AsyncOpenAI else None
         self.pydantic_ai = self.pydantic_ai_tools = None

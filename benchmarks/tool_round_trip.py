@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from benchmarks.clients import Clients, get_value
 from benchmarks.server import tool_answer
-from benchmarks.table import NOTES, ROWS, Row, contender_rows, progress
+from benchmarks.table import NOTES, contender_rows, progress
 from benchmarks.timing import interleaved
 
 PROMPT = "tool round trip: what is the value of a?"
@@ -23,11 +23,10 @@ async def bench_tool(clients: Clients, runs: int) -> None:
         if text != expected:
             raise AssertionError(f"{name} answered {text!r}, expected {expected!r}")
 
-    contenders = {"raw": (lambda: clients.tool_round_trip_raw(PROMPT), runs)}
-    if clients.nbagent_tools is not None:
-        contenders["nbagent"] = (lambda: clients.run_agent(clients.nbagent_tools, PROMPT), runs)
-    else:
-        ROWS.append(Row("tool round trip, CPU per run: nbagent", "unavailable", clients.nbagent_tools_missing))
+    contenders = {
+        "raw": (lambda: clients.tool_round_trip_raw(PROMPT), runs),
+        "nbagent": (lambda: clients.run_agent(clients.nbagent_tools, PROMPT), runs),
+    }
     if clients.pydantic_ai_tools is not None:
         contenders["PydanticAI"] = (lambda: clients.run_agent(clients.pydantic_ai_tools, PROMPT), runs)
     progress(f"{runs} tool round trips each: {', '.join(contenders)}")
