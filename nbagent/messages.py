@@ -186,10 +186,12 @@ def system_text(messages: Sequence[ModelMessage]) -> str | None:
     texts: list[str] = []
     instructions: str | None = None
     for message in messages:
-        if isinstance(message, ModelRequest):
+        if message.kind == "request":
             if message.instructions is not None:
                 instructions = message.instructions
-            texts += [part.content for part in message.parts if isinstance(part, SystemPromptPart)]
+            for part in message.parts:
+                if part.part_kind == "system-prompt":
+                    texts.append(part.content)
     if instructions:
         texts.append(instructions)
     return "\n\n".join(texts) or None

@@ -151,14 +151,18 @@ class OpenAIModel(HTTPModel):
 
 
 def _request_messages(request: ModelRequest) -> list[dict[str, Any]]:
-    """User prompts as `user` messages; tool returns (and retry prompts about a tool call) as `tool` messages."""
+    """User prompts as `user` messages; tool returns (and retry prompts about a tool call) as `tool` messages.
+
+    Dispatches on `part_kind` strings: this runs for every message of the history on every request.
+    """
     wire: list[dict[str, Any]] = []
     for part in request.parts:
-        if isinstance(part, UserPromptPart):
+        kind = part.part_kind
+        if kind == "user-prompt":
             wire.append({"role": "user", "content": part.content})
-        elif isinstance(part, ToolReturnPart):
+        elif kind == "tool-return":
             wire.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response_str()})
-        elif isinstance(part, RetryPromptPart):
+        elif kind == "retry-prompt":
             if part.tool_name is None:
                 wire.append({"role": "user", "content": part.model_response()})
             else:
@@ -167,17 +171,20 @@ def _request_messages(request: ModelRequest) -> list[dict[str, Any]]:
 
 
 def _assistant_message(response: ModelResponse) -> dict[str, Any]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for part in response.parts:
+        if part.part_kind == "text":
+            texts.append(part.content)
+        else:
+            calls.append({"id": part.tool_call_id, "type": "function",
+                          "function": {"name": part.tool_name, "arguments": part.args_as_json_str()}})
     message: dict[str, Any] = {"role": "assistant"}
-    text = response.text
-    calls = response.tool_calls
+    text = "".join(texts)
     if text or not calls:
         message["content"] = text
     if calls:
-        message["tool_calls"] = [
-            {"id": call.tool_call_id, "type": "function",
-             "function": {"name": call.tool_name, "arguments": call.args_as_json_str()}}
-            for call in calls
-        ]
+        message["tool_calls"] = calls
     return message
 
 
