@@ -127,9 +127,15 @@ class SSEStream(StreamedResponse):
         # (LF, CRLF or CR; a line cut by the network is completed by the next chunk), rather than with
         # aiter_lines(), which stacks two more async generators and a text decoder on every chunk and
         # also splits at U+2028, U+0085 and other characters that JSON strings may hold unescaped.
+        # After the end marker the rest of the body (usually just the chunked terminator) is read and
+        # dropped rather than abandoned, so httpx's own iterators finish instead of being left suspended
+        # for the garbage collector, which would close them outside their task.
         pending = b""
+        chunks = self._response.aiter_bytes()
         try:
-            async for chunk in self._response.aiter_bytes():
+            async for chunk in chunks:
+                if self.complete:
+                    continue
                 lines = (pending + chunk).splitlines(keepends=True)
                 pending = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
                 for line in lines:
@@ -141,10 +147,10 @@ class SSEStream(StreamedResponse):
                             else:
                                 for item in content:
                                     yield item
-                                if self.complete:  # e.g. a failed tool call reported as the last event
-                                    return
-                        elif self.complete:
-                            return
+                        if self.complete:
+                            break
+            if self.complete:
+                return
             if pending.startswith(b"data:"):  # the last line may come without its newline
                 content = self._data(pending[5:].strip())
                 if type(content) is str:
@@ -156,6 +162,8 @@ class SSEStream(StreamedResponse):
                     return
         except httpx.HTTPError as exc:
             raise _http.stream_error(exc, self._model.base_url, self._model.label, self._settings) from None
+        finally:
+            await chunks.aclose()  # returning at the end marker leaves httpx's byte iterator open: close it now
         raise UnexpectedModelBehavior(
             f"{self._model.label}: the stream ended without its end marker ({self.end_marker}); "
             "the answer may be cut short"
