@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Callable, Generic, Mapping, Sequence, TypeVar, overload
 
 from .errors import UserError
-from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, PartDeltaEvent, PartStartEvent,
-                     TextPartDelta, ToolCallPartDelta)
+from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
+                     FunctionToolResultEvent, PartDeltaEvent, PartStartEvent, TextPartDelta, ToolCallPartDelta)
 from .loop import AgentRun
 from .messages import (ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, TextPart, ToolCallPart,
                        UserPromptPart)
@@ -250,7 +250,7 @@ class Agent(Generic[AgentDepsT]):
                     if not item.tool_calls:
                         yield FinalResultEvent()
                         yield AgentRunResultEvent(RunResult(run, item))
-                else:
+                elif isinstance(item, (FunctionToolCallEvent, FunctionToolResultEvent)):
                     yield item
         finally:
             await steps.aclose()

@@ -14,7 +14,7 @@ tool-call pieces, tool events), which `run_stream` and `run_stream_events` consu
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Sequence, Union
+from typing import Any, AsyncGenerator, Sequence, Union
 
 from pydantic import ValidationError
 
@@ -89,7 +89,7 @@ class AgentRun:
             async for _ in self.handle_tool_calls(response.tool_calls):
                 pass
 
-    async def steps(self) -> AsyncIterator[StepItem]:
+    async def steps(self) -> AsyncGenerator[StepItem, None]:
         """Like `run`, streaming each response; yields `None` once the first request is answered (headers in).
 
         A response counts only once its stream completed: a stream cut in the middle of a tool call's
@@ -129,7 +129,7 @@ class AgentRun:
 
     async def handle_tool_calls(
         self, calls: list[ToolCallPart]
-    ) -> AsyncIterator[Union[FunctionToolCallEvent, FunctionToolResultEvent]]:
+    ) -> AsyncGenerator[Union[FunctionToolCallEvent, FunctionToolResultEvent], None]:
         """Run one response's tool calls; yield a call event for each, then a result event as each ends.
 
         Appends one `ModelRequest` holding the outcomes in call order. A tool's own exception cancels

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, AsyncGenerator, Callable, Sequence, Union
+from typing import Any, AsyncGenerator, Callable, Sequence
 
 from ..errors import UserError
 from ..messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, Usage, part_text
@@ -101,7 +101,7 @@ class _FunctionStream(StreamedResponse):
         self.finish_reason = "tool_calls" if self._calls else "stop"
         self.complete = True
 
-    def _items(self, item: Union[str, DeltaToolCalls], produced: list[str]) -> list[StreamItem]:
+    def _items(self, item: object, produced: list[str]) -> list[StreamItem]:
         if isinstance(item, str):
             produced.append(item)
             return [item] if item else []
@@ -111,7 +111,7 @@ class _FunctionStream(StreamedResponse):
         raise UserError(f"FunctionModel function {self._model.model_name!r} must yield str or DeltaToolCalls, "
                         f"got {type(item).__name__}")
 
-    def _whole(self, result: Union[str, ModelResponse], produced: list[str]) -> list[StreamItem]:
+    def _whole(self, result: object, produced: list[str]) -> list[StreamItem]:
         if isinstance(result, str):
             produced.append(result)
             return [result]

@@ -10,7 +10,7 @@ import os
 from abc import abstractmethod
 from contextlib import asynccontextmanager
 from json import JSONDecoder
-from typing import Any, AsyncGenerator, AsyncIterator, ClassVar, Sequence, Union
+from typing import Any, AsyncGenerator, AsyncIterator, ClassVar, Sequence, Union, cast
 
 import httpx
 
@@ -131,7 +131,7 @@ class SSEStream(StreamedResponse):
         # dropped rather than abandoned, so httpx's own iterators finish instead of being left suspended
         # for the garbage collector, which would close them outside their task.
         pending = b""
-        chunks = self._response.aiter_bytes()
+        chunks = cast(AsyncGenerator[bytes, None], self._response.aiter_bytes())  # it is one
         try:
             async for chunk in chunks:
                 if self.complete:

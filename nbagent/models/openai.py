@@ -153,16 +153,16 @@ class OpenAIModel(HTTPModel):
 def _request_messages(request: ModelRequest) -> list[dict[str, Any]]:
     """User prompts as `user` messages; tool returns (and retry prompts about a tool call) as `tool` messages.
 
-    Dispatches on `part_kind` strings: this runs for every message of the history on every request.
+    Dispatches on exact types (no isinstance chains): this runs for every message of the history on
+    every request.
     """
     wire: list[dict[str, Any]] = []
     for part in request.parts:
-        kind = part.part_kind
-        if kind == "user-prompt":
+        if type(part) is UserPromptPart:
             wire.append({"role": "user", "content": part.content})
-        elif kind == "tool-return":
+        elif type(part) is ToolReturnPart:
             wire.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response_str()})
-        elif kind == "retry-prompt":
+        elif type(part) is RetryPromptPart:
             if part.tool_name is None:
                 wire.append({"role": "user", "content": part.model_response()})
             else:
@@ -174,9 +174,9 @@ def _assistant_message(response: ModelResponse) -> dict[str, Any]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in response.parts:
-        if part.part_kind == "text":
+        if type(part) is TextPart:
             texts.append(part.content)
-        else:
+        elif type(part) is ToolCallPart:
             calls.append({"id": part.tool_call_id, "type": "function",
                           "function": {"name": part.tool_name, "arguments": part.args_as_json_str()}})
     message: dict[str, Any] = {"role": "assistant"}

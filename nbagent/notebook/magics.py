@@ -172,14 +172,14 @@ def _change_history(conversation: Any, args: Any) -> str | None:
 def _show_history(conversation: Any) -> None:
     from IPython.display import display
 
-    from ..messages import ModelRequest
+    from ..messages import ModelRequest, part_text
 
     rows = []
     for number, turn in enumerate(conversation.turns, 1):
         cell = turn.cell_id[:8] if turn.cell_id else "–"
         for message in turn.messages:
             if isinstance(message, ModelRequest):
-                role, text = "user", " ".join(part.content for part in message.parts)
+                role, text = "user", " ".join(part_text(part) for part in message.parts)
                 tokens = ""
             else:
                 role, text = "assistant", message.text
