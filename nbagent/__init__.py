@@ -26,6 +26,8 @@ _LAZY = {
     "ModelResponse": "nbagent.messages",
     "SystemPromptPart": "nbagent.messages",
     "UserPromptPart": "nbagent.messages",
+    "BinaryContent": "nbagent.messages",
+    "ImageUrl": "nbagent.messages",
     "TextPart": "nbagent.messages",
     "ToolCallPart": "nbagent.messages",
     "ToolReturnPart": "nbagent.messages",
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
                          UnexpectedModelBehavior, UsageLimitExceeded, UserError)
     from .events import (AgentRunResultEvent, FinalResultEvent, FunctionToolCallEvent, FunctionToolResultEvent,
                          PartDeltaEvent, PartStartEvent, TextPartDelta, ToolCallPartDelta)
-    from .messages import (ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, RetryPromptPart,
+    from .messages import (BinaryContent, ImageUrl, ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, RetryPromptPart,
                            SystemPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart,
                            messages_from_json, messages_to_json)
     from .models.anthropic import AnthropicModel

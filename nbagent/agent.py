@@ -11,8 +11,8 @@ from .errors import UserError
 from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
                      FunctionToolResultEvent, PartDeltaEvent, PartStartEvent, TextPartDelta, ToolCallPartDelta)
 from .loop import AgentRun
-from .messages import (ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, TextPart, ToolCallPart,
-                       UserPromptPart)
+from .messages import (MediaContent, ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, TextPart,
+                       ToolCallPart, UserContent, UserPromptPart)
 from .models import Model, infer_model
 from .result import RunResult, StreamedRunResult
 from .settings import ModelSettings, merge_settings, validate_settings
@@ -123,7 +123,7 @@ class Agent(Generic[AgentDepsT]):
 
     def _start(
         self,
-        prompt: str,
+        prompt: str | Sequence[UserContent],
         message_history: Sequence[ModelMessage] | None,
         model_settings: Mapping[str, Any] | None,
         model: Model | str | None,
@@ -131,8 +131,7 @@ class Agent(Generic[AgentDepsT]):
         deps: Any,
         usage_limits: UsageLimits | None,
     ) -> AgentRun:
-        if not isinstance(prompt, str):
-            raise UserError(f"The prompt must be a str, got {type(prompt).__name__}")
+        content = _prompt_content(prompt)
         run_model = self.model if model is None else infer_model(model)
         settings = merge_settings(run_model.settings, self._model_settings, validate_settings(model_settings))
         history = list(message_history or [])
@@ -147,15 +146,15 @@ class Agent(Generic[AgentDepsT]):
         parts: list[Any] = []
         if not history:
             parts += [SystemPromptPart(content=text) for text in self.system_prompts]
-        parts.append(UserPromptPart(content=prompt))
+        parts.append(UserPromptPart(content=content))
         request = ModelRequest(parts=parts, instructions=self.instructions if instructions is None else instructions)
         return AgentRun(model=run_model, settings=settings, tools=self._tools, deps=deps,
                         usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
-                        history=history, request=request, prompt=prompt)
+                        history=history, request=request, prompt=content)
 
     async def run(
         self,
-        prompt: str,
+        prompt: str | Sequence[UserContent],
         *,
         message_history: Sequence[ModelMessage] | None = None,
         model_settings: Mapping[str, Any] | None = None,
@@ -173,7 +172,7 @@ class Agent(Generic[AgentDepsT]):
 
     def run_sync(
         self,
-        prompt: str,
+        prompt: str | Sequence[UserContent],
         *,
         message_history: Sequence[ModelMessage] | None = None,
         model_settings: Mapping[str, Any] | None = None,
@@ -198,7 +197,7 @@ class Agent(Generic[AgentDepsT]):
     @asynccontextmanager
     async def run_stream(
         self,
-        prompt: str,
+        prompt: str | Sequence[UserContent],
         *,
         message_history: Sequence[ModelMessage] | None = None,
         model_settings: Mapping[str, Any] | None = None,
@@ -219,7 +218,7 @@ class Agent(Generic[AgentDepsT]):
 
     async def run_stream_events(
         self,
-        prompt: str,
+        prompt: str | Sequence[UserContent],
         *,
         message_history: Sequence[ModelMessage] | None = None,
         model_settings: Mapping[str, Any] | None = None,
@@ -254,6 +253,17 @@ class Agent(Generic[AgentDepsT]):
                     yield item
         finally:
             await steps.aclose()
+
+
+def _prompt_content(prompt: Any) -> str | list[UserContent]:
+    """A prompt is text, or a sequence of text and images (`BinaryContent`, `ImageUrl`)."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, (list, tuple)) and all(isinstance(piece, (str, *MediaContent)) for piece in prompt):
+        return list(prompt)
+    raise UserError(
+        f"The prompt must be a str or a list of str / BinaryContent / ImageUrl, got {type(prompt).__name__}"
+    )
 
 
 class _ResponseParts:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from .errors import ModelRetry, ToolExecutionError, UnexpectedModelBehavior
 from .events import FunctionToolCallEvent, FunctionToolResultEvent, ToolCallPartDelta
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
-                       Usage)
+                       Usage, UserContent)
 from .models.base import Model, ModelRequestParameters
 from .settings import ModelSettings
 from .tools import RunContext, Tool
@@ -60,7 +60,7 @@ class AgentRun:
 
     def __init__(self, *, model: Model, settings: ModelSettings, tools: dict[str, Tool[Any]], deps: Any,
                  usage_limits: UsageLimits, default_retries: int, history: Sequence[ModelMessage],
-                 request: ModelRequest, prompt: str) -> None:
+                 request: ModelRequest, prompt: str | list[UserContent]) -> None:
         self.model = model
         self.settings = settings
         self.tools = tools

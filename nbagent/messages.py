@@ -8,12 +8,13 @@ exact same objects, and each wire protocol maps them to its own shape (models/op
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Sequence, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 from pydantic_core import to_json
 
 
@@ -55,25 +56,79 @@ class SystemPromptPart(BaseModel):
     part_kind: Literal["system-prompt"] = "system-prompt"
 
 
+class BinaryContent(BaseModel):
+    """Bytes sent to the model, e.g. a PNG of a plot. Saved in JSON as base64."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    data: bytes
+    media_type: str
+    kind: Literal["binary"] = "binary"
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type.startswith("image/")
+
+    @property
+    def base64(self) -> str:
+        return base64.b64encode(self.data).decode()
+
+    @property
+    def data_uri(self) -> str:
+        return f"data:{self.media_type};base64,{self.base64}"
+
+    def __repr__(self) -> str:  # never dump megabytes of image bytes into a traceback or a cell
+        return f"BinaryContent(<{len(self.data):,} bytes>, media_type={self.media_type!r})"
+
+
+class ImageUrl(BaseModel):
+    """An image the provider fetches itself (an http(s) URL or a data: URI)."""
+
+    url: str
+    kind: Literal["image-url"] = "image-url"
+
+
+UserContent = Union[str, ImageUrl, BinaryContent]
+"""One piece of a user prompt: text or an image."""
+MediaContent = (BinaryContent, ImageUrl)
+
+
+def _tool_content_kind(value: Any) -> str:
+    """Only a value that says it is media (`kind`) loads back as media; any other dict stays a dict."""
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind if kind in ("binary", "image-url") and isinstance(value, (dict, *MediaContent)) else "other"
+
+
+ToolContent = Annotated[
+    Union[Annotated[BinaryContent, Tag("binary")], Annotated[ImageUrl, Tag("image-url")], Annotated[Any, Tag("other")]],
+    Discriminator(_tool_content_kind),
+]
+
+
 class UserPromptPart(BaseModel):
-    content: str
+    """The user's question: text, or a sequence of text and images."""
+
+    content: Union[str, list[UserContent]]
     timestamp: datetime = Field(default_factory=_now)
     part_kind: Literal["user-prompt"] = "user-prompt"
 
 
 class ToolReturnPart(BaseModel):
-    """What a tool returned, sent back to the model as the answer to its call."""
+    """What a tool returned, sent back to the model as the answer to its call (an image is sent as one)."""
 
     tool_name: str
-    content: Any
+    content: ToolContent
     tool_call_id: str
     timestamp: datetime = Field(default_factory=_now)
     part_kind: Literal["tool-return"] = "tool-return"
 
     def model_response_str(self) -> str:
-        """The text the model sees: a str as is, anything else as JSON (pydantic serialises models, dates, ...)."""
+        """The text the model sees: a str as is, an image as a note (the image goes alongside), anything
+        else as JSON (pydantic serialises models, dates, ...)."""
         if isinstance(self.content, str):
             return self.content
+        if isinstance(self.content, MediaContent):
+            return f"The result is the {describe_media(self.content)} that follows."
         return to_json(self.content, fallback=repr).decode()
 
 
@@ -197,9 +252,25 @@ def system_text(messages: Sequence[ModelMessage]) -> str | None:
     return "\n\n".join(texts) or None
 
 
+def describe_media(content: BinaryContent | ImageUrl) -> str:
+    """How an image is named in text (summaries, word counts, the note beside a tool's image)."""
+    if isinstance(content, ImageUrl):
+        return f"image at {content.url[:60]}" if not content.url.startswith("data:") else "image"
+    return f"{content.media_type} image" if content.is_image else f"{content.media_type} file"
+
+
+def prompt_text(content: str | Sequence[UserContent]) -> str:
+    """A user prompt as text: images named in brackets."""
+    if isinstance(content, str):
+        return content
+    return " ".join(piece if isinstance(piece, str) else f"[{describe_media(piece)}]" for piece in content)
+
+
 def part_text(part: RequestPart | ResponsePart) -> str:
     """A part as the model reads it (for word counts of the offline models and for summaries)."""
-    if isinstance(part, (SystemPromptPart, UserPromptPart, TextPart)):
+    if isinstance(part, UserPromptPart):
+        return prompt_text(part.content)
+    if isinstance(part, (SystemPromptPart, TextPart)):
         return part.content
     if isinstance(part, ToolReturnPart):
         return part.model_response_str()
@@ -214,5 +285,5 @@ def last_user_prompt(messages: Sequence[ModelMessage]) -> str:
         if isinstance(message, ModelRequest):
             for part in reversed(message.parts):
                 if isinstance(part, UserPromptPart):
-                    return part.content
+                    return prompt_text(part.content)
     return ""

@@ -34,7 +34,7 @@ from typing_extensions import NotRequired, TypedDict, TypeVar, is_typeddict
 from .errors import UserError
 
 if TYPE_CHECKING:
-    from .messages import ModelMessage, Usage
+    from .messages import ModelMessage, Usage, UserContent
     from .models.base import Model
 
 __all__ = ["AgentDepsT", "RunContext", "ToolDefinition", "DocstringFormat", "Tool", "tool_from"]
@@ -58,7 +58,7 @@ class RunContext(Generic[AgentDepsT]):
     deps: AgentDepsT
     model: Model
     usage: Usage
-    prompt: str | None = None
+    prompt: str | list[UserContent] | None = None
     messages: list[ModelMessage] = field(default_factory=list)
     tool_name: str | None = None
     tool_call_id: str | None = None

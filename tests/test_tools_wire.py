@@ -5,11 +5,13 @@ calls round-tripped through JSON and sent to the other protocol."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from typing import Any
 
 import pytest
-from provider_server import ProviderServer, cassette_request, from_cassette, openai_json, openai_stream, sse
+from provider_server import (ProviderServer, anthropic_json, cassette_request, from_cassette, openai_json, openai_stream,
+                             sse)
 
 from nbagent import (Agent, AnthropicModel, ModelRequest, ModelResponse, OpenAIModel, RetryPromptPart, TextPart,
                      ToolCallPart, ToolReturnPart, UserPromptPart, messages_from_json)
@@ -344,3 +346,70 @@ def test_tool_return_values_are_sent_as_text(provider: ProviderServer) -> None:
                for i, value in enumerate(["plain", {"a": [1, 2]}, City(name="Paris", population=2100000), 3.5, None])]
     assert [part.model_response_str() for part in returns] == [
         "plain", '{"a":[1,2]}', '{"name":"Paris","population":2100000}', "3.5", "null"]
+
+
+# ------------------------------------------------------------------ images
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def test_images_in_the_prompt_on_both_protocols(provider: ProviderServer) -> None:
+    from nbagent import BinaryContent, ImageUrl
+
+    prompt = ["What is in this plot?", BinaryContent(data=PNG, media_type="image/png"),
+              ImageUrl(url="https://example.org/chart.jpg")]
+    Agent(openai_model(provider)).run_sync(prompt)
+    user = provider.last_request.json["messages"][-1]
+    data_uri = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    assert user == {"role": "user", "content": [
+        {"type": "text", "text": "What is in this plot?"},
+        {"type": "image_url", "image_url": {"url": data_uri}},
+        {"type": "image_url", "image_url": {"url": "https://example.org/chart.jpg"}}]}
+
+    result = Agent(anthropic_model(provider)).run_sync(prompt)
+    blocks = provider.last_request.json["messages"][-1]["content"]
+    assert blocks == [
+        {"type": "text", "text": "What is in this plot?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                     "data": base64.b64encode(PNG).decode()}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.org/chart.jpg"}}]
+    # in the JSON round trip, the bytes come back as bytes
+    reloaded = messages_from_json(result.all_messages_json())
+    assert reloaded[0].parts[0].content[1] == BinaryContent(data=PNG, media_type="image/png")
+
+
+def test_a_tool_returning_an_image(provider: ProviderServer) -> None:
+    from nbagent import BinaryContent
+
+    def plot() -> BinaryContent:
+        """Draw the plot."""
+        return BinaryContent(data=PNG, media_type="image/png")
+
+    provider.enqueue(openai_json(None, tool_calls=[("c1", "plot", "{}")]), openai_json("A line."))
+    Agent(openai_model(provider), tools=[plot]).run_sync("Show me")
+    sent = provider.last_request.json["messages"]
+    assert sent[-2] == {"role": "tool", "tool_call_id": "c1",
+                        "content": "The result is the image/png image that follows."}
+    assert sent[-1]["role"] == "user" and sent[-1]["content"][0]["type"] == "image_url"
+
+    provider.clear()
+    provider.enqueue(anthropic_json("", tool_calls=[("c1", "plot", {})]), anthropic_json("A line."))
+    Agent(anthropic_model(provider), tools=[plot]).run_sync("Show me")
+    result_block = provider.last_request.json["messages"][-1]["content"][0]
+    assert result_block["type"] == "tool_result" and result_block["content"][1]["type"] == "image"
+
+
+def test_a_server_refusing_images_is_one_line(provider: ProviderServer) -> None:
+    from provider_server import error
+
+    from nbagent import BinaryContent, ModelHTTPError, UserError
+
+    provider.enqueue(error(400, "This model does not support image inputs."))
+    with pytest.raises(ModelHTTPError) as caught:
+        Agent(openai_model(provider)).run_sync(["Look", BinaryContent(data=PNG, media_type="image/png")])
+    assert "\n" not in str(caught.value) and "does not support image inputs" in str(caught.value)
+    with pytest.raises(UserError, match="take images, not application/pdf"):
+        Agent(openai_model(provider)).run_sync(["Read", BinaryContent(data=b"%PDF", media_type="application/pdf")])
+    with pytest.raises(UserError, match="The prompt must be a str or a list"):
+        Agent(openai_model(provider)).run_sync(["Look", 42])

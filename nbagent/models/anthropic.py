@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from typing import Any, Sequence
 
 from ..errors import ModelHTTPError, UnexpectedModelBehavior, UserError
-from ..messages import (ModelMessage, ModelRequest, ModelResponse, ResponsePart, RetryPromptPart, TextPart,
-                        ToolCallPart, ToolReturnPart, Usage, UserPromptPart, system_text)
+from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
+                        RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart, system_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import ModelRequestParameters, StreamItem
@@ -159,11 +160,15 @@ def _request_blocks(request: ModelRequest) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for part in request.parts:
         if isinstance(part, UserPromptPart):
-            if part.content:  # Anthropic rejects empty text blocks
-                blocks.append({"type": "text", "text": part.content})
+            pieces = [part.content] if isinstance(part.content, str) else part.content
+            blocks += [_image(piece) if isinstance(piece, MediaContent) else {"type": "text", "text": piece}
+                       for piece in pieces if piece]  # Anthropic rejects empty text blocks
         elif isinstance(part, ToolReturnPart):
-            blocks.append({"type": "tool_result", "tool_use_id": part.tool_call_id,
-                           "content": part.model_response_str(), "is_error": False})
+            result: Any = part.model_response_str()
+            if isinstance(part.content, MediaContent):
+                result = [{"type": "text", "text": result}, _image(part.content)]
+            blocks.append({"type": "tool_result", "tool_use_id": part.tool_call_id, "content": result,
+                           "is_error": False})
         elif isinstance(part, RetryPromptPart):
             if part.tool_name is None:
                 blocks.append({"type": "text", "text": part.model_response()})
@@ -171,6 +176,23 @@ def _request_blocks(request: ModelRequest) -> list[dict[str, Any]]:
                 blocks.append({"type": "tool_result", "tool_use_id": part.tool_call_id,
                                "content": part.model_response(), "is_error": True})
     return blocks
+
+
+def _image(media: BinaryContent | ImageUrl) -> dict[str, Any]:
+    if isinstance(media, ImageUrl):
+        if media.url.startswith("data:"):
+            return _image(_from_data_uri(media.url))
+        return {"type": "image", "source": {"type": "url", "url": media.url}}
+    if not media.is_image:
+        raise UserError(f"Anthropic models take images here, not {media.media_type}; send it as text instead")
+    return {"type": "image", "source": {"type": "base64", "media_type": media.media_type, "data": media.base64}}
+
+
+def _from_data_uri(uri: str) -> BinaryContent:
+    header, _, data = uri.partition(",")
+    if not header.endswith(";base64"):
+        raise UserError("An image data: URI must be base64 (data:image/png;base64,...)")
+    return BinaryContent(data=base64.b64decode(data), media_type=header[5:].removesuffix(";base64"))
 
 
 def _response_blocks(response: ModelResponse) -> list[dict[str, Any]]:

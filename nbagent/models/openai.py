@@ -7,8 +7,9 @@ import os
 from typing import Any, Sequence
 
 from ..errors import UnexpectedModelBehavior, UserError
-from ..messages import (ModelMessage, ModelRequest, ModelResponse, ResponsePart, RetryPromptPart, TextPart,
-                        ToolCallPart, ToolReturnPart, Usage, UserPromptPart, new_tool_call_id, system_text)
+from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
+                        RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserContent, UserPromptPart,
+                        new_tool_call_id, system_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import ModelRequestParameters, StreamItem
@@ -157,17 +158,35 @@ def _request_messages(request: ModelRequest) -> list[dict[str, Any]]:
     every request.
     """
     wire: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []  # tool messages are text only: images a tool returned follow as a user message
     for part in request.parts:
         if type(part) is UserPromptPart:
-            wire.append({"role": "user", "content": part.content})
+            content = part.content
+            wire.append({"role": "user", "content": content if isinstance(content, str) else _user_content(content)})
         elif type(part) is ToolReturnPart:
             wire.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response_str()})
+            if isinstance(part.content, MediaContent):
+                images.append(_image(part.content))
         elif type(part) is RetryPromptPart:
             if part.tool_name is None:
                 wire.append({"role": "user", "content": part.model_response()})
             else:
                 wire.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response()})
+    if images:
+        wire.append({"role": "user", "content": images})
     return wire
+
+
+def _user_content(content: list[UserContent]) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": piece} if isinstance(piece, str) else _image(piece) for piece in content]
+
+
+def _image(media: BinaryContent | ImageUrl) -> dict[str, Any]:
+    if isinstance(media, ImageUrl):
+        return {"type": "image_url", "image_url": {"url": media.url}}
+    if not media.is_image:
+        raise UserError(f"Chat Completions models take images, not {media.media_type}; send it as text instead")
+    return {"type": "image_url", "image_url": {"url": media.data_uri}}
 
 
 def _assistant_message(response: ModelResponse) -> dict[str, Any]:
