@@ -24,7 +24,7 @@ from provider_server import ProviderServer, openai_stream, split_words
 NOTEBOOK = "nbagent.ipynb"
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
-SETUP, STREAM, PANEL, ASK_AFTER_SLIDERS, SETTINGS_LINE, PANEL2, ASK_AFTER_SYNC, XSS = range(8)
+SETUP, STREAM, PANEL, ASK_AFTER_SLIDERS, SETTINGS_LINE, PANEL2, ASK_AFTER_SYNC, XSS, MATH = range(9)
 
 CELLS = [
     "%load_ext nbagent",
@@ -35,6 +35,7 @@ CELLS = [
     "%agent_settings",
     "%%ask\nSummarise that in one line.",
     "%%ask\nShow me some HTML that runs in the browser.",
+    "%%ask\nHow do I write p < 0.05 in a formula?",
 ]
 
 CODE = textwrap.dedent(
@@ -70,10 +71,42 @@ CHUNKS = 120
 CHUNK_DELAY = 0.025
 USAGE = (42, CHUNKS)
 
-# The answer of the security test: raw HTML and a script link, each in a paragraph of its own.
+# The answer of the security test: each hostile variant in a paragraph of its own, each setting
+# window.__pwned if it ran. 9 and 10 did run before neutralising knew math: JupyterLab pastes math
+# back into marked's HTML unescaped, attributes included.
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=2">'
-XSS_ANSWER = f"Careful with these:\n\n{SCRIPT}\n\n{IMG}\n\n[click me](javascript:window.__pwned=3)\n"
+IMG_IN_LINK_TEXT = '<img src=x onerror="window.__pwned=6">'
+HOSTILE = [
+    SCRIPT,
+    IMG,
+    "[click me](javascript:window.__pwned=3)",
+    "[data link](data:text/html,<script>window.__pwned=4</script>)",
+    "<javascript:window.__pwned=5>",  # an autolink
+    f"[{IMG_IN_LINK_TEXT}](https://example.org/)",
+    '$<img src=x onerror="window.__pwned=7">$',  # raw HTML in math
+    r'\(<img src=x onerror="window.__pwned=8">\)',
+    '![image](x$"onerror="window.__pwned=9//$)',  # math pasted into an attribute by Lab
+    '[hover me](https://example.org/$"onmouseover="window.__pwned=10//$)',
+    r"$\href{javascript:window.__pwned=11}{math link}$",  # MathJax's own links
+]
+XSS_ANSWER = "Careful with these:\n\n" + "\n\n".join(HOSTILE) + "\n"
+
+# The answer of the math test: `<`, `>` and `&` in each way of writing math Lab renders, the issue's
+# example, an autolink, and two unsafe links between plain words.
+FORMULAS = [
+    r"$p < 0.05 \;\&\; q > 1$",
+    r"\(a < b \;\&\; c > d\)",
+    r"$$\begin{aligned} x &< y \\ y &> z \end{aligned}$$",
+    r"\[c < d \;\&\; e > f\]",
+]
+AUTOLINK = "https://example.org/docs"
+MATH_ANSWER = (
+    "Write it as math:\n\n" + "\n\n".join(FORMULAS) + "\n\n"
+    "Inline $a < b$ and $$x<y$$\n\n"
+    f"More in <{AUTOLINK}>.\n\n"
+    "Before [x](javascript:window.__pwned=20) and [d](data:text/html,<b>x</b>) after.\n"
+)
 
 FOOTER = re.compile(
     r"^openai:gpt-4o · 42 → 120 tokens · [\d,]+ tok/s · first token \d+\.\d\d s$"
@@ -354,6 +387,14 @@ def _pwned(nb):
     return nb.evaluate("() => window.__pwned")
 
 
+# JS: every attribute in the output area that is an event handler or a script/data URL.
+_LIVE_ATTRIBUTES_JS = """
+(area) => Array.from(area.querySelectorAll('*')).flatMap(e => Array.from(e.attributes)
+  .filter(a => a.name.startsWith('on') || /^\\s*(javascript|data|vbscript):/i.test(a.value))
+  .map(a => `${e.tagName}[${a.name}=${a.value}]`))
+"""
+
+
 def _assert_xss_neutralised(nb) -> None:
     out = nb.cell_output(XSS)
     out.locator(".jp-RenderedMarkdown").wait_for()
@@ -362,12 +403,14 @@ def _assert_xss_neutralised(nb) -> None:
     text = out.inner_text()
     assert SCRIPT in text and IMG in text  # shown as text ...
     assert out.locator("script").count() == 0  # ... not as elements
-    assert out.locator("img").count() == 0
-    assert out.locator("[onerror]").count() == 0
-    assert out.locator("[href^='javascript' i]").count() == 0
-    link = out.locator("a", has_text="click me")
-    assert link.count() == 1
-    link.click()
+    assert nb.evaluate(_LIVE_ATTRIBUTES_JS, out.element_handle()) == []
+    assert out.locator("a", has_text=IMG_IN_LINK_TEXT).get_attribute("href") == "https://example.org/"
+    assert "<javascript:window.__pwned=5>" in text  # an autolink with another scheme is text
+    out.locator("a", has_text="hover me").hover()
+    for name in ("click me", "data link"):
+        link = out.locator("a", has_text=name)
+        assert link.get_attribute("href") == "#unsafe-link-removed"
+        link.click()
     nb.page.wait_for_timeout(300)
     assert _pwned(nb) is None
 
@@ -376,6 +419,40 @@ def test_raw_html_in_an_answer_does_not_run(nb, provider):
     provider.enqueue(openai_stream(XSS_ANSWER, usage=(12, 20)))
     nb.run_cell(XSS)
     _assert_xss_neutralised(nb)
+
+
+def _assert_math_rendered(nb) -> None:
+    """Every formula typeset by MathJax without an error, holding its `<`, `>` and `&`; the autolink
+    a link; nothing left on screen of the unsafe links but their text."""
+    out = nb.cell_output(MATH)
+    formulas = out.locator("mjx-container")
+    nb.page.wait_for_function("(area) => area.querySelectorAll('mjx-container').length === 6",
+                              arg=out.element_handle())
+    assert out.locator("mjx-merror, [data-mjx-error]").count() == 0
+    assert "&lt;" not in out.inner_text()
+    shown = [formula.locator("mjx-assistive-mml").text_content() for formula in formulas.all()]
+    assert shown == ["p<0.05&q>1", "a<b&c>d", "x<yy>z", "c<d&e>f", "a<b", "x<y"]
+    assert formulas.nth(2).locator("mjx-assistive-mml mtable").count() == 1  # there `&` aligns the rows
+    assert [formula.get_attribute("display") for formula in formulas.all()] == [None, None, "true", "true", None, "true"]
+    link = out.locator("a", has_text=AUTOLINK)
+    assert link.get_attribute("href") == AUTOLINK
+    with nb.page.context.expect_page() as opened:
+        link.click()
+    page = opened.value
+    page.wait_for_load_state()
+    assert page.url == AUTOLINK
+    page.close()
+    paragraphs = [text.strip() for text in out.locator(".jp-RenderedMarkdown p").all_inner_texts()]
+    assert "Before x and d after." in paragraphs, paragraphs
+    assert _pwned(nb) is None
+
+
+def test_math_links_and_autolinks_render_as_written(nb, provider):
+    nb.page.context.route(f"{AUTOLINK}*", lambda route: route.fulfill(body="the docs", content_type="text/plain"))
+    provider.enqueue(openai_stream(MATH_ANSWER, usage=(12, 30)))
+    nb.run_cell(MATH)
+    _assert_math_rendered(nb)
+    nb.screenshot("nbagent-math.png", cell=MATH)
 
 
 # --------------------------------------------------------------------------- 4. save, reopen
@@ -395,6 +472,8 @@ def test_answers_survive_save_close_reopen(nb, provider):
         _ask_long_answer(nb, provider)  # this test alone (-k)
     if nb.cell_output(XSS).locator(".jp-RenderedMarkdown").count() == 0:
         test_raw_html_in_an_answer_does_not_run(nb, provider)
+    if nb.cell_output(MATH).locator(".jp-RenderedMarkdown").count() == 0:
+        test_math_links_and_autolinks_render_as_written(nb, provider)
     nb.save()
     saved = nb.lab.read_notebook(NOTEBOOK)
     outputs = saved.cells[STREAM].outputs
@@ -409,6 +488,7 @@ def test_answers_survive_save_close_reopen(nb, provider):
     _assert_answer_rendered(nb)
     assert nb.execution_count(STREAM) is not None
     _assert_xss_neutralised(nb)
+    _assert_math_rendered(nb)
     nb.cell(STREAM).scroll_into_view_if_needed()
     nb.screenshot("nbagent-reopened.png")
 
