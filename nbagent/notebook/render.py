@@ -32,8 +32,8 @@ nothing else depends on, its result is rewritten again, until a round finds noth
 what is shown is Markdown in which this reading finds no raw HTML. Each round removes some of finitely
 many things (raw `<`, unsafe destinations, `\\(` spellings, `$` in attributes), so this ends.
 
-The cost is one or two markdown-it-py parses of the answer per display update: for a 50 KB answer
-about 20 ms, or 45 ms when it has math to respell (inline parses are cached across updates).
+While an answer streams this runs on every display update, over the whole answer so far: one parse
+of its blocks per round, and inline parses are cached, so of those only the growing paragraph's is new.
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ class _InlineRecord:
 
     code: list[tuple[int, int]] = field(default_factory=list)
     autolinks: list[tuple[int, int, str]] = field(default_factory=list)  # ..., href
-    links: list[tuple[int, int, str, int]] = field(default_factory=list)  # ..., href, end of the label
+    links: list[tuple[int, str, int]] = field(default_factory=list)  # (end, href, end of the label)
     bracket_math: list[tuple[int, int]] = field(default_factory=list)
     base: int = 0  # an image's label is parsed as a string of its own: where it starts
 
@@ -388,7 +388,7 @@ class _Scan:
                 self.keep.append((runs(start), runs(end)))
             else:
                 self.unsafe_autolinks.add(runs(start))
-        for start, end, href, label_end in record.links:
+        for end, href, label_end in record.links:
             if not _is_safe_link(href) and content.startswith("(", label_end + 1):
                 self.replacements.append((runs(label_end + 1), runs(end), f"({REMOVED_LINK})"))
         self.bracket_math += [(runs(start), runs(end)) for start, end in record.bracket_math]
@@ -508,7 +508,7 @@ def _record_link(state: Any, start: int, count: int) -> None:
         href, label_end = opening.attrs["href"], state.md.helpers.parseLinkLabel(state, start, True)
     else:
         href, label_end = opening.attrs["src"], state.md.helpers.parseLinkLabel(state, start + 1, False)
-    record.links.append((record.base + start, record.base + state.pos, href, record.base + label_end))
+    record.links.append((record.base + state.pos, href, record.base + label_end))
 
 
 def _recording_image(rule: Any) -> Any:
