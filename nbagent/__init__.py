@@ -61,6 +61,7 @@ _LAZY = {
     "UsageLimitExceeded": "nbagent.errors",
     "ToolExecutionError": "nbagent.errors",
     "ModelRetry": "nbagent.errors",
+    "tool": "nbagent.notebook.kernel_tools",
 }
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension"]
@@ -79,6 +80,7 @@ if TYPE_CHECKING:
     from .models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
     from .models.openai import OpenAIModel
     from .models.test import TestModel
+    from .notebook.kernel_tools import tool
     from .result import RunResult, StreamedRunResult
     from .settings import ModelSettings
     from .tools import RunContext, Tool, ToolDefinition

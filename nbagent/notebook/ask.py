@@ -1,7 +1,8 @@
-"""One `%%ask`: choose the history, stream the answer into one output, record the turn.
+"""One `%%ask`: choose the history and the tools, stream the answer into one output, record the turn.
 
-Imports only the standard library at load time (`%load_ext` stays fast); the model stack loads when
-a question is asked.
+The run's events drive the output: text as it streams, and one line per tool call, completed in place
+when the tool answers (activity.py). The turn recorded is every message the run added, so a re-run,
+`%agent_history` and the history file see the tool calls too.
 """
 
 from __future__ import annotations
@@ -10,42 +11,59 @@ import sys
 import threading
 from typing import Any
 
+from IPython.display import display, update_display
+
+from ..agent import Agent
+from ..errors import NbAgentError
+from ..events import (AgentRunResultEvent, FunctionToolCallEvent, FunctionToolResultEvent, PartDeltaEvent,
+                      PartStartEvent, TextPartDelta)
+from ..messages import TextPart, UserContent
+from ..models import infer_model
+from ..result import RunResult
+from ..settings import validate_settings
+from .activity import ToolLine, turn_pieces
+from .config import TOOLS_KERNEL
+from .kernel_tools import INSTRUCTIONS, NOTICE, KernelContext, notebook_tools, offline_model
+from .live import StreamProgress, cancel_and_wait, compose, follow, is_kernel, loop_thread
+from .magics import AskError
+from .prompt import first_code_block
+from .render import answer_bundle, footer
+from .state import Turn, get_state
+
 STALE_NOTE = "⚠ asked against an older version of an earlier question"
-
-
-class AskError(Exception):
-    """A failed nbagent magic: shown as one short line in the cell, not a traceback."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[31mnbagent: {self}\x1b[0m"]
 
 
 class AskInterrupted(AskError):
     """The user stopped the answer (kernel interrupt)."""
 
 
-def cell_id_of(shell: Any) -> str | None:
-    """The id JupyterLab / Notebook 7 put in the execute request's metadata, if any."""
+def parent_request(shell: Any) -> dict[str, Any]:
+    """The execute request being answered (its metadata and content), or {} outside a kernel."""
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
-        return None
+        return {}
     try:
-        parent = kernel.get_parent("shell")
+        return kernel.get_parent("shell") or {}
     except Exception:
-        return None
-    cell_id = (parent or {}).get("metadata", {}).get("cellId")
+        return {}
+
+
+def cell_id_of(shell: Any) -> str | None:
+    """The id JupyterLab / Notebook 7 put in the execute request's metadata, if any."""
+    cell_id = parent_request(shell).get("metadata", {}).get("cellId")
     return str(cell_id) if cell_id else None
 
 
+def can_click(shell: Any) -> bool:
+    """Whether the frontend that ran this cell is one a user sits at (JupyterLab, Notebook, VS Code ask
+    for the user's input, `allow_stdin`); `jupyter execute`, nbclient and papermill do not."""
+    return bool(parent_request(shell).get("content", {}).get("allow_stdin"))
+
+
 class Ask:
-    """One `%%ask`: pick the history, stream the answer into the cell, record the turn."""
+    """One `%%ask`: pick the history and tools, stream the answer into the cell, record the turn."""
 
-    def __init__(self, shell: Any, args: Any, prompt: str) -> None:
-        from ..models import infer_model
-        from ..settings import validate_settings
-        from .live import is_kernel
-        from .state import get_state
-
+    def __init__(self, shell: Any, args: Any, prompt: str | list[UserContent]) -> None:
         self.shell = shell
         self.args = args
         self.prompt = prompt
@@ -58,6 +76,9 @@ class Ask:
         self.model = infer_model(args.model) if args.model else self.conversation.agent.model
         self.cell_id = cell_id_of(shell)
         self.kernel = is_kernel()
+        self.kernel_tools = args.tools or self.state.settings.tools == TOOLS_KERNEL
+        if self.kernel_tools:
+            self.model = offline_model(self.model)
         with self.conversation.lock:
             if args.new:
                 self.conversation.turns.clear()
@@ -65,8 +86,8 @@ class Ask:
             self.history = [] if args.no_history else self.conversation.history_before(self.replacing)
 
     def run(self) -> None:
-        from .live import StreamProgress, cancel_and_wait, follow, loop_thread
-
+        if self.kernel_tools:
+            print("nbagent: " + NOTICE.format(model=self.model.label), file=sys.stderr)
         progress = StreamProgress()
         view = AnswerView(self.model.label, kernel=self.kernel)
         future = loop_thread().submit(self._consume(progress))
@@ -76,10 +97,10 @@ class Ask:
             self._follow_in_background(progress, future, view)
             return
         try:
-            follow(progress, view.show_partial)
+            follow(progress, view.show_partial, upto_pending=not self.kernel)
         except KeyboardInterrupt:
             cancel_and_wait(future, progress)
-            view.show_final(progress.text, self._footer(progress, None, "⏹ interrupted: partial answer, not added to the conversation"))
+            view.show_final(progress.text(), self._footer(progress, None, "⏹ interrupted: partial answer, not added to the conversation"))
             raise AskInterrupted("interrupted; the partial answer above is not part of the conversation") from None
         try:
             result = future.result()
@@ -88,27 +109,53 @@ class Ask:
             raise
         self._finish(result, progress, view)
 
-    async def _consume(self, progress: Any) -> Any:
+    def _agent(self) -> Agent[Any]:
+        """The conversation's agent, or for a question with tools one like it that offers them."""
+        agent = self.conversation.agent
+        tools = notebook_tools(kernel=self.kernel_tools)
+        if not tools:
+            return agent
+        return Agent(agent.model, instructions=agent.instructions, model_settings=agent.model_settings,
+                     name=agent.name, deps_type=KernelContext, tools=tools)
+
+    def _instructions(self, agent: Agent[Any]) -> str | None:
+        asked = self.args.system if self.args.system is not None else agent.instructions
+        return "\n\n".join(filter(None, [asked, INSTRUCTIONS if self.kernel_tools else None])) or None
+
+    async def _consume(self, progress: StreamProgress) -> RunResult:
+        agent = self._agent()
+        context = KernelContext(self.shell, progress, self.state.settings.approve_code,
+                                interactive=self.kernel and can_click(self.shell), background=self.args.background)
+        lines: dict[str, ToolLine] = {}
         try:
-            async with self.conversation.agent.run_stream(
+            async for event in agent.run_stream_events(
                 self.prompt, message_history=self.history, model_settings=self.run_settings,
-                model=self.model, instructions=self.args.system,
-            ) as result:
-                async for delta in result.stream_text(delta=True):
-                    progress.add(delta)
-                return result
+                model=self.model, instructions=self._instructions(agent), deps=context,
+            ):
+                if type(event) is PartDeltaEvent:
+                    if type(event.delta) is TextPartDelta:
+                        progress.add(event.delta.content_delta)
+                elif type(event) is PartStartEvent:
+                    if type(event.part) is TextPart and event.part.content:
+                        progress.add(event.part.content)
+                elif type(event) is FunctionToolCallEvent:
+                    lines[event.tool_call_id] = line = ToolLine(event.part)
+                    progress.add_block(line)
+                elif type(event) is FunctionToolResultEvent and event.tool_call_id in lines:
+                    lines[event.tool_call_id].finish(event.result)
+                    progress.changed()
+                elif type(event) is AgentRunResultEvent:
+                    return event.result
+            raise AskError("the answer ended without a result")  # run_stream_events always ends with one
         finally:
             progress.finish()
 
-    def _follow_in_background(self, progress: Any, future: Any, view: "AnswerView") -> None:
+    def _follow_in_background(self, progress: StreamProgress, future: Any, view: "AnswerView") -> None:
         """Keep updating this cell's output from a thread while the kernel runs other cells."""
         parent = self.shell.kernel.get_parent("shell")
         publisher = self.shell.display_pub
 
         def follow_and_finish() -> None:
-            from ..errors import NbAgentError
-            from .live import follow
-
             if hasattr(publisher, "set_thread_parent"):
                 publisher.set_thread_parent(parent)  # outputs of this thread belong to the asking cell
             follow(progress, view.show_partial)
@@ -124,25 +171,18 @@ class Ask:
 
         threading.Thread(target=follow_and_finish, name="nbagent-background-answer", daemon=True).start()
 
-    def _footer(self, progress: Any, usage: Any, state: str = "") -> str:
-        from .render import footer
-
+    def _footer(self, progress: StreamProgress, usage: Any, state: str = "") -> str:
         ttft = None if progress.first_token_at is None else progress.first_token_at - progress.started
         generation = None
         if progress.first_token_at is not None and progress.finished_at is not None:
             generation = progress.finished_at - progress.first_token_at
         return footer(self.model.label, usage, ttft, generation, state=state)
 
-    def _finish(self, result: Any, progress: Any, view: "AnswerView") -> None:
-        from .render import answer_bundle
-        from .state import Turn
-
-        output = progress.text
+    def _finish(self, result: RunResult, progress: StreamProgress, view: "AnswerView") -> None:
         notes = []
-        stale: list[Any] = []
+        stale: list[Turn] = []
+        turn = Turn(result.new_messages(), cell_id=self.cell_id, display_id=view.display_id)
         if not self.args.no_history:
-            request, response = result.new_messages()
-            turn = Turn(request, response, cell_id=self.cell_id, display_id=view.display_id)
             with self.conversation.lock:
                 replacing = self.conversation.turn_of_cell(self.cell_id) if self.replacing is not None else None
                 stale = self.conversation.record(turn, replacing)
@@ -150,22 +190,19 @@ class Ask:
                 notes.append("replaced this cell's earlier turn")
             if stale:
                 notes.append(f"{len(stale)} later turn(s) were asked against the old version")
-        turn_footer = self._footer(progress, result.usage(), " · ".join(notes))
-        if not self.args.no_history:
-            turn.footer = turn_footer
-        view.show_final(output, turn_footer)
+        turn.footer = self._footer(progress, result.usage(), " · ".join(notes))
+        view.show_final(progress.text(), turn.footer)
         for later in stale:
             if later.display_id:
-                view.update_other(later.display_id, answer_bundle(later.response.text, f"{later.footer} · {STALE_NOTE}", streaming=False))
+                update_display(answer_bundle(compose(turn_pieces(later.messages)), f"{later.footer} · {STALE_NOTE}",
+                                             streaming=False), display_id=later.display_id, raw=True)
         self.state.save_history_file()
         if self.args.output:
-            self.shell.user_ns[self.args.output] = output
+            self.shell.user_ns[self.args.output] = result.output
         if self.args.code:
-            self._code_to_next_cell(output)
+            self._code_to_next_cell(result.output)
 
     def _code_to_next_cell(self, output: str) -> None:
-        from .prompt import first_code_block
-
         code = first_code_block(output)
         if code is None:
             print("nbagent: the answer has no code block to put in a cell", file=sys.stderr)
@@ -177,15 +214,10 @@ class AnswerView:
     """One output for one answer: a display updated in place in a kernel, streamed text in a terminal."""
 
     def __init__(self, model_label: str, *, kernel: bool) -> None:
-        from .render import answer_bundle
-
         self.kernel = kernel
         self.display_id: str | None = None
         self._printed = 0
-        self._bundle = answer_bundle
         if kernel:
-            from IPython.display import display
-
             self._handle = display(
                 {"text/markdown": f"*asking {model_label}…*", "text/plain": f"asking {model_label}…"},
                 raw=True, display_id=True,
@@ -194,24 +226,19 @@ class AnswerView:
 
     def show_partial(self, text: str) -> None:
         if self.kernel:
-            self._handle.update(self._bundle(text, "answering…", streaming=True), raw=True)
+            self._handle.update(answer_bundle(text, "answering…", streaming=True), raw=True)
         else:
             self._write(text)
 
     def show_final(self, text: str, footer_line: str) -> None:
         if self.kernel:
-            self._handle.update(self._bundle(text, footer_line, streaming=False), raw=True)
+            self._handle.update(answer_bundle(text, footer_line, streaming=False), raw=True)
         else:
             self._write(text)
             print(f"\n\n{footer_line}", flush=True)
 
     def show_error(self, message: str) -> None:
         self._handle.update({"text/plain": f"nbagent: {message}"}, raw=True)
-
-    def update_other(self, display_id: str, bundle: dict[str, str]) -> None:
-        from IPython.display import update_display
-
-        update_display(bundle, display_id=display_id, raw=True)
 
     def clear(self) -> None:
         if self.kernel:

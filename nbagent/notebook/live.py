@@ -4,15 +4,21 @@ The kernel's own event loop is left alone: requests run on one long-lived loop i
 (which also keeps the HTTP connection pool warm between cells), while the cell's thread wakes at
 most `MAX_UPDATES_PER_SECOND` times a second to update one display in place. The first token is
 shown at once, the final text exactly, and an interrupt cancels the request and closes its stream.
+What must happen on the cell's own thread while the request waits for it (asking the user to approve
+code, and running that code where an interrupt reaches it) is queued by the request and done there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine
+
+from IPython import get_ipython
 
 MAX_UPDATES_PER_SECOND = 15
 CANCEL_GRACE_SECONDS = 5.0
@@ -43,29 +49,92 @@ def loop_thread() -> LoopThread:
 
 @dataclass
 class StreamProgress:
-    """What the request thread has received so far; read by the display thread."""
+    """What the request thread has produced so far; read, and served, by the cell's thread.
 
-    parts: list[str] = field(default_factory=list)
+    `pieces` are the answer in order: text deltas (`str`), and blocks shown on lines of their own (tool
+    activity lines, whose text changes in place when the tool answers). `changes` counts every change,
+    so the display follows in-place changes too. Work that must happen on the cell's thread (asking the
+    user to approve code, running it) is queued with `on_cell_thread` and done by `follow`.
+    """
+
+    pieces: list[Any] = field(default_factory=list)
+    changes: int = 0
+    has_blocks: bool = False
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     finished_at: float | None = None
     wake: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    cell_tasks: "queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]]" = field(
+        default_factory=queue.SimpleQueue)
 
     def add(self, delta: str) -> None:
-        self.parts.append(delta)
+        self.pieces.append(delta)
+        self.changes += 1
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
             self.wake.set()
+
+    def add_block(self, block: Any) -> None:
+        """A piece shown on lines of its own (`str(block)`), e.g. a tool call; shown at once."""
+        self.pieces.append(block)
+        self.has_blocks = True
+        self.changed()
+
+    def changed(self) -> None:
+        """A block changed in place: show it at the next update, without waiting for text."""
+        self.changes += 1
+        self.wake.set()
+
+    async def on_cell_thread(self, work: Callable[[], Any]) -> Any:
+        """Run `work()` on the cell's thread (which `follow` keeps serving) and wait for its result."""
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.cell_tasks.put((work, future))
+        self.wake.set()
+        return await asyncio.wrap_future(future)
+
+    def run_cell_tasks(self) -> None:
+        """Do the queued cell-thread work; a failure goes to whoever waits for it, an interrupt to the cell."""
+        while True:
+            try:
+                work, future = self.cell_tasks.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                future.set_result(work())
+            except Exception as exc:
+                future.set_exception(exc)
+            except BaseException:  # an interrupt: the waiting tool is cancelled (never handed the interrupt,
+                future.cancel()    # which would stop the request loop itself) and the cell sees it
+                raise
 
     def finish(self) -> None:
         self.finished_at = time.perf_counter()
         self.done.set()
         self.wake.set()
 
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
+    def text(self, *, upto_pending: bool = False) -> str:
+        """The answer so far as Markdown (see `compose`)."""
+        if not self.has_blocks:
+            return "".join(self.pieces)
+        return compose(list(self.pieces), upto_pending=upto_pending)
+
+
+def compose(pieces: list[Any], *, upto_pending: bool = False) -> str:
+    """Text pieces as written, each other piece (`str(piece)`) on lines of its own. With `upto_pending`,
+    stop before the first piece still `pending` (for displays that can only append, like a terminal)."""
+    out: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            out.append(piece)
+            continue
+        if upto_pending and getattr(piece, "pending", False):
+            break
+        tail = "".join(out[-2:])
+        if tail and not tail.endswith("\n\n"):
+            out.append("\n" if tail.endswith("\n") else "\n\n")
+        out.append(f"{piece}\n\n")
+    return "".join(out)
 
 
 def follow(
@@ -73,26 +142,29 @@ def follow(
     render: Callable[[str], None],
     *,
     max_updates_per_second: float = MAX_UPDATES_PER_SECOND,
+    upto_pending: bool = False,
 ) -> None:
-    """Call `render(text)` as the answer grows: first token at once, then at most N times a second.
+    """Call `render(text)` as the answer grows: the first token at once, then at most N times a second,
+    doing any work the request queued for the cell's thread in between.
 
     Returns when the answer is finished (the caller renders the final text). KeyboardInterrupt
     propagates to the caller, who cancels the request.
     """
     interval = 1.0 / max_updates_per_second
     shown = 0
-    progress.wake.wait()  # first token or the end, whichever comes first
-    last = 0.0
+    last = float("-inf")
+    progress.wake.wait()  # the first token, a tool call, work for this thread, or the end
     while True:
-        finished = progress.done.is_set()
-        count = len(progress.parts)
-        if count != shown and not finished:
-            render("".join(progress.parts[:count]))
-            shown = count
-            last = time.perf_counter()
-        if finished:
+        progress.wake.clear()
+        progress.run_cell_tasks()
+        if progress.done.is_set():
             return
-        progress.done.wait(max(0.0, last + interval - time.perf_counter()))
+        now = time.perf_counter()
+        changes = progress.changes
+        if changes != shown and now >= last + interval:
+            render(progress.text(upto_pending=upto_pending))
+            shown, last = changes, now
+        progress.wake.wait(max(0.0, last + interval - time.perf_counter()) or interval)
 
 
 def cancel_and_wait(future: Any, progress: StreamProgress) -> None:
@@ -103,7 +175,5 @@ def cancel_and_wait(future: Any, progress: StreamProgress) -> None:
 
 def is_kernel() -> bool:
     """True in a Jupyter kernel (rich displays can be updated in place); False in a terminal IPython."""
-    from IPython import get_ipython
-
     shell = get_ipython()
     return shell is not None and hasattr(shell, "kernel")

@@ -7,7 +7,7 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import TraitError
 
-from .state import AgentSettings
+from .config import TOOLS_KERNEL, TOOLS_OFF, AgentSettings
 
 SHOWN_WHEN_UNSET = {"temperature": 1.0, "max_tokens": 1024}
 MAX_TOKENS_LIMIT = 32768
@@ -17,7 +17,14 @@ def settings_panel(settings: AgentSettings) -> widgets.VBox:
     """A panel of sliders and fields; every panel observes the same settings, so they stay in sync."""
     def shown_value(name: str) -> Any:
         value = getattr(settings, name)
+        if name == "tools":
+            return value == TOOLS_KERNEL
         return SHOWN_WHEN_UNSET[name] if value is None and name in SHOWN_WHEN_UNSET else value
+
+    def setting_value(name: str, shown: Any) -> Any:
+        if name == "tools":
+            return TOOLS_KERNEL if shown else TOOLS_OFF
+        return shown
 
     style = {"description_width": "110px"}
     layout = widgets.Layout(width="520px")
@@ -30,9 +37,11 @@ def settings_panel(settings: AgentSettings) -> widgets.VBox:
                          continuous_update=False, style=style, layout=layout)
     system = widgets.Textarea(value=settings.system, description="system prompt", placeholder="instructions sent with every question",
                               continuous_update=False, style=style, layout=widgets.Layout(width="520px", height="70px"))
+    tools = widgets.Checkbox(value=shown_value("tools"), description="kernel tools: the model may read your variables, errors and cells",
+                             indent=False, layout=widgets.Layout(width="520px"))
     reset = widgets.Button(description="reset to defaults", layout=widgets.Layout(width="160px"))
     status = widgets.Label()
-    controls = {"temperature": temperature, "max_tokens": max_tokens, "model": model, "system": system}
+    controls = {"temperature": temperature, "max_tokens": max_tokens, "model": model, "system": system, "tools": tools}
     syncing = {"active": False}
 
     def describe() -> None:
@@ -55,7 +64,7 @@ def settings_panel(settings: AgentSettings) -> widgets.VBox:
             if syncing["active"]:
                 return
             try:
-                setattr(settings, name, change["new"])
+                setattr(settings, name, setting_value(name, change["new"]))
             except TraitError as exc:
                 status.value = f"not applied: {exc}"
                 show(name)
@@ -66,7 +75,7 @@ def settings_panel(settings: AgentSettings) -> widgets.VBox:
     settings.observe(on_settings_change, names=list(controls))
     reset.on_click(lambda _: _reset(settings))
     describe()
-    panel = widgets.VBox([temperature, max_tokens, model, system, widgets.HBox([reset, status])])
+    panel = widgets.VBox([temperature, max_tokens, model, system, tools, widgets.HBox([reset, status])])
     panel.add_class("nbagent-settings")
 
     def stop_following(change: dict[str, Any]) -> None:
@@ -83,3 +92,4 @@ def _reset(settings: AgentSettings) -> None:
         settings.max_tokens = None
         settings.model = ""
         settings.system = ""
+        settings.tools = TOOLS_OFF

@@ -1,12 +1,20 @@
-"""What goes into a question and comes out of an answer: `{expr}` interpolation, code block extraction."""
+"""What goes into a question and comes out of an answer: `{expr}` interpolation, code block extraction.
+
+A `{expr}` whose value is a picture (a matplotlib Figure, a PIL image, an IPython Image, PNG/JPEG
+bytes) is sent as an image part of the question, where it stands in the text; any other value as text.
+"""
 
 from __future__ import annotations
 
 import re
 import string
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+from ..messages import UserContent
+from .images import ImageTooLarge, image_of
 
 MAX_VALUE_CHARS = 2000
+_IMAGE_MARK = "\0image\0"  # where an image stands in the formatted text (a NUL cannot come from str.format)
 
 _CODE_BLOCK = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -21,6 +29,7 @@ class _NamespaceFormatter(string.Formatter):
     def __init__(self, namespace: Mapping[str, Any]) -> None:
         self.namespace = namespace
         self.notes: list[str] = []
+        self.images: list[UserContent] = []
 
     def get_field(self, field_name: str, args: Any, kwargs: Any) -> tuple[Any, str]:
         expression = field_name.strip()
@@ -40,7 +49,17 @@ class _NamespaceFormatter(string.Formatter):
         return _Shown(value, expression, self.notes), expression
 
     def format_field(self, value: Any, format_spec: str) -> str:
-        return value.render(format_spec) if isinstance(value, _Shown) else format(value, format_spec)
+        if not isinstance(value, _Shown):
+            return format(value, format_spec)
+        if not format_spec and value.conversion is None:
+            try:
+                image = image_of(value.value)
+            except ImageTooLarge as exc:
+                raise InterpolationError(f"{{{value.expression}}}: {exc}") from None
+            if image is not None:
+                self.images.append(image)
+                return _IMAGE_MARK
+        return value.render(format_spec)
 
     def convert_field(self, value: Any, conversion: str | None) -> Any:
         if conversion and isinstance(value, _Shown):
@@ -86,15 +105,29 @@ def _text_of(value: Any) -> str:
     return str(value)
 
 
-def interpolate(prompt: str, namespace: Mapping[str, Any]) -> tuple[str, list[str]]:
-    """Fill `{expr}` fields from the namespace (`{{`/`}}` are literal braces); returns text and notes."""
+def interpolate(prompt: str, namespace: Mapping[str, Any]) -> tuple[str | list[UserContent], list[str]]:
+    """Fill `{expr}` fields from the namespace (`{{`/`}}` are literal braces); returns the question and
+    notes. The question is text, or text and images in order when a field held a picture."""
     if "{" not in prompt and "}" not in prompt:
         return prompt, []
     formatter = _NamespaceFormatter(namespace)
     try:
-        return formatter.vformat(prompt, (), {}), formatter.notes
+        text = formatter.vformat(prompt, (), {})
     except ValueError as exc:  # unbalanced braces
         raise InterpolationError(f"cannot read the braces in the question ({exc}); write {{{{ and }}}} for literal braces") from None
+    if not formatter.images:
+        return text, formatter.notes
+    return _with_images(text.split(_IMAGE_MARK), formatter.images), formatter.notes
+
+
+def _with_images(texts: Sequence[str], images: Sequence[UserContent]) -> list[UserContent]:
+    """The text pieces with each image between them, where its field was; empty pieces left out."""
+    content: list[UserContent] = [texts[0]] if texts[0].strip() else []
+    for image, text in zip(images, texts[1:]):
+        content.append(image)
+        if text.strip():
+            content.append(text)
+    return content
 
 
 def first_code_block(markdown: str) -> str | None:

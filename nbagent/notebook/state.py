@@ -1,100 +1,51 @@
-"""Kernel-resident state: the bound settings, the named conversations and their optional history file.
+"""Kernel-resident state: the named conversations, their turns and the optional history file.
 
-`AgentSettings` is the one source of truth for the settings panel, the `%agent_settings` line form,
-`%config AgentSettings.<name>` and every conversation's `Agent`: a change from any of them is pushed
-to the others through traitlets observers, so several open panels and the next `%%ask` always agree.
-
-A conversation is a list of turns (one question and its answer), each remembering the notebook cell
-that asked it, so re-running a cell replaces its own turn instead of appending a duplicate.
+A conversation is a list of turns (one question, its answer, and the tool calls in between), each
+remembering the notebook cell that asked it, so re-running a cell replaces its own turn instead of
+appending a duplicate. Every conversation's `Agent` follows the bound `AgentSettings` (config.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Sequence
 
-from traitlets import Float, Int, TraitError, Unicode, validate
-from traitlets.config import Configurable
-
-if TYPE_CHECKING:
-    from ..agent import Agent
-    from ..messages import ModelMessage, ModelRequest, ModelResponse
+from ..agent import Agent
+from ..errors import UserError
+from ..messages import (ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, UserPromptPart,
+                        messages_from_json)
+from ..models import default_model_name, infer_model
+from .config import AgentSettings, get_settings
 
 HISTORY_FILE_FORMAT = "nbagent-history/1"
 
 
-class AgentSettings(Configurable):
-    """Defaults for every `%%ask`: None / "" mean "not set" (the provider's or nbagent's default)."""
-
-    model = Unicode("", help="provider:model-name; empty = NBAGENT_MODEL / a configured key / the offline test model").tag(config=True)
-    temperature = Float(None, allow_none=True, help="0-2; None = provider default").tag(config=True)
-    max_tokens = Int(None, allow_none=True, help=">= 1; None = provider default").tag(config=True)
-    system = Unicode("", help="instructions sent with every request").tag(config=True)
-    history_file = Unicode("", help="keep the conversations in this JSON file (survives kernel restarts)").tag(config=True)
-
-    @validate("temperature", "max_tokens")
-    def _check_setting(self, proposal: Any) -> Any:
-        from ..settings import validate_settings
-
-        name, value = proposal["trait"].name, proposal["value"]
-        if value is not None:
-            _as_trait_error(validate_settings, {name: value})
-        return value
-
-    @validate("history_file")
-    def _check_history_file(self, proposal: Any) -> str:
-        """Refuse a file that exists but is not an nbagent history, so it is never overwritten."""
-        path = proposal["value"].strip()
-        if path and os.path.exists(path):
-            _as_trait_error(read_history_file, path)
-        return path
-
-    @validate("model")
-    def _check_model(self, proposal: Any) -> str:
-        from ..models import infer_model
-
-        value = proposal["value"].strip()
-        if value:
-            _as_trait_error(infer_model, value)
-        return value
-
-    def model_settings(self) -> dict[str, Any]:
-        """The settings that are set, as core `ModelSettings`."""
-        settings: dict[str, Any] = {}
-        if self.temperature is not None:
-            settings["temperature"] = self.temperature
-        if self.max_tokens is not None:
-            settings["max_tokens"] = self.max_tokens
-        return settings
-
-
 @dataclass
 class Turn:
-    """One question and its answer, and where in the notebook it was asked."""
+    """One question and everything the run added for it: the request, then each response and (after
+    tool calls) the request holding the tool returns; the last message is the final answer."""
 
-    request: ModelRequest
-    response: ModelResponse
+    messages: list[ModelMessage]
     cell_id: str | None = None
     display_id: str | None = None
     footer: str = ""
     stale: bool = False  # an earlier turn was re-asked after this one was answered
 
     @property
-    def messages(self) -> list[ModelMessage]:
-        return [self.request, self.response]
+    def response(self) -> ModelResponse:
+        answer = self.messages[-1]
+        assert isinstance(answer, ModelResponse)  # turns_from_messages and Ask only build such turns
+        return answer
 
 
 class Conversation:
     """One named conversation: its agent (bound to the settings) and its turns."""
 
     def __init__(self, name: str, settings: AgentSettings) -> None:
-        from ..agent import Agent
-
         self.name = name
         self.turns: list[Turn] = []
         self.lock = threading.RLock()  # background answers land from another thread
@@ -103,8 +54,6 @@ class Conversation:
 
     def apply(self, settings: AgentSettings) -> None:
         """Push the bound settings into this conversation's agent."""
-        from ..models import default_model_name, infer_model
-
         wanted = settings.model or default_model_name()
         if self.agent.model.label != wanted:
             self.agent.model = infer_model(settings.model or None)
@@ -114,7 +63,7 @@ class Conversation:
     @property
     def history(self) -> list[ModelMessage]:
         """All messages, oldest first, as sent to the model."""
-        return [message for turn in self.turns for message in turn.messages]
+        return self.history_before(None)
 
     def turn_of_cell(self, cell_id: str | None) -> int | None:
         if cell_id is None:
@@ -139,31 +88,27 @@ class Conversation:
 
 
 def turns_from_messages(messages: Sequence[ModelMessage], cell_ids: Sequence[str | None] | None = None) -> list[Turn]:
-    """Pair messages into turns; a message out of order is an error naming its position."""
-    from ..errors import UserError
-    from ..messages import ModelRequest, ModelResponse
-
-    if len(messages) % 2:
-        raise UserError(f"not a conversation: {len(messages)} messages, expected question/answer pairs")
+    """Split a saved conversation into turns: each starts at a request holding a user prompt and runs to
+    the response before the next one (a file of plain question/answer pairs reads as before). A
+    conversation that does not fit is an error naming the message."""
+    starts = [index for index, message in enumerate(messages)
+              if isinstance(message, ModelRequest) and any(isinstance(part, UserPromptPart) for part in message.parts)]
+    if messages and starts[:1] != [0]:
+        raise UserError("not a conversation: message 0 should be a request with the user's question")
     turns = []
-    for position in range(0, len(messages), 2):
-        request, response = messages[position], messages[position + 1]
-        if not isinstance(request, ModelRequest) or not isinstance(response, ModelResponse):
-            raise UserError(f"not a conversation: message {position} should be a request followed by a response")
-        cell_id = cell_ids[position // 2] if cell_ids else None
-        turns.append(Turn(request, response, cell_id=cell_id))
+    for number, (start, end) in enumerate(zip(starts, [*starts[1:], len(messages)])):
+        if not isinstance(messages[end - 1], ModelResponse) or end - start < 2:
+            raise UserError(f"not a conversation: the question at message {start} has no answer")
+        cell_id = cell_ids[number] if cell_ids and number < len(cell_ids) else None
+        turns.append(Turn(list(messages[start:end]), cell_id=cell_id))
     return turns
 
 
 class NotebookState:
     """Everything nbagent keeps in the kernel."""
 
-    def __init__(self, config: Any = None) -> None:
-        try:
-            self.settings = AgentSettings(config=config)
-        except TraitError as exc:  # a bad value in ipython_config.py must not disable the magics
-            print(f"nbagent: ignoring the AgentSettings config: {exc}", file=sys.stderr)
-            self.settings = AgentSettings()
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
         self.conversations: dict[str, Conversation] = {}
         self._file_lock = threading.Lock()  # background answers save from their own thread
         self.settings.observe(self._push_settings, names=["model", "temperature", "max_tokens", "system"])
@@ -198,8 +143,6 @@ class NotebookState:
         path = self.settings.history_file
         if not path:
             return
-        from ..messages import ModelMessagesTypeAdapter
-
         with self._file_lock:
             conversations = {}
             for name, conversation in list(self.conversations.items()):
@@ -224,9 +167,6 @@ class NotebookState:
 
 def read_history_file(path: str) -> dict[str, list[Turn]]:
     """The conversations saved in a history file; a `UserError` naming the file if it is not one."""
-    from ..errors import UserError
-    from ..messages import messages_from_json
-
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
@@ -237,20 +177,10 @@ def read_history_file(path: str) -> dict[str, list[Turn]]:
             for name, saved in data["conversations"].items()
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError) as exc:
-        raise UserError(f"cannot use {path} as history file: {_first_line(exc)}") from None
+        raise UserError(f"cannot use {path} as history file: {first_line(exc)}") from None
 
 
-def _as_trait_error(check: Callable[[Any], Any], value: Any) -> None:
-    """Run a core check inside a traitlets validator, which must signal refusal with a TraitError."""
-    from ..errors import UserError
-
-    try:
-        check(value)
-    except UserError as exc:
-        raise TraitError(str(exc)) from None
-
-
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
@@ -258,13 +188,8 @@ _state: NotebookState | None = None
 
 
 def get_state() -> NotebookState:
-    """The kernel's nbagent state, created on first use (with the shell's traitlets config)."""
+    """The kernel's nbagent state, created on first use around the bound settings."""
     global _state
     if _state is None:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        _state = NotebookState(config=shell.config if shell is not None else None)
-        if shell is not None:
-            shell.configurables.append(_state.settings)
+        _state = NotebookState(get_settings())
     return _state

@@ -1,0 +1,49 @@
+"""The user's consent to run model-written code: the exact code, highlighted, with Run and Skip buttons.
+
+The cell shows the code as Markdown (a fenced Python block, rendered and highlighted by the frontend)
+and an ipywidgets row below it, then waits for a click while the kernel keeps handling the widgets'
+messages (jupyter-ui-poll: the cell blocks, the buttons stay live). Only a click decides: nothing the
+model sends can. After the click the buttons are replaced by a line saying what was decided, which is
+what the saved notebook keeps.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import ipywidgets as widgets
+from IPython.display import display
+from jupyter_ui_poll import run_ui_poll_loop
+
+POLL_SECONDS = 0.05
+
+
+def code_block(code: str) -> str:
+    """`code` as a fenced Python block whose fence no backtick run inside the code can close."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}python\n{code}\n{fence}"
+
+
+def ask_to_run(code: str) -> bool:
+    """Show `code` with Run / Skip and wait for the user's click; True means Run."""
+    display({"text/markdown": "**nbagent wants to run this code in your kernel:**\n\n" + code_block(code),
+             "text/plain": f"nbagent wants to run this code in your kernel:\n{code}"}, raw=True)
+    run = widgets.Button(description="Run", button_style="success", icon="play", tooltip="run this code in your kernel")
+    skip = widgets.Button(description="Skip", icon="times", tooltip="do not run it; the model is told you declined")
+    note = widgets.Label("the answer waits for your choice")
+    row = widgets.HBox([run, skip, note])
+    row.add_class("nbagent-approval")
+    decision: dict[str, bool] = {}
+    run.on_click(lambda _: decision.setdefault("run", True))
+    skip.on_click(lambda _: decision.setdefault("run", False))
+    handle: Any = display(row, display_id=True)
+    said = "⏹ interrupted before a choice"
+    try:
+        approved: bool = run_ui_poll_loop(lambda: decision.get("run"), sleep=POLL_SECONDS)
+        said = "▶ you chose Run" if approved else "⏭ you chose Skip: not run"
+        return approved
+    finally:
+        handle.update({"text/markdown": f"*{said}*", "text/plain": said}, raw=True)
+        row.close()

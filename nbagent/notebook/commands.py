@@ -1,0 +1,150 @@
+"""What the magics do, behind the layer's lazy boundary: magics.py parses, this module acts.
+
+Loaded once, on the first magic call (or the first setting checked), by `layer()`; from here on the
+notebook layer imports like ordinary code. Every nbagent error becomes one line in the cell.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import sys
+from typing import Any, Callable
+
+from IPython.display import display
+from traitlets import TraitError
+
+from ..errors import NbAgentError, UserError
+from ..models import infer_model
+from ..settings import validate_settings
+from .ask import Ask
+from .config import AgentSettings, get_settings
+from .history import change_history, show_history
+from .live import is_kernel
+from .magics import AskError
+from .panel import settings_panel
+from .prompt import InterpolationError, interpolate
+from .state import get_state, read_history_file
+
+SETTING_KINDS = {"temperature": float, "max_tokens": int, "model": str, "system": str, "history_file": str,
+                 "tools": str, "approve_code": str}
+CHOICES = {"tools": {"kernel": "kernel", "off": "", "default": ""},
+           "approve_code": {"ask": "ask", "always": "always", "default": "ask"}}
+
+
+def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Show nbagent's own errors (bad settings, HTTP failures, ...) as one line, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except NbAgentError as exc:
+            raise AskError(str(exc)) from None
+
+    return wrapper
+
+
+@one_line_errors
+def ask(shell: Any, args: Any, cell: str) -> None:
+    """`%%ask`: check the options, fill in `{expr}` fields, and ask."""
+    if not cell.strip():
+        raise AskError("nothing to ask: write the question in the cell, below %%ask")
+    if args.output is not None and not args.output.isidentifier():
+        raise AskError(f"-o/--output needs a variable name, got {args.output!r}")
+    try:
+        prompt, notes = interpolate(cell.strip(), shell.user_ns)
+    except InterpolationError as exc:
+        raise AskError(str(exc)) from None
+    for note in notes:
+        print(f"nbagent: {note}", file=sys.stderr)
+    Ask(shell, args, prompt).run()
+
+
+@one_line_errors
+def agent_settings(shell: Any, line: str) -> None:
+    """`%agent_settings`: change settings from the line, or show the panel."""
+    settings = get_settings()
+    if line.strip() or not is_kernel():
+        if line.strip():
+            _apply_settings_line(settings, line)
+        print("nbagent settings: " + _describe(settings))
+        return
+    display(settings_panel(settings))
+
+
+@one_line_errors
+def agent_history(args: Any) -> None:
+    """`%agent_history`: show the conversation, or change it."""
+    state = get_state()
+    conversation = state.conversation(args.agent)
+    with conversation.lock:
+        message = change_history(conversation, args)
+        if message:
+            state.save_history_file()
+    if message:
+        print(f"nbagent: {message}")
+    else:
+        show_history(conversation)
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """A setting's value as the core accepts it, else a TraitError saying why (for config.py's validator)."""
+    try:
+        if name in ("temperature", "max_tokens") and value is not None:
+            validate_settings({name: value})
+        elif name == "model":
+            value = value.strip()
+            if value:
+                infer_model(value)
+        elif name == "history_file":
+            value = value.strip()
+            if value and os.path.exists(value):
+                read_history_file(value)  # refuse a file that is not a history, so it is never overwritten
+    except UserError as exc:
+        raise TraitError(str(exc)) from None
+    return value
+
+
+def _apply_settings_line(settings: AgentSettings, line: str) -> None:
+    try:
+        tokens = shlex.split(line)
+    except ValueError as exc:
+        raise AskError(f"cannot read the settings ({exc}); quote values with spaces") from None
+    changes: dict[str, Any] = {}
+    for token in tokens:
+        name, sep, raw = token.partition("=")
+        if not sep:
+            raise AskError(f"write settings as name=value (got {token!r}); e.g. %agent_settings temperature=0.2")
+        if name not in SETTING_KINDS:
+            raise AskError(f"unknown setting {name!r}; known: {', '.join(SETTING_KINDS)}")
+        kind = SETTING_KINDS[name]
+        if name in CHOICES:
+            if raw.lower() not in CHOICES[name]:
+                raise AskError(f"{name} must be one of: {', '.join(CHOICES[name])}; got {raw!r}")
+            changes[name] = CHOICES[name][raw.lower()]
+            continue
+        if raw.lower() in ("default", "none", ""):
+            changes[name] = None if kind is not str else ""
+            continue
+        try:
+            changes[name] = kind(raw)
+        except ValueError:
+            raise AskError(f"{name} must be a {'number' if kind is float else 'whole number'}, got {raw!r}") from None
+    try:
+        with settings.hold_trait_notifications():
+            for name, value in changes.items():
+                setattr(settings, name, value)
+    except TraitError as exc:
+        raise AskError(str(exc)) from None
+
+
+def _describe(settings: AgentSettings) -> str:
+    def shown(name: str) -> str:
+        value = getattr(settings, name)
+        if name == "tools":
+            return value or "off"
+        return "default" if value in (None, "") else repr(value) if name == "system" else str(value)
+
+    return ", ".join(f"{name}={shown(name)}" for name in SETTING_KINDS)

@@ -1,0 +1,265 @@
+"""The notebook agent's tools: the model looks at the user's kernel, and runs code the user approves.
+
+    list_variables()        the namespace: each name with its type and a short summary
+    inspect_variable(name)  one value in depth (a DataFrame's dtypes, head, describe, nulls; a figure as an image)
+    last_error()            the last exception: type, message, plain traceback, the cell that raised it
+    read_cell(n)            the source of In[n] and a short repr of Out[n]
+    run_code(code)          runs code in the namespace once the user clicked Run on that exact code
+
+They are ordinary function tools (`Tool`, `RunContext`): `KernelContext` reaches them as the run's
+deps. They are offered only when the user turned them on (`%%ask --tools`, `tools=kernel`); functions
+the user registers with `@nbagent.tool` are offered with every question. Every result goes through
+the same guard before the model sees it: values of secret-looking names are never shown, and the
+configured API keys are scrubbed from whatever a tool returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import linecache
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar, overload
+
+from pydantic_core import to_jsonable_python
+
+from ..errors import UserError, redact
+from ..messages import BinaryContent, ImageUrl
+from ..models import Model
+from ..models.test import TestModel
+from ..tools import DocstringFormat, RunContext, Tool
+from .approval import ask_to_run
+from .code_runner import run_code as run_in_namespace
+from .config import APPROVE_ALWAYS
+from .describe import MASK, bounded, inspection, looks_secret, summary
+from .images import ImageTooLarge, describe_image, image_of
+from .live import StreamProgress
+
+MAX_VARIABLES = 100
+F = TypeVar("F", bound=Callable[..., Any])
+
+NOTICE = "kernel tools on: the model may read your variables, errors and cells; their contents are sent to {model}"
+INSTRUCTIONS = (
+    "You run inside the user's Jupyter kernel. Use the tools to look at their variables, errors and cells "
+    "instead of guessing; propose code with run_code only when running it answers the question (the user "
+    "approves each run)."
+)
+
+
+@dataclass
+class KernelContext:
+    """What the kernel tools reach through `RunContext.deps`: the shell and the asking cell."""
+
+    shell: Any
+    progress: StreamProgress  # the asking cell's thread serves approvals and code runs
+    approve_code: str  # "ask" or "always"
+    interactive: bool  # the frontend can show buttons and send their clicks
+    background: bool  # --background: the cell is not waiting, so nothing can be approved in it
+
+
+def list_variables(ctx: RunContext[KernelContext]) -> dict[str, Any]:
+    """List the user's variables: each name with its type and a short summary (shape, length, value).
+
+    Leaves out names starting with `_`, modules, and IPython's own names.
+    """
+    names = [name for name, value in ctx.deps.shell.user_ns.items() if _is_user_variable(ctx.deps.shell, name, value)]
+    shown = {name: _summary_of(name, ctx.deps.shell.user_ns[name]) for name in names[:MAX_VARIABLES]}
+    result: dict[str, Any] = {"summary": f"{len(names)} variable(s)", "variables": shown}
+    if len(names) > MAX_VARIABLES:
+        result["note"] = f"showing the first {MAX_VARIABLES} of {len(names)} variables"
+    return result
+
+
+def inspect_variable(ctx: RunContext[KernelContext], name: str) -> Any:
+    """Look at one variable in depth: a DataFrame's shape, dtypes, head, describe() and null counts; an
+    array's shape, dtype, min/max/mean; a sample of a dict or list; a figure or image as the picture itself.
+
+    Args:
+        name: The variable's name in the user's namespace.
+    """
+    namespace = ctx.deps.shell.user_ns
+    if name not in namespace or not _is_user_variable(ctx.deps.shell, name, namespace[name]):
+        return {"summary": f"no variable {name!r}", "error": f"there is no user variable named {name!r}; "
+                                                              "list_variables() shows what there is"}
+    value = namespace[name]
+    if looks_secret(name):
+        return {"summary": f"{type(value).__name__}, hidden", "value": MASK}
+    try:
+        image = image_of(value)
+    except ImageTooLarge as exc:
+        return {"summary": summary(value), "note": str(exc)}
+    if image is not None:
+        if ctx.model.system != "test":
+            return image
+        return {"summary": summary(value), "note": f"{describe_image(image)}; the offline test model does not read images"}
+    return inspection(value)
+
+
+def last_error(ctx: RunContext[KernelContext]) -> dict[str, Any]:
+    """The last exception raised in the notebook: its type, message, traceback, and the source of the
+    cell that raised it."""
+    error = getattr(sys, "last_value", None)
+    if error is None:
+        return {"summary": "no error yet", "error": None}
+    frames = traceback.extract_tb(error.__traceback__)
+    cell = next((frame.filename for frame in frames if linecache.getlines(frame.filename)), None)
+    result = {
+        "summary": f"{type(error).__name__}: {_first_line(str(error))}",
+        "type": type(error).__name__,
+        "message": bounded(str(error), 500),
+        "traceback": bounded("".join(traceback.format_exception(type(error), error, error.__traceback__))),
+    }
+    if cell is not None:
+        result["cell_source"] = bounded("".join(linecache.getlines(cell)))
+    return result
+
+
+def read_cell(ctx: RunContext[KernelContext], n: int) -> dict[str, Any]:
+    """The source of input cell `In[n]` and a short repr of its output `Out[n]`, if it had one.
+
+    Args:
+        n: The cell's execution count, as shown in its `[n]:` prompt.
+    """
+    inputs = ctx.deps.shell.user_ns.get("In", [])
+    if not 1 <= n < len(inputs):
+        return {"summary": f"no cell {n}", "error": f"there is no In[{n}]; cells run so far: 1 to {len(inputs) - 1}"}
+    result = {"summary": f"In[{n}], {len(inputs[n].splitlines())} line(s)", "source": bounded(inputs[n])}
+    outputs = ctx.deps.shell.user_ns.get("Out", {})
+    if n in outputs:
+        result["output"] = bounded(repr(outputs[n]), 500)
+    return result
+
+
+async def run_code(ctx: RunContext[KernelContext], code: str) -> dict[str, Any]:
+    """Run Python code in the user's namespace, as a new cell would, and see what it printed, its last
+    expression's value, any exception, and whether it made plots (shown to the user). The user sees
+    the exact code and must click Run first; if they skip it, do not ask again for the same code.
+
+    Args:
+        code: The Python code to run.
+    """
+    context = ctx.deps
+    if context.background:
+        return _refused("code cannot be approved in a --background question; suggest it as a code block instead")
+    if context.approve_code != APPROVE_ALWAYS and not context.interactive:
+        return _refused("this frontend cannot show the Run button; suggest the code as a code block instead "
+                        "(the user may set %agent_settings approve_code=always)")
+
+    def approve_and_run() -> dict[str, Any]:
+        if context.approve_code != APPROVE_ALWAYS and not ask_to_run(code):
+            return {"summary": "skipped by the user", "declined": True,
+                    "message": "The user chose not to run this code. Do not run it; answer without it."}
+        return run_in_namespace(context.shell.user_ns, code)
+
+    return await context.progress.on_cell_thread(approve_and_run)
+
+
+KERNEL_TOOLS: tuple[Callable[..., Any], ...] = (list_variables, inspect_variable, last_error, read_cell, run_code)
+
+
+# ------------------------------------------------------------------ the guard on every result
+
+
+def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` with its result made safe to send: the configured keys scrubbed from every text in it.
+    Its signature and docstring stay those of `function` (they become the tool's schema)."""
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def guarded_async(*args: Any, **kwargs: Any) -> Any:
+            return _scrubbed(await function(*args, **kwargs))
+
+        return guarded_async
+
+    @functools.wraps(function)
+    def guarded_sync(*args: Any, **kwargs: Any) -> Any:
+        return _scrubbed(function(*args, **kwargs))
+
+    return guarded_sync
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, (BinaryContent, ImageUrl, bool, int, float)) or value is None:
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_scrubbed(str(key)): _scrubbed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(item) for item in value]
+    return _scrubbed(to_jsonable_python(value, fallback=repr))
+
+
+# ------------------------------------------------------------------ the user's own tools
+
+_user_tools: dict[str, Tool[Any]] = {}
+_kernel_tools = [Tool(guarded(function), takes_ctx=True) for function in KERNEL_TOOLS]
+
+
+@overload
+def tool(function: F, /) -> F: ...
+
+
+@overload
+def tool(*, name: str | None = None, description: str | None = None, retries: int | None = None,
+         docstring_format: DocstringFormat = "auto", require_parameter_descriptions: bool = False,
+         strict: bool | None = None) -> Callable[[F], F]: ...
+
+
+def tool(function: Any = None, /, **options: Any) -> Any:
+    """`@nbagent.tool`: offer a notebook function to the notebook agent (as `@agent.tool_plain` does).
+
+    Re-running the cell that defines it replaces it; its results pass the same guard as the kernel tools.
+    """
+    def register(fn: F) -> F:
+        retries = options.pop("retries", None)
+        registered = Tool(guarded(fn), takes_ctx=False, max_retries=retries, **options)
+        if registered.name in {kernel_tool.name for kernel_tool in _kernel_tools}:
+            raise UserError(f"@nbagent.tool: {registered.name!r} is the name of a kernel tool; "
+                            "give yours another, e.g. @nbagent.tool(name=...)")
+        _user_tools[registered.name] = registered
+        return fn
+
+    return register if function is None else register(function)
+
+
+def notebook_tools(*, kernel: bool) -> list[Tool[Any]]:
+    """The tools a question may use: the user's own, and the kernel tools when they are on."""
+    return [*(_kernel_tools if kernel else []), *_user_tools.values()]
+
+
+def offline_model(model: Model) -> Model:
+    """The offline `test` model calls every tool it is offered, with made-up arguments; asking in a
+    notebook it looks around instead: it calls list_variables (and the user's own tools) and answers
+    with what they returned, so notebooks show tool use with no key."""
+    if not isinstance(model, TestModel) or model.call_tools != "all":
+        return model
+    return TestModel(model.output_text, call_tools=["list_variables", *_user_tools], delay=model.delay,
+                     settings=model.settings)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _is_user_variable(shell: Any, name: str, value: Any) -> bool:
+    """Not `_`-prefixed, not a module, not one of IPython's own names (unless the user rebound it)."""
+    hidden = shell.user_ns_hidden
+    return not (name.startswith("_") or inspect.ismodule(value) or (name in hidden and hidden[name] is value))
+
+
+def _summary_of(name: str, value: Any) -> str:
+    if looks_secret(name):
+        return f"{type(value).__name__}, hidden (the name looks like a secret)"
+    try:
+        return summary(value)
+    except Exception:  # a user object whose len() or shape misbehaves
+        return type(value).__name__
+
+
+def _refused(reason: str) -> dict[str, Any]:
+    return {"summary": "not run: " + reason.split(";")[0], "refused": True, "message": f"Not run: {reason}."}
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:120]
