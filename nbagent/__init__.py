@@ -21,6 +21,9 @@ _LAZY = {
     "Tool": "nbagent.tools",
     "ToolDefinition": "nbagent.tools",
     "UsageLimits": "nbagent.usage",
+    "ToolOutput": "nbagent.output",
+    "NativeOutput": "nbagent.output",
+    "PromptedOutput": "nbagent.output",
     "ModelMessage": "nbagent.messages",
     "ModelRequest": "nbagent.messages",
     "ModelResponse": "nbagent.messages",
@@ -84,6 +87,7 @@ if TYPE_CHECKING:
     from .result import RunResult, StreamedRunResult
     from .settings import ModelSettings
     from .tools import RunContext, Tool, ToolDefinition
+    from .output import NativeOutput, PromptedOutput, ToolOutput
     from .usage import UsageLimits
 
 

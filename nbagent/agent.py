@@ -11,6 +11,8 @@ from .errors import UserError
 from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
                      FunctionToolResultEvent, PartDeltaEvent, PartStartEvent, TextPartDelta, ToolCallPartDelta)
 from .loop import AgentRun
+from .output import OutputDataT, OutputSchema, OutputSpec
+from .output_run import OutputValidator
 from .messages import (MediaContent, ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, TextPart,
                        ToolCallPart, UserContent, UserPromptPart)
 from .models import Model, infer_model
@@ -23,13 +25,15 @@ from .usage import UsageLimits
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Agent(Generic[AgentDepsT]):
-    """A model plus defaults (instructions, settings, tools). Holds no conversation: pass `message_history`.
+class Agent(Generic[AgentDepsT, OutputDataT]):
+    """A model plus defaults (instructions, settings, tools, output type). Holds no conversation: pass
+    `message_history`.
 
     `system_prompt` is sent once, at the start of a new conversation, and kept in its history;
     `instructions` are sent with every request, as the latest agent states them. Tools are functions
     the model may call (`@agent.tool`, `@agent.tool_plain`, `tools=[...]`); `deps` given to a run
-    reach them through `RunContext.deps`.
+    reach them through `RunContext.deps`. `output_type` makes `result.output` a validated object
+    (output.py); `@agent.output_validator` checks it further.
     """
 
     def __init__(
@@ -43,6 +47,8 @@ class Agent(Generic[AgentDepsT]):
         name: str | None = None,
         retries: int = 1,
         tools: Sequence[Tool[AgentDepsT] | Callable[..., Any]] = (),
+        output_type: OutputSpec[OutputDataT] = str,  # type: ignore[assignment]
+        output_retries: int | None = None,
     ) -> None:
         self.model: Model = infer_model(model)
         self.instructions = instructions
@@ -53,6 +59,10 @@ class Agent(Generic[AgentDepsT]):
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise UserError(f"Agent(retries={retries!r}): give how many times a failed tool call may be retried (>= 0)")
         self.retries = retries
+        self.output_retries = retries if output_retries is None else output_retries
+        self.output_type = output_type
+        self._output = OutputSchema(output_type, default_retries=self.output_retries)
+        self._output_validators: list[OutputValidator] = []
         self._tools: dict[str, Tool[AgentDepsT]] = {}
         for tool in tools:
             self._register(tool_from(tool))
@@ -110,8 +120,14 @@ class Agent(Generic[AgentDepsT]):
 
         return register if function is None else register(function)
 
+    def output_validator(self, function: F, /) -> F:
+        """Register a check of the output: `fn(output)` or `fn(ctx, output)`, sync or async, returning the
+        (possibly changed) output or raising `ModelRetry` to ask the model for another one."""
+        self._output_validators.append(OutputValidator(function))
+        return function
+
     def _register(self, tool: Tool[AgentDepsT]) -> None:
-        if tool.name in self._tools:
+        if tool.name in self._tools or tool.name in self._output.tools:
             function = getattr(tool.function, "__qualname__", tool.name)
             raise UserError(
                 f"Tool name conflicts with an existing tool: {tool.name!r} (function {function}); "
@@ -130,6 +146,7 @@ class Agent(Generic[AgentDepsT]):
         instructions: str | None,
         deps: Any,
         usage_limits: UsageLimits | None,
+        output_type: OutputSpec[Any] | None,
     ) -> AgentRun:
         content = _prompt_content(prompt)
         run_model = self.model if model is None else infer_model(model)
@@ -148,9 +165,14 @@ class Agent(Generic[AgentDepsT]):
             parts += [SystemPromptPart(content=text) for text in self.system_prompts]
         parts.append(UserPromptPart(content=content))
         request = ModelRequest(parts=parts, instructions=self.instructions if instructions is None else instructions)
+        output = self._output if output_type is None else OutputSchema(output_type, default_retries=self.output_retries)
+        clash = set(output.tools) & set(self._tools)
+        if clash:
+            raise UserError(f"Output tool name {sorted(clash)[0]!r} is also a function tool's; rename one of them")
         return AgentRun(model=run_model, settings=settings, tools=self._tools, deps=deps,
                         usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
-                        history=history, request=request, prompt=content)
+                        history=history, request=request, prompt=content, output=output,
+                        output_validators=self._output_validators)
 
     async def run(
         self,
@@ -162,12 +184,14 @@ class Agent(Generic[AgentDepsT]):
         instructions: str | None = None,
         deps: AgentDepsT = None,  # type: ignore[assignment]
         usage_limits: UsageLimits | None = None,
-    ) -> RunResult:
+        output_type: OutputSpec[Any] | None = None,
+    ) -> RunResult[OutputDataT]:
         """Send the prompt (after the history), run the tools the model calls, and return its answer.
 
         `model`, `model_settings` and `instructions` given here override the agent's for this run only.
         """
-        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits)
+        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits,
+                          output_type)
         return RunResult(run, await run.run())
 
     def run_sync(
@@ -180,7 +204,8 @@ class Agent(Generic[AgentDepsT]):
         instructions: str | None = None,
         deps: AgentDepsT = None,  # type: ignore[assignment]
         usage_limits: UsageLimits | None = None,
-    ) -> RunResult:
+        output_type: OutputSpec[Any] | None = None,
+    ) -> RunResult[OutputDataT]:
         """`run` for synchronous code — also inside a running loop (Jupyter), where PydanticAI's fails."""
         return run_coroutine_sync(
             self.run(
@@ -191,6 +216,7 @@ class Agent(Generic[AgentDepsT]):
                 instructions=instructions,
                 deps=deps,
                 usage_limits=usage_limits,
+                output_type=output_type,
             )
         )
 
@@ -205,10 +231,12 @@ class Agent(Generic[AgentDepsT]):
         instructions: str | None = None,
         deps: AgentDepsT = None,  # type: ignore[assignment]
         usage_limits: UsageLimits | None = None,
-    ) -> AsyncIterator[StreamedRunResult]:
+        output_type: OutputSpec[Any] | None = None,
+    ) -> AsyncIterator[StreamedRunResult[OutputDataT]]:
         """Send the prompt and stream the answer, running tool rounds on the way; leaving the block
         closes the HTTP stream (and cancels tools still running)."""
-        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits)
+        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits,
+                          output_type)
         steps = run.steps()
         try:
             await steps.__anext__()  # the first request is sent and answered (or raised) on entry
@@ -226,14 +254,16 @@ class Agent(Generic[AgentDepsT]):
         instructions: str | None = None,
         deps: AgentDepsT = None,  # type: ignore[assignment]
         usage_limits: UsageLimits | None = None,
-    ) -> AsyncIterator[AgentStreamEvent | AgentRunResultEvent]:
+        output_type: OutputSpec[Any] | None = None,
+    ) -> AsyncIterator[AgentStreamEvent | AgentRunResultEvent[OutputDataT]]:
         """The run as typed events, for interfaces that show tool activity live (see events.py).
 
         Each response's parts start and grow (`PartStartEvent`, `PartDeltaEvent`), tools are called and
-        answer (`FunctionToolCallEvent`, `FunctionToolResultEvent`), the final response is announced
-        (`FinalResultEvent`, once it is known to hold no tool call), and `AgentRunResultEvent` ends it.
+        answer (`FunctionToolCallEvent`, `FunctionToolResultEvent`), the output is announced
+        (`FinalResultEvent`, once it validated), and `AgentRunResultEvent` ends it.
         """
-        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits)
+        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits,
+                          output_type)
         steps = run.steps()
         parts = _ResponseParts()
         try:
@@ -246,11 +276,11 @@ class Agent(Generic[AgentDepsT]):
                     yield parts.tool_call(item)
                 elif isinstance(item, ModelResponse):
                     parts = _ResponseParts()
-                    if not item.tool_calls:
-                        yield FinalResultEvent()
-                        yield AgentRunResultEvent(RunResult(run, item))
                 elif isinstance(item, (FunctionToolCallEvent, FunctionToolResultEvent)):
                     yield item
+            assert run.final is not None  # steps() ends only with the output
+            yield FinalResultEvent(run.final.tool_name, run.final.tool_call_id)
+            yield AgentRunResultEvent(RunResult(run, run.final))
         finally:
             await steps.aclose()
 

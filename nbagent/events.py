@@ -13,9 +13,10 @@ cost next to nothing. Model streams themselves yield plain `str` for text (99% o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Generic, Literal, Union
 
 from .messages import RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart
+from .output import OutputDataT
 
 if TYPE_CHECKING:
     from .result import RunResult
@@ -64,7 +65,7 @@ class PartDeltaEvent:
 
 @dataclass(slots=True)
 class FinalResultEvent:
-    """The response being streamed is the final answer (no tool calls follow in this run)."""
+    """The run has its output: from the output tool `tool_name`, or (both None) from the text."""
 
     tool_name: str | None = None
     tool_call_id: str | None = None
@@ -96,10 +97,10 @@ class FunctionToolResultEvent:
 
 
 @dataclass(slots=True)
-class AgentRunResultEvent:
+class AgentRunResultEvent(Generic[OutputDataT]):
     """The run is over; `result` is what `run` would have returned."""
 
-    result: "RunResult"
+    result: "RunResult[OutputDataT]"
     event_kind: Literal["agent_run_result"] = "agent_run_result"
 
 

@@ -7,6 +7,7 @@
 
 `AgentRun` owns one run's state: the messages (the caller's history is copied, never mutated), the
 usage summed over every request, each tool's retries, and the limits checked before each request.
+What counts as the run's output (text, an output tool call, JSON in the text) is output_run.py's.
 `run()` drives it to the end; `steps()` drives it while yielding what streams (text as plain `str`,
 tool-call pieces, tool events), which `run_stream` and `run_stream_events` consume.
 """
@@ -23,6 +24,8 @@ from .events import FunctionToolCallEvent, FunctionToolResultEvent, ToolCallPart
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
                        Usage, UserContent)
 from .models.base import Model, ModelRequestParameters
+from .output import OutputSchema
+from .output_run import NOT_RUN, OUTPUT_PROCESSED, FinalOutput, OutputFinisher, OutputValidator
 from .settings import ModelSettings
 from .tools import RunContext, Tool
 from .usage import UsageLimits
@@ -60,34 +63,47 @@ class AgentRun:
 
     def __init__(self, *, model: Model, settings: ModelSettings, tools: dict[str, Tool[Any]], deps: Any,
                  usage_limits: UsageLimits, default_retries: int, history: Sequence[ModelMessage],
-                 request: ModelRequest, prompt: str | list[UserContent]) -> None:
+                 request: ModelRequest, prompt: str | list[UserContent], output: OutputSchema,
+                 output_validators: Sequence[OutputValidator]) -> None:
         self.model = model
         self.settings = settings
         self.tools = tools
         self.deps = deps
         self.usage_limits = usage_limits
         self.default_retries = default_retries
-        self.history = list(history)
-        self.messages: list[ModelMessage] = [*self.history, request]
+        self.history = history
+        self.messages: list[ModelMessage] = [*history, request]
         self.prompt = prompt
         self.usage = Usage()
         self.retries: dict[str, int] = {}
-        self.params = ModelRequestParameters(function_tools=[tool.tool_def for tool in tools.values()])
+        self.output = output
+        self.finisher = OutputFinisher(output, output_validators, self.context)
+        self.final: FinalOutput | None = None
+        self.params = ModelRequestParameters(
+            function_tools=[tool.tool_def for tool in tools.values()], output_mode=output.mode,
+            output_tools=output.tool_defs(), output_object=output.object_def,
+            output_instructions=output.instructions, allow_text_output=output.allow_text,
+        )
 
     @property
     def new_messages(self) -> list[ModelMessage]:
         return self.messages[len(self.history):]
 
-    async def run(self) -> ModelResponse:
-        """Request and run tools until the model answers without tool calls; return that answer."""
-        while True:
+    def context(self, tool_name: str | None = None, tool_call_id: str | None = None, retry: int = 0) -> RunContext[Any]:
+        """What a tool or an output validator is told about the run, now."""
+        return RunContext(deps=self.deps, model=self.model, usage=self.usage, prompt=self.prompt,
+                          messages=list(self.messages), tool_name=tool_name, tool_call_id=tool_call_id,
+                          retry=retry, run_step=self.usage.requests)
+
+    async def run(self) -> FinalOutput:
+        """Request and run tools until the model gives an output that validates; return it."""
+        while self.final is None:
             self.usage_limits.check_before_request(self.usage)
             response = await self.model.request(self.messages, self.settings, self.params)
             self._record(response)
-            if not response.tool_calls:
-                return response
-            async for _ in self.handle_tool_calls(response.tool_calls):
+            async for _ in self.handle_response(response):
                 pass
+        return self.final
 
     async def steps(self) -> AsyncGenerator[StepItem, None]:
         """Like `run`, streaming each response; yields `None` once the first request is answered (headers in).
@@ -117,30 +133,67 @@ class AgentRun:
                 response = stream.response(text.text())
             self._record(response)
             yield response
-            if not response.tool_calls:
-                return
-            async for event in self.handle_tool_calls(response.tool_calls):
+            async for event in self.handle_response(response):
                 yield event
+            if self.final is not None:
+                return
 
     def _record(self, response: ModelResponse) -> None:
         self.messages.append(response)
         self.usage = self.usage + response.usage
         self.usage_limits.check_tokens(self.usage)
 
-    async def handle_tool_calls(
-        self, calls: list[ToolCallPart]
+    async def handle_response(
+        self, response: ModelResponse
     ) -> AsyncGenerator[Union[FunctionToolCallEvent, FunctionToolResultEvent], None]:
-        """Run one response's tool calls; yield a call event for each, then a result event as each ends.
+        """Decide what a response means: the output (`final` is set), or tools to run and another step.
+
+        An output tool call that validates ends the run; function tools called beside it are not run
+        (their calls are answered as skipped, so the history stays valid on every protocol).
+        """
+        calls = response.tool_calls
+        output_calls = [call for call in calls if call.tool_name in self.output.tools]
+        if output_calls:
+            first = output_calls[0]
+            outcome = await self.finisher.from_tool_call(first)
+            if not isinstance(outcome, RetryPromptPart):
+                self.final = FinalOutput(outcome, response, first.tool_name, first.tool_call_id)
+                self.messages.append(ModelRequest(parts=[
+                    ToolReturnPart(tool_name=call.tool_name, content=OUTPUT_PROCESSED if call is first else NOT_RUN,
+                                   tool_call_id=call.tool_call_id) for call in calls]))
+                return
+            settled: dict[str, ToolOutcome] = {first.tool_call_id: outcome}
+            settled.update({call.tool_call_id: ToolReturnPart(tool_name=call.tool_name, content=NOT_RUN,
+                                                              tool_call_id=call.tool_call_id)
+                            for call in output_calls[1:]})
+            async for event in self.handle_tool_calls(calls, settled):
+                yield event
+        elif calls:
+            async for event in self.handle_tool_calls(calls, {}):
+                yield event
+        else:
+            text_outcome = await self.finisher.from_text(response.text)
+            if isinstance(text_outcome, RetryPromptPart):
+                self.messages.append(ModelRequest(parts=[text_outcome]))
+            else:
+                self.final = FinalOutput(text_outcome, response)
+
+    async def handle_tool_calls(
+        self, calls: list[ToolCallPart], settled: dict[str, ToolOutcome]
+    ) -> AsyncGenerator[Union[FunctionToolCallEvent, FunctionToolResultEvent], None]:
+        """Run one response's function tool calls (those not `settled` already); yield a call event for
+        each, then a result event as each ends.
 
         Appends one `ModelRequest` holding the outcomes in call order. A tool's own exception cancels
         the others and ends the run as a `ToolExecutionError`; so does cancelling the run.
         """
-        self.usage_limits.check_before_tool_calls(self.usage, len(calls))
-        self.usage = self.usage + Usage(tool_calls=len(calls))
-        outcomes: dict[str, ToolOutcome] = {}
+        to_run = [call for call in calls if call.tool_call_id not in settled]
+        self.usage_limits.check_before_tool_calls(self.usage, len(to_run))
+        self.usage = self.usage + Usage(tool_calls=len(to_run))
+        outcomes: dict[str, ToolOutcome] = dict(settled)
         pending: dict[asyncio.Task[ToolOutcome], ToolCallPart] = {}
         try:
-            for call in calls:
+            for call in to_run:
                 yield FunctionToolCallEvent(call)
                 tool = self.tools.get(call.tool_name)
                 if tool is None:
@@ -154,7 +207,7 @@ class AgentRun:
                     outcomes[call.tool_call_id] = self._retry(call, list(errors), self._max_retries(tool))
                     continue
                 pending[asyncio.ensure_future(self._call(tool, call, args))] = call
-            for call in calls:
+            for call in to_run:
                 if call.tool_call_id in outcomes:
                     yield FunctionToolResultEvent(outcomes[call.tool_call_id])
             waiting = set(pending)
@@ -173,9 +226,7 @@ class AgentRun:
         self.messages.append(ModelRequest(parts=[outcomes[call.tool_call_id] for call in calls]))
 
     async def _call(self, tool: Tool[Any], call: ToolCallPart, args: dict[str, Any]) -> ToolOutcome:
-        ctx = RunContext(deps=self.deps, model=self.model, usage=self.usage, prompt=self.prompt,
-                         messages=list(self.messages), tool_name=call.tool_name, tool_call_id=call.tool_call_id,
-                         retry=self.retries.get(call.tool_name, 0), run_step=self.usage.requests)
+        ctx = self.context(call.tool_name, call.tool_call_id, self.retries.get(call.tool_name, 0))
         try:
             content = await tool.call(args, ctx)
         except ModelRetry as exc:
@@ -201,5 +252,5 @@ class AgentRun:
         return RetryPromptPart(content=content, tool_name=call.tool_name, tool_call_id=call.tool_call_id)
 
     def _unknown_tool_text(self, name: str) -> str:
-        known = ", ".join(repr(tool) for tool in self.tools) or "none"
+        known = ", ".join(repr(tool) for tool in [*self.tools, *self.output.tools]) or "none"
         return f"Unknown tool name: {name!r}. Available tools: {known}"

@@ -252,6 +252,11 @@ def system_text(messages: Sequence[ModelMessage]) -> str | None:
     return "\n\n".join(texts) or None
 
 
+def join_system(*texts: str | None) -> str | None:
+    """System texts joined by a blank line, the empty ones left out."""
+    return "\n\n".join(text for text in texts if text) or None
+
+
 def describe_media(content: BinaryContent | ImageUrl) -> str:
     """How an image is named in text (summaries, word counts, the note beside a tool's image)."""
     if isinstance(content, ImageUrl):

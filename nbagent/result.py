@@ -6,11 +6,15 @@ step the model's response and (after tool calls) the request holding the tool re
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+import time
+from typing import Any, AsyncIterator, Generic
 
-from .errors import UnexpectedModelBehavior
+from .errors import UnexpectedModelBehavior, UserError
+from .events import ToolCallPartDelta
 from .loop import AgentRun, StepItem, TextBuffer
 from .messages import ModelMessage, ModelResponse, Usage, messages_to_json
+from .output import OutputDataT, OutputType
+from .output_run import FinalOutput
 
 
 class _Conversation:
@@ -37,48 +41,48 @@ class _Conversation:
         return self._run.usage
 
 
-class RunResult(_Conversation):
-    """A completed run. `output` is the final answer's text; `response` the final `ModelResponse`."""
+class RunResult(_Conversation, Generic[OutputDataT]):
+    """A completed run. `output` is the answer: text, or an instance of the output type;
+    `response` is the model's final `ModelResponse`."""
 
-    def __init__(self, run: AgentRun, response: ModelResponse) -> None:
+    def __init__(self, run: AgentRun, final: FinalOutput) -> None:
         self._run = run
-        self.response = response
-        self.output: str = response.text
+        self.response = final.response
+        self.output: OutputDataT = final.value
 
     def __repr__(self) -> str:
         return f"RunResult(output={self.output!r}, usage={self.usage()!r})"
 
 
-class StreamedRunResult(_Conversation):
-    """A run whose answer is still arriving; iterate `stream_text()` or await `get_output()`.
+class StreamedRunResult(_Conversation, Generic[OutputDataT]):
+    """A run whose answer is still arriving: `stream_text()` (text answers), `stream_output()`
+    (the output growing, for any output type), or `get_output()`.
 
     Tool rounds run transparently: the text streamed is every text the model wrote in this run
-    (a remark before its tool calls included), never tool-call JSON; `get_output()` is the final
-    answer's text.
+    (a remark before its tool calls included), never tool-call JSON; `get_output()` is the output.
     """
 
     def __init__(self, run: AgentRun, steps: AsyncIterator[StepItem]) -> None:
         self._run = run
         self._steps = steps
         self._text = TextBuffer()
-        self._response: ModelResponse | None = None
-        self._done = False
 
     @property
     def is_complete(self) -> bool:
-        """True once the final answer arrived whole (its provider's end marker included)."""
-        return self._done
+        """True once the output arrived whole (its provider's end marker included) and validated."""
+        return self._run.final is not None
 
     async def stream_text(self, *, delta: bool = False) -> AsyncIterator[str]:
         """Yield the text as it grows (accumulated), or only the new pieces with `delta=True`."""
+        if self._run.output.mode in ("native", "prompted") or not self._run.output.allow_text:
+            raise UserError("stream_text() streams text answers; this run's output is structured: "
+                            "use stream_output() (or get_output())")
         pieces = self._text
         if delta:
             async for item in self._steps:
                 if type(item) is str:
                     pieces.append(item)
                     yield item
-                elif isinstance(item, ModelResponse):
-                    self._response = item
         else:
             text = pieces.text()
             async for item in self._steps:
@@ -86,30 +90,76 @@ class StreamedRunResult(_Conversation):
                     pieces.append(item)
                     text += item
                     yield text
-                elif isinstance(item, ModelResponse):
-                    self._response = item
         self._finish()
 
-    async def get_output(self) -> str:
-        """Wait for the whole run and return the final answer's text."""
+    async def stream_output(self, *, debounce_by: float | None = 0.1) -> AsyncIterator[OutputDataT]:
+        """Yield the output as it forms, each a valid value with what arrived so far (fields not seen
+        yet are None), at most every `debounce_by` seconds, then the final validated output.
+
+        Partial values come from pydantic_core's partial JSON parsing of the output tool's arguments
+        (or, in native / prompted modes, of the JSON text), parsed at most at that rate so a long
+        answer is not re-parsed on every chunk; for text output, the text so far.
+        """
+        output = self._run.output
+        growing: list[str] = []  # the output tool call's arguments, or the answer's text
+        call_index: int | None = None
+        call_type: OutputType | None = None
+        last_check = 0.0
+        last: Any = None
         async for item in self._steps:
             if type(item) is str:
                 self._text.append(item)
-            elif isinstance(item, ModelResponse):
-                self._response = item
-        self._finish()
-        assert self._response is not None  # _finish raised otherwise
-        return self._response.text
+                if call_type is None:
+                    growing.append(item)
+            elif isinstance(item, ToolCallPartDelta):
+                if call_type is None and item.tool_name_delta in output.tools:
+                    call_index, call_type, growing = item.index, output.tools[item.tool_name_delta], []
+                if item.index != call_index or not item.args_delta:
+                    continue
+                growing.append(item.args_delta)
+            else:
+                if isinstance(item, ModelResponse):  # the next step starts afresh
+                    call_index, call_type, growing = None, None, []
+                continue
+            now = time.monotonic()
+            if debounce_by is not None and now - last_check < debounce_by:
+                continue
+            last_check = now
+            partial = self._partial("".join(growing), call_type)
+            if partial is not None and not _same(partial, last):
+                last = partial
+                yield partial
+        final = self._finish().value
+        if not _same(final, last):
+            yield final
+
+    def _partial(self, data: str, call_type: OutputType | None) -> Any:
+        """The output so far, or None when nothing usable arrived yet."""
+        output = self._run.output
+        if call_type is not None:
+            return call_type.validate_partial(data)
+        if output.mode in ("native", "prompted"):
+            return output.parse_text_partial(data)
+        return data if output.allow_text and data else None
+
+    async def get_output(self) -> OutputDataT:
+        """Wait for the whole run and return its output."""
+        async for item in self._steps:
+            if type(item) is str:
+                self._text.append(item)
+        return self._finish().value
 
     @property
     def text_so_far(self) -> str:
         """All the text streamed so far (what a display shows)."""
         return self._text.text()
 
-    def _finish(self) -> None:
-        if self._response is None or self._response.tool_calls:
+    def _finish(self) -> FinalOutput:
+        """The run's output; raises if the run ended without one (a cut stream)."""
+        final = self._run.final
+        if final is None:
             raise UnexpectedModelBehavior(f"{self._run.model.label}: the stream stopped before the answer was complete")
-        self._done = True
+        return final
 
     def new_messages(self) -> list[ModelMessage]:
         """The messages this run added so far (only the request while the first answer streams)."""
@@ -117,5 +167,11 @@ class StreamedRunResult(_Conversation):
 
     @property
     def response(self) -> ModelResponse | None:
-        """The final answer, or None while the run is still going (or if it was cut short)."""
-        return self._response if self._done else None
+        """The final response, or None while the run is still going (or if it was cut short)."""
+        return None if self._run.final is None else self._run.final.response
+
+
+def _same(value: Any, other: Any) -> bool:
+    """Nothing new to yield. A partial output is an instance of a subclass of the output type, so the
+    final, validated output (of the type itself) is always yielded at the end."""
+    return type(value) is type(other) and value == other

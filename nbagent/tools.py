@@ -76,7 +76,7 @@ class ToolDefinition:
     strict: bool | None = None
 
 
-class _NoFieldTitles(GenerateJsonSchema):
+class SchemaWithoutFieldTitles(GenerateJsonSchema):
     """Field titles only repeat the parameter name in title case: tokens the model does not need."""
 
     def field_title_should_be_set(self, schema: Any) -> bool:
@@ -138,7 +138,7 @@ class Tool(Generic[AgentDepsT]):
             target = _arguments_typeddict(label, params, annotations, param_docs)
         try:
             self._validator: TypeAdapter[Any] = TypeAdapter(target)
-            self._schema = self._validator.json_schema(schema_generator=_NoFieldTitles)
+            self._schema = self._validator.json_schema(schema_generator=SchemaWithoutFieldTitles)
         except PydanticUserError as exc:
             reason = str(exc).splitlines()[0].split(". ")[0]  # pydantic's advice after it does not apply
             raise UserError(f"Tool {label!r}: cannot describe its parameters to the model ({reason}); "

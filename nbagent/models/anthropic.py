@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 from ..errors import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
-                        RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart, system_text)
+                        RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart, join_system, system_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import ModelRequestParameters, StreamItem
@@ -126,11 +126,14 @@ class AnthropicModel(HTTPModel):
             "messages": wire_messages,
             "stream": stream,
         }
-        system = system_text(messages)
+        system = join_system(system_text(messages), params.output_instructions)
         if system:
             body["system"] = system
-        if params.function_tools:
-            body["tools"] = [_tool(tool) for tool in params.function_tools]
+        if params.output_mode == "native":
+            raise UserError(f"{self.label}: Anthropic has no native JSON-schema output; use the default tool output "
+                            "(output_type=T) or PromptedOutput(T)")
+        if params.tool_defs:
+            body["tools"] = [_tool(tool) for tool in params.tool_defs]
             choice: dict[str, Any] = {"type": "auto" if params.allow_text_output else "any"}
             if settings.get("parallel_tool_calls") is False:
                 choice["disable_parallel_tool_use"] = True
@@ -217,10 +220,7 @@ def _args_object(call: ToolCallPart) -> dict[str, Any]:
 
 
 def _tool(tool: ToolDefinition) -> dict[str, Any]:
-    wire: dict[str, Any] = {"name": tool.name, "input_schema": tool.parameters_json_schema}
-    if tool.description:
-        wire["description"] = tool.description
-    return wire
+    return {"name": tool.name, "description": tool.description or "", "input_schema": tool.parameters_json_schema}
 
 
 def _usage(raw: dict[str, Any] | None) -> Usage:

@@ -16,6 +16,7 @@ from ..errors import UnexpectedModelBehavior
 from ..events import ToolCallPartDelta
 from ..messages import ModelMessage, ModelResponse, ResponsePart, TextPart, ToolCallPart, Usage, new_tool_call_id
 from ..settings import ModelSettings
+from ..output import OutputMode, OutputObjectDefinition
 from ..tools import ToolDefinition
 
 StreamItem = Union[str, ToolCallPartDelta]
@@ -24,10 +25,25 @@ StreamItem = Union[str, ToolCallPartDelta]
 
 @dataclass
 class ModelRequestParameters:
-    """What the model is offered besides the conversation: function tools, and whether text may end the run."""
+    """What the model is offered besides the conversation: function tools, and the output asked for.
+
+    `output_mode` says how the output comes: text, an output tool call (`output_tools`), or a JSON
+    object in the text, constrained by the provider (`native`) or described in `output_instructions`
+    (`prompted`); `output_object` is that object's schema. `allow_text_output` says whether a text
+    answer may end the run (when not, a tool call is required).
+    """
 
     function_tools: list[ToolDefinition] = field(default_factory=list)
+    output_mode: OutputMode = "text"
+    output_tools: list[ToolDefinition] = field(default_factory=list)
+    output_object: OutputObjectDefinition | None = None
+    output_instructions: str | None = None
     allow_text_output: bool = True
+
+    @property
+    def tool_defs(self) -> list[ToolDefinition]:
+        """Every tool the model may call: function tools, then output tools."""
+        return [*self.function_tools, *self.output_tools]
 
 
 class _PendingCall:

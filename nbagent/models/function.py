@@ -72,8 +72,8 @@ class _FunctionStream(StreamedResponse):
         super().__init__(model.model_name)
         self._model = model
         self._messages = messages
-        self._info = AgentInfo(function_tools=list(params.function_tools),
-                               allow_text_output=params.allow_text_output, model_settings=settings)
+        self._info = AgentInfo(function_tools=list(params.function_tools), allow_text_output=params.allow_text_output,
+                               output_tools=list(params.output_tools), model_settings=settings)
 
     async def deltas(self) -> AsyncGenerator[StreamItem, None]:
         fn = self._model.stream_function or self._model.function

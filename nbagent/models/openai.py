@@ -9,8 +9,9 @@ from typing import Any, Sequence
 from ..errors import UnexpectedModelBehavior, UserError
 from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
                         RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserContent, UserPromptPart,
-                        new_tool_call_id, system_text)
+                        join_system, new_tool_call_id, system_text)
 from ..settings import ModelSettings
+from ..output import OutputObjectDefinition
 from ..tools import ToolDefinition
 from .base import ModelRequestParameters, StreamItem
 from .http import HTTPModel, SSEStream
@@ -112,18 +113,22 @@ class OpenAIModel(HTTPModel):
 
     def _body(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool,
               params: ModelRequestParameters) -> dict[str, Any]:
-        system = system_text(messages)
+        system = join_system(system_text(messages), params.output_instructions)
         wire_messages = [{"role": "system", "content": system}] if system else []
         for message in messages:
             wire_messages += _request_messages(message) if isinstance(message, ModelRequest) else [_assistant_message(message)]
         body: dict[str, Any] = {"model": self.model_name, "messages": wire_messages, "stream": stream}
         if stream:
             body["stream_options"] = {"include_usage": True}
-        if params.function_tools:
-            body["tools"] = [_tool(tool) for tool in params.function_tools]
+        if params.tool_defs:
+            body["tools"] = [_tool(tool) for tool in params.tool_defs]
             body["tool_choice"] = "auto" if params.allow_text_output else "required"
             if "parallel_tool_calls" in settings:
                 body["parallel_tool_calls"] = settings["parallel_tool_calls"]
+        if params.output_mode == "native" and params.output_object is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": _json_schema_format(params.output_object)}
+        elif params.output_mode == "prompted" and self.system == "openai":
+            body["response_format"] = {"type": "json_object"}  # OpenAI's JSON mode; compatible servers vary
         if "max_tokens" in settings:
             # OpenAI itself deprecated max_tokens; compatible servers still expect it.
             body["max_completion_tokens" if self.system == "openai" else "max_tokens"] = settings["max_tokens"]
@@ -205,6 +210,15 @@ def _assistant_message(response: ModelResponse) -> dict[str, Any]:
     if calls:
         message["tool_calls"] = calls
     return message
+
+
+def _json_schema_format(output: OutputObjectDefinition) -> dict[str, Any]:
+    wire: dict[str, Any] = {"name": output.name, "schema": output.json_schema}
+    if output.description:
+        wire["description"] = output.description
+    if output.strict is not None:
+        wire["strict"] = output.strict
+    return wire
 
 
 def _tool(tool: ToolDefinition) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 With tools offered it behaves as PydanticAI's TestModel does: the first step calls each tool (or
 those named in `call_tools`) once, with arguments made up from the tool's JSON schema; the next step
-answers with the tools' results as JSON. So code using tools runs, and is tested, with no key.
+answers with the tools' results as JSON, or calls the output tool with arguments made up from the
+output type's schema (a JSON answer in native / prompted modes). So code using tools and structured
+output runs, and is tested, with no key.
 """
 
 from __future__ import annotations
@@ -53,10 +55,14 @@ class TestModel(LocalModel):
     def label(self) -> str:
         return "test"
 
-    def answer_for(self, messages: Sequence[ModelMessage]) -> str:
-        """The fixed text, the results of the tools that just ran, or the question restated."""
+    def answer_for(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> str:
+        """The fixed text, a JSON object fitting the schema asked for, the results of the tools that just
+        ran, or the question restated."""
         if self.output_text is not None:
             return self.output_text
+        if params.output_object is not None:
+            schema = params.output_object.json_schema
+            return json.dumps(_sample(schema, schema.get("$defs", {})), ensure_ascii=False)
         returns = _latest_parts(messages, ToolReturnPart)
         if returns:
             return json.dumps({part.tool_name: part.content for part in returns}, default=str, ensure_ascii=False)
@@ -71,15 +77,18 @@ class TestModel(LocalModel):
         )
 
     def calls_for(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> list[ToolCallPart]:
-        """Tool calls for this step: each chosen tool once after a question, a retried tool again, else none."""
-        retried = {part.tool_name for part in _latest_parts(messages, RetryPromptPart) if part.tool_name}
-        if _latest_parts(messages, ToolReturnPart) and not retried:
-            return []
-        tools = {tool.name: tool for tool in params.function_tools}
+        """Tool calls for this step: the chosen function tools once after a question, then the first output
+        tool (if the output comes through one); a tool asked to retry, again."""
+        tools = {tool.name: tool for tool in params.tool_defs}
+        retried = [part.tool_name for part in _latest_parts(messages, RetryPromptPart) if part.tool_name in tools]
         if retried:
-            names = [name for name in retried if name in tools]
+            names = retried
+        elif _latest_parts(messages, ToolReturnPart):
+            names = [tool.name for tool in params.output_tools[:1]]
         else:
-            names = [name for name in tools if self.call_tools == "all" or name in self.call_tools]
+            names = [tool.name for tool in params.function_tools
+                     if self.call_tools == "all" or tool.name in self.call_tools]
+            names = names or [tool.name for tool in params.output_tools[:1]]
         return [ToolCallPart(tool_name=name, args=sample_arguments(tools[name])) for name in names]
 
     def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings,
@@ -137,7 +146,7 @@ class _WordStream(StreamedResponse):
 
     async def deltas(self) -> AsyncGenerator[StreamItem, None]:
         calls = self._model.calls_for(self._messages, self._params)
-        pieces = [] if calls else _WORD.findall(self._model.answer_for(self._messages))
+        pieces = [] if calls else _WORD.findall(self._model.answer_for(self._messages, self._params))
         max_tokens = self._settings.get("max_tokens")
         truncated = max_tokens is not None and count_words("".join(pieces)) > max_tokens
         if truncated:

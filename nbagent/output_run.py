@@ -1,0 +1,111 @@
+"""From a model's response to the run's output: validate it, run the output validators, or ask again.
+
+A response ends the run when it holds an output the run accepts: text (when text is an output), an
+output tool call whose arguments validate, or (native / prompted modes) a JSON object in the text
+that validates. Anything else goes back to the model as a retry prompt carrying the reason (pydantic's
+errors, or a validator's `ModelRetry` text), up to the output retries; past them the run fails with
+`UnexpectedModelBehavior` quoting the last reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Union
+
+from pydantic import ValidationError
+
+from .errors import ModelRetry, UnexpectedModelBehavior, UserError
+from .messages import ModelResponse, RetryPromptPart, ToolCallPart
+from .output import OutputSchema
+from .tools import RunContext
+
+OUTPUT_PROCESSED = "Final result processed."
+NOT_RUN = "Not run: this response already gave the final result through an output tool."
+
+
+@dataclass
+class FinalOutput:
+    """The run's output, and the response (and output tool call, if any) it came from."""
+
+    value: Any
+    response: ModelResponse
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+
+class OutputValidator:
+    """A user function that checks (and may change) the output; it may raise `ModelRetry`.
+
+    It takes `(output)` or `(ctx: RunContext, output)`, sync or async, as in PydanticAI.
+    """
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        if not callable(function):
+            raise UserError(f"@agent.output_validator needs a function, got {type(function).__name__}")
+        parameters = [p for p in inspect.signature(function).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if len(parameters) not in (1, 2):
+            name = getattr(function, "__name__", repr(function))
+            raise UserError(f"Output validator {name!r} must take (output) or (ctx, output), "
+                            f"not {len(parameters)} parameters")
+        self.function = function
+        self.takes_ctx = len(parameters) == 2
+
+    async def __call__(self, value: Any, ctx: RunContext[Any]) -> Any:
+        result = self.function(ctx, value) if self.takes_ctx else self.function(value)
+        return await result if inspect.isawaitable(result) else result
+
+
+class OutputFinisher:
+    """Turns responses into the output for one run, counting the output retries it spends."""
+
+    def __init__(self, output: OutputSchema, validators: Any, context: Callable[..., RunContext[Any]]) -> None:
+        self.output = output
+        self.validators: list[OutputValidator] = list(validators)
+        self.context = context
+        self.retries = 0
+
+    async def from_tool_call(self, call: ToolCallPart) -> Union[Any, RetryPromptPart]:
+        """The output an output tool call carries, or a retry prompt answering that call."""
+        tool = self.output.tools[call.tool_name]
+        limit = self.output.max_retries if tool.max_retries is None else tool.max_retries
+        try:
+            value = tool.validate(call.args)
+            return await self._validated(value, call.tool_name, call.tool_call_id)
+        except ValidationError as exc:
+            return self._retry(list(exc.errors(include_url=False, include_context=False)), call, limit)
+        except ModelRetry as exc:
+            return self._retry(exc.message, call, limit)
+
+    async def from_text(self, text: str) -> Union[Any, RetryPromptPart]:
+        """The output a text answer gives, or a retry prompt saying what an answer must be."""
+        limit = self.output.max_retries
+        try:
+            if self.output.mode in ("native", "prompted"):
+                value = self.output.parse_text(text)
+            elif self.output.allow_text:
+                value = text
+            else:
+                names = ", ".join(self.output.tools)
+                return self._retry(f"Plain text is not an answer here: give the result by calling {names}.",
+                                   None, limit)
+            return await self._validated(value, None, None)
+        except ValidationError as exc:
+            return self._retry(list(exc.errors(include_url=False, include_context=False)), None, limit)
+        except ModelRetry as exc:
+            return self._retry(exc.message, None, limit)
+
+    async def _validated(self, value: Any, tool_name: str | None, tool_call_id: str | None) -> Any:
+        for validator in self.validators:
+            value = await validator(value, self.context(tool_name, tool_call_id, self.retries))
+        return value
+
+    def _retry(self, content: Union[str, list[Any]], call: ToolCallPart | None, limit: int) -> RetryPromptPart:
+        prompt = (RetryPromptPart(content=content) if call is None else
+                  RetryPromptPart(content=content, tool_name=call.tool_name, tool_call_id=call.tool_call_id))
+        self.retries += 1
+        if self.retries > limit:
+            reason = " ".join(prompt.model_response().split())
+            raise UnexpectedModelBehavior(f"Exceeded maximum retries ({limit}) for output validation: {reason[:400]}")
+        return prompt
