@@ -9,12 +9,13 @@ from typing import Any, AsyncIterator, Callable, Generic, Mapping, Sequence, Typ
 
 from .errors import UserError
 from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
-                     FunctionToolResultEvent, PartDeltaEvent, PartStartEvent, TextPartDelta, ToolCallPartDelta)
+                     FunctionToolResultEvent, PartDeltaEvent, PartStartEvent, TextPartDelta, ThinkingPartDelta,
+                     ToolCallPartDelta)
 from .loop import AgentRun
 from .output import OutputDataT, OutputSchema, OutputSpec
 from .output_run import OutputValidator
 from .messages import (MediaContent, ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, TextPart,
-                       ToolCallPart, UserContent, UserPromptPart)
+                       ThinkingPart, ToolCallPart, UserContent, UserPromptPart)
 from .models import Model, infer_model
 from .result import RunResult, StreamedRunResult
 from .settings import ModelSettings, merge_settings, validate_settings
@@ -274,6 +275,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                     yield parts.text(item)
                 elif isinstance(item, ToolCallPartDelta):
                     yield parts.tool_call(item)
+                elif isinstance(item, ThinkingPartDelta):
+                    yield parts.thinking(item)
                 elif isinstance(item, ModelResponse):
                     parts = _ResponseParts()
                 elif isinstance(item, (FunctionToolCallEvent, FunctionToolResultEvent)):
@@ -303,6 +306,7 @@ class _ResponseParts:
         self.count = 0
         self.text_index: int | None = None
         self.calls: dict[int, int] = {}
+        self.reasoning: dict[int, int] = {}
 
     def text(self, piece: str) -> PartStartEvent | PartDeltaEvent:
         if self.text_index is None:
@@ -317,6 +321,14 @@ class _ResponseParts:
             part = ToolCallPart(tool_name=delta.tool_name_delta or "", args=delta.args_delta,
                                 tool_call_id=delta.tool_call_id or "")
             return PartStartEvent(index, part)
+        return PartDeltaEvent(index, delta)
+
+    def thinking(self, delta: ThinkingPartDelta) -> PartStartEvent | PartDeltaEvent:
+        index = self.reasoning.get(delta.index)
+        if index is None:
+            index = self.reasoning[delta.index] = self._next()
+            return PartStartEvent(index, ThinkingPart(content=delta.content_delta or "",
+                                                      signature=delta.signature_delta))
         return PartDeltaEvent(index, delta)
 
     def _next(self) -> int:

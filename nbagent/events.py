@@ -7,7 +7,7 @@ the model's response starts (`PartStartEvent`) and grows (`PartDeltaEvent`), a t
 
 They are slotted dataclasses, not pydantic models: one is built per streamed chunk, so they must
 cost next to nothing. Model streams themselves yield plain `str` for text (99% of chunks) and a
-`ToolCallPartDelta` only for tool-call pieces.
+`ToolCallPartDelta` / `ThinkingPartDelta` only for tool-call and reasoning pieces.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Literal, Union
 
-from .messages import RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart
+from .messages import RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart
 from .output import OutputDataT
 
 if TYPE_CHECKING:
@@ -28,6 +28,16 @@ class TextPartDelta:
 
     content_delta: str
     part_delta_kind: Literal["text"] = "text"
+
+
+@dataclass(slots=True)
+class ThinkingPartDelta:
+    """More reasoning (or its signature) for a thinking part; never part of the answer's text."""
+
+    content_delta: str | None = None
+    signature_delta: str | None = None
+    index: int = 0
+    part_delta_kind: Literal["thinking"] = "thinking"
 
 
 @dataclass(slots=True)
@@ -50,7 +60,7 @@ class PartStartEvent:
     """A new part of the response began; `index` is its position in `ModelResponse.parts`."""
 
     index: int
-    part: TextPart | ToolCallPart
+    part: TextPart | ToolCallPart | ThinkingPart
     event_kind: Literal["part_start"] = "part_start"
 
 
@@ -59,7 +69,7 @@ class PartDeltaEvent:
     """The part at `index` grew."""
 
     index: int
-    delta: TextPartDelta | ToolCallPartDelta
+    delta: TextPartDelta | ToolCallPartDelta | ThinkingPartDelta
     event_kind: Literal["part_delta"] = "part_delta"
 
 

@@ -20,7 +20,7 @@ from typing import Any, AsyncGenerator, Sequence, Union
 from pydantic import ValidationError
 
 from .errors import ModelRetry, ToolExecutionError, UnexpectedModelBehavior
-from .events import FunctionToolCallEvent, FunctionToolResultEvent, ToolCallPartDelta
+from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPartDelta, ToolCallPartDelta
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
                        Usage, UserContent)
 from .models.base import Model, ModelRequestParameters
@@ -31,9 +31,10 @@ from .tools import RunContext, Tool
 from .usage import UsageLimits
 
 ToolOutcome = Union[ToolReturnPart, RetryPromptPart]
-StepItem = Union[str, ToolCallPartDelta, FunctionToolCallEvent, FunctionToolResultEvent, ModelResponse, None]
-"""What `steps()` yields: text, tool-call pieces, tool events, each finished `ModelResponse` (and one
-`None` first, once the first request is answered)."""
+StepItem = Union[str, ToolCallPartDelta, ThinkingPartDelta, FunctionToolCallEvent, FunctionToolResultEvent,
+                 ModelResponse, None]
+"""What `steps()` yields: text, tool-call and reasoning pieces, tool events, each finished `ModelResponse`
+(and one `None` first, once the first request is answered)."""
 
 
 class TextBuffer:

@@ -160,6 +160,25 @@ class TextPart(BaseModel):
     part_kind: Literal["text"] = "text"
 
 
+class ThinkingPart(BaseModel):
+    """The model's reasoning before its answer (Anthropic thinking, OpenAI-compatible `reasoning`).
+
+    Never part of the answer's text. `signature` is Anthropic's proof the thinking is its own, needed
+    to send it back in a tool loop; a redacted block keeps its encrypted data there, with
+    `id="redacted_thinking"` and no content. `provider_name` says which protocol may take it back.
+    """
+
+    content: str
+    id: str | None = None
+    signature: str | None = None
+    provider_name: str | None = None
+    part_kind: Literal["thinking"] = "thinking"
+
+    @property
+    def redacted(self) -> bool:
+        return self.id == "redacted_thinking"
+
+
 class ToolCallPart(BaseModel):
     """The model asks for a tool to be run. `args` is kept as the model sent it: a JSON string or a dict."""
 
@@ -191,7 +210,7 @@ class ToolCallPart(BaseModel):
 RequestPart = Annotated[
     Union[SystemPromptPart, UserPromptPart, ToolReturnPart, RetryPromptPart], Field(discriminator="part_kind")
 ]
-ResponsePart = Annotated[Union[TextPart, ToolCallPart], Field(discriminator="part_kind")]
+ResponsePart = Annotated[Union[TextPart, ToolCallPart, ThinkingPart], Field(discriminator="part_kind")]
 
 
 class ModelRequest(BaseModel):
@@ -219,6 +238,11 @@ class ModelResponse(BaseModel):
     @property
     def tool_calls(self) -> list[ToolCallPart]:
         return [part for part in self.parts if isinstance(part, ToolCallPart)]
+
+    @property
+    def thinking(self) -> str:
+        """The reasoning the model showed before answering ("" if none)."""
+        return "".join([part.content for part in self.parts if isinstance(part, ThinkingPart)])
 
 
 ModelMessage = Annotated[Union[ModelRequest, ModelResponse], Field(discriminator="kind")]
@@ -275,7 +299,7 @@ def part_text(part: RequestPart | ResponsePart) -> str:
     """A part as the model reads it (for word counts of the offline models and for summaries)."""
     if isinstance(part, UserPromptPart):
         return prompt_text(part.content)
-    if isinstance(part, (SystemPromptPart, TextPart)):
+    if isinstance(part, (SystemPromptPart, TextPart, ThinkingPart)):
         return part.content
     if isinstance(part, ToolReturnPart):
         return part.model_response_str()

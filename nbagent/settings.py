@@ -7,9 +7,9 @@ unknown key is a `UserError` naming the field, so a typo like `temprature` never
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Mapping, Optional
+from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import ConfigDict, Field, StrictBool, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
 from .errors import UserError
@@ -17,7 +17,11 @@ from .errors import UserError
 
 @with_config(ConfigDict(extra="forbid"))
 class ModelSettings(TypedDict, total=False):
-    """Settings for a model request; every key is optional."""
+    """Settings for a model request; every key is optional.
+
+    `thinking` asks for reasoning before the answer: True, or a budget in tokens (Anthropic, OpenRouter);
+    `reasoning_effort` is how OpenAI-compatible reasoning models take it.
+    """
 
     max_tokens: Annotated[int, Field(ge=1, strict=True)]
     temperature: Annotated[float, Field(ge=0, le=2)]
@@ -31,6 +35,8 @@ class ModelSettings(TypedDict, total=False):
     extra_body: dict[str, Any]
     max_retries: Annotated[int, Field(ge=0, le=10, strict=True)]
     parallel_tool_calls: Annotated[bool, Field(strict=True)]
+    thinking: Union[StrictBool, Annotated[int, Field(ge=1, strict=True)]]
+    reasoning_effort: Literal["minimal", "low", "medium", "high"]
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(ModelSettings.__annotations__)

@@ -162,9 +162,14 @@ async def test_groq_stream_tool_use_failed_is_retried_then_succeeds(provider: Pr
     third = provider.requests[2].json
     assert third["messages"][4]["tool_calls"] == cassette_request(name, 2)["messages"][4]["tool_calls"]
     assert third["messages"][5] == cassette_request(name, 2)["messages"][5]
-    kinds = [type(part).__name__ for message in response.new_messages() for part in message.parts]
+    kinds = [type(part).__name__ for message in response.new_messages() for part in message.parts
+             if type(part).__name__ != "ThinkingPart"]
     assert kinds == ["UserPromptPart", "ToolCallPart", "RetryPromptPart", "ToolCallPart", "ToolReturnPart",
                      "TextPart"]
+    # the streamed `reasoning` is kept as thinking, never in the text, and not sent back to the server
+    responses = [m for m in response.new_messages() if m.kind == "response"]
+    assert all(r.thinking for r in responses) and "We need" in responses[0].thinking
+    assert "content" not in second["messages"][2]
 
 
 # ------------------------------------------------------------------ OpenAI: streamed tool calls

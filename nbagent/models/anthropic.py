@@ -9,7 +9,8 @@ from typing import Any, Sequence
 
 from ..errors import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
-                        RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart, join_system, system_text)
+                        RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart,
+                        join_system, system_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import ModelRequestParameters, StreamItem
@@ -19,6 +20,7 @@ DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 # Anthropic requires max_tokens on every request; this is what PydanticAI and the SDK examples send.
 DEFAULT_MAX_TOKENS = 4096
+MIN_THINKING_BUDGET = 1024  # the API's minimum budget_tokens
 _SAME_NAME_SETTINGS = ("temperature", "top_p", "stop_sequences")
 # Settings the Messages API has no equivalent for: refusing them beats silently ignoring them.
 _UNSUPPORTED_SETTINGS = ("seed", "presence_penalty", "frequency_penalty")
@@ -50,6 +52,10 @@ class MessagesStream(SSEStream):
                 return delta.get("text")
             if delta_kind == "input_json_delta" and delta.get("partial_json"):
                 return [self.tool_call_delta(event.get("index", 0), args=delta["partial_json"])]
+            if delta_kind == "thinking_delta":
+                return [self.thinking_delta(event.get("index", 0), content=delta.get("thinking"))]
+            if delta_kind == "signature_delta":
+                return [self.thinking_delta(event.get("index", 0), signature=delta.get("signature"))]
         elif kind == "content_block_start":
             block = event.get("content_block") or {}
             if block.get("type") == "tool_use":
@@ -60,6 +66,11 @@ class MessagesStream(SSEStream):
                                              args=json.dumps(initial) if initial else None)]
             if block.get("type") == "text" and block.get("text"):
                 return block["text"]
+            if block.get("type") == "thinking":
+                return [self.thinking_delta(event.get("index", 0), content=block.get("thinking"),
+                                            signature=block.get("signature"))]
+            if block.get("type") == "redacted_thinking":
+                return [self.thinking_delta(event.get("index", 0), redacted=block.get("data"))]
         elif kind == "message_start":
             message = event.get("message") or {}
             self.usage = _usage(message.get("usage"))
@@ -138,9 +149,26 @@ class AnthropicModel(HTTPModel):
             if settings.get("parallel_tool_calls") is False:
                 choice["disable_parallel_tool_use"] = True
             body["tool_choice"] = choice
+        if "thinking" in settings:
+            body["thinking"] = self._thinking(settings)
+        if "reasoning_effort" in settings:
+            raise UserError(f"{self.label}: Anthropic takes a thinking budget, not reasoning_effort; "
+                            "use model_settings={'thinking': 2048} (budget tokens, >= 1024)")
         body.update({name: value for name, value in settings.items() if name in _SAME_NAME_SETTINGS})
         body.update(settings.get("extra_body", {}))
         return body
+
+    def _thinking(self, settings: ModelSettings) -> dict[str, Any]:
+        """`thinking=True` gives the smallest budget; a number is the budget, which must leave room for the answer."""
+        budget = settings["thinking"]
+        budget = MIN_THINKING_BUDGET if budget is True else budget
+        max_tokens = settings.get("max_tokens", DEFAULT_MAX_TOKENS)
+        if budget is False:
+            return {"type": "disabled"}
+        if not MIN_THINKING_BUDGET <= budget < max_tokens:
+            raise UserError(f"{self.label}: a thinking budget must be at least {MIN_THINKING_BUDGET} tokens and below "
+                            f"max_tokens ({max_tokens}); got thinking={budget}")
+        return {"type": "enabled", "budget_tokens": budget}
 
     def _answer(self, data: Any) -> ModelResponse:
         parts: list[ResponsePart] = []
@@ -150,6 +178,12 @@ class AnthropicModel(HTTPModel):
             elif block.get("type") == "tool_use":
                 parts.append(ToolCallPart(tool_name=block["name"], args=block.get("input") or {},
                                           tool_call_id=block["id"]))
+            elif block.get("type") == "thinking":
+                parts.append(ThinkingPart(content=block.get("thinking") or "", signature=block.get("signature"),
+                                          provider_name="anthropic"))
+            elif block.get("type") == "redacted_thinking":
+                parts.append(ThinkingPart(content="", id="redacted_thinking", signature=block.get("data"),
+                                          provider_name="anthropic"))
         return ModelResponse(
             parts=parts or [TextPart(content="")],
             model_name=data.get("model") or self.model_name,
@@ -204,6 +238,11 @@ def _response_blocks(response: ModelResponse) -> list[dict[str, Any]]:
         if isinstance(part, TextPart):
             if part.content:  # e.g. an empty earlier answer
                 blocks.append({"type": "text", "text": part.content})
+        elif isinstance(part, ThinkingPart):
+            # Claude's own thinking goes back verbatim (a tool loop requires it); other reasoning cannot
+            if part.provider_name == "anthropic" and part.signature:
+                blocks.append({"type": "redacted_thinking", "data": part.signature} if part.redacted else
+                              {"type": "thinking", "thinking": part.content, "signature": part.signature})
         else:
             blocks.append({"type": "tool_use", "id": part.tool_call_id, "name": part.tool_name,
                            "input": _args_object(part)})

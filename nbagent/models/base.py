@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from typing import AsyncGenerator, AsyncIterator, Sequence, Union
 
 from ..errors import UnexpectedModelBehavior
-from ..events import ToolCallPartDelta
-from ..messages import ModelMessage, ModelResponse, ResponsePart, TextPart, ToolCallPart, Usage, new_tool_call_id
+from ..events import ThinkingPartDelta, ToolCallPartDelta
+from ..messages import (ModelMessage, ModelResponse, ResponsePart, TextPart, ThinkingPart, ToolCallPart, Usage,
+                        new_tool_call_id)
 from ..settings import ModelSettings
 from ..output import OutputMode, OutputObjectDefinition
 from ..tools import ToolDefinition
 
-StreamItem = Union[str, ToolCallPartDelta]
-"""What a model stream yields: text as a plain `str` (no object per chunk), a tool-call piece as a delta."""
+StreamItem = Union[str, ToolCallPartDelta, ThinkingPartDelta]
+"""What a model stream yields: text as a plain `str` (no object per chunk), tool-call and reasoning
+pieces as deltas."""
 
 
 @dataclass
@@ -65,12 +67,15 @@ class StreamedResponse(ABC):
     mistaken for a finished answer, and a tool call cut in the middle of its arguments never runs.
     """
 
+    provider_name: str | None = None  # the protocol, kept on reasoning parts so only it is sent them back
+
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name
         self.usage = Usage(requests=1)
         self.finish_reason: str | None = None
         self.complete = False
         self._calls: dict[int | str, _PendingCall] = {}
+        self._thinking: dict[int | str, ThinkingPart] = {}
 
     def __aiter__(self) -> AsyncIterator[StreamItem]:
         return self.deltas()
@@ -108,9 +113,27 @@ class StreamedResponse(ABC):
                                       tool_call_id=call.tool_call_id or new_tool_call_id()))
         return calls
 
+    def thinking_delta(self, key: int | str, *, content: str | None = None, signature: str | None = None,
+                       redacted: str | None = None) -> ThinkingPartDelta:
+        """Record a piece of the reasoning block `key` (its text, signature, or redacted data) and return it."""
+        part = self._thinking.get(key)
+        if part is None:
+            part = self._thinking[key] = ThinkingPart(content="", provider_name=self.provider_name)
+        if content:
+            part.content += content
+        if signature:
+            part.signature = (part.signature or "") + signature
+        if redacted:
+            part.id, part.signature = "redacted_thinking", redacted
+        return ThinkingPartDelta(content_delta=content or None, signature_delta=signature or None,
+                                 index=list(self._thinking).index(key))
+
     def response(self, text: str) -> ModelResponse:
-        """The whole answer, given the text that was streamed (kept by the consumer, not copied here)."""
-        parts: list[ResponsePart] = [TextPart(content=text)] if text or not self._calls else []
+        """The whole answer, given the text that was streamed (kept by the consumer, not copied here):
+        reasoning first, then the text, then the tool calls."""
+        parts: list[ResponsePart] = list(self._thinking.values())
+        if text or not self._calls:
+            parts.append(TextPart(content=text))
         parts += self.tool_calls()
         return ModelResponse(parts=parts, model_name=self.model_name, usage=self.usage, finish_reason=self.finish_reason)
 

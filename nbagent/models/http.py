@@ -113,6 +113,7 @@ class SSEStream(StreamedResponse):
 
     def __init__(self, model: HTTPModel, response: httpx.Response, settings: ModelSettings) -> None:
         super().__init__(model.model_name)
+        self.provider_name = model.system
         self._model = model
         self._response = response
         self._settings = settings

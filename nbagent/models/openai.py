@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from ..errors import UnexpectedModelBehavior, UserError
 from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
-                        RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserContent, UserPromptPart,
+                        RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserContent, UserPromptPart,
                         join_system, new_tool_call_id, system_text)
 from ..settings import ModelSettings
 from ..output import OutputObjectDefinition
@@ -48,6 +48,10 @@ class ChatCompletionsStream(SSEStream):
             content = delta.get("content")
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
+            if not content:  # reasoning chunks carry no text: the text path never looks for it
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning:
+                    content = [self.thinking_delta("reasoning", content=reasoning)]
             if delta.get("tool_calls"):
                 content = self._tool_call_pieces(content, delta["tool_calls"])
         if chunk.get("usage"):
@@ -58,8 +62,8 @@ class ChatCompletionsStream(SSEStream):
             return self._stream_error(chunk["error"])
         return content
 
-    def _tool_call_pieces(self, text: str | None, pieces: list[dict[str, Any]]) -> list[StreamItem]:
-        items: list[StreamItem] = [text] if text else []
+    def _tool_call_pieces(self, before: str | list[StreamItem] | None, pieces: list[dict[str, Any]]) -> list[StreamItem]:
+        items: list[StreamItem] = [before] if isinstance(before, str) and before else list(before or [])
         for position, piece in enumerate(pieces):
             function = piece.get("function") or {}
             items.append(self.tool_call_delta(piece.get("index", position), tool_call_id=piece.get("id"),
@@ -135,13 +139,33 @@ class OpenAIModel(HTTPModel):
         body.update({name: value for name, value in settings.items() if name in _SAME_NAME_SETTINGS})
         if "stop_sequences" in settings:
             body["stop"] = settings["stop_sequences"]
+        body.update(self._reasoning(settings))
         body.update(settings.get("extra_body", {}))
         return body
+
+    def _reasoning(self, settings: ModelSettings) -> dict[str, Any]:
+        """`reasoning_effort` as the provider spells it; a thinking budget only where one exists."""
+        effort, thinking = settings.get("reasoning_effort"), settings.get("thinking")
+        if self.system == "openrouter":
+            if effort is not None:
+                return {"reasoning": {"effort": effort}}
+            if thinking is not None:
+                return {"reasoning": {"enabled": thinking} if isinstance(thinking, bool) else {"max_tokens": thinking}}
+            return {}
+        if thinking is not None and not isinstance(thinking, bool):
+            raise UserError(f"{self.label}: Chat Completions reasoning models take reasoning_effort "
+                            "('low', 'medium', 'high'), not a thinking budget")
+        if effort is None and thinking:
+            effort = "medium"
+        return {"reasoning_effort": effort} if effort is not None else {}
 
     def _answer(self, data: Any) -> ModelResponse:
         choice = data["choices"][0]
         message = choice["message"]
         parts: list[ResponsePart] = []
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+        if reasoning:
+            parts.append(ThinkingPart(content=reasoning, provider_name=self.system))
         if message.get("content") or not message.get("tool_calls"):
             parts.append(TextPart(content=message.get("content") or ""))
         for call in message.get("tool_calls") or []:
