@@ -1052,7 +1052,13 @@ class ProviderServer:
             return _EchoReply()
         if req.method == "GET" and req.path in ("/", "/health"):
             return raw(200, b'{"status":"ok"}', {"Content-Type": "application/json"})
+        if req.method == "GET" and req.path.endswith("/models"):  # what a local server serves
+            return raw(200, _dumps({"object": "list", "data": [{"id": name, "object": "model"} for name in SERVED_MODELS]}),
+                       {"Content-Type": "application/json"})
         return error(404, f"no route for {req.method} {req.path}")
+
+
+SERVED_MODELS = ("llama3.2", "qwen2.5-coder")
 
 
 def unused_port() -> int:

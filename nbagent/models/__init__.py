@@ -11,10 +11,11 @@ import sys
 
 from ..errors import UserError
 from .base import Model, StreamedResponse
+from .providers import PROVIDERS
 
-__all__ = ["Model", "StreamedResponse", "infer_model", "default_model_name", "KNOWN_PROVIDERS"]
+__all__ = ["Model", "StreamedResponse", "infer_model", "default_model_name", "KNOWN_PROVIDERS", "PROVIDERS"]
 
-KNOWN_PROVIDERS = ("openai", "anthropic", "ollama", "openrouter", "test")
+KNOWN_PROVIDERS = (*PROVIDERS, "test")
 
 OFFLINE_NOTICE = (
     "nbagent: no model configured, using the offline `test` model. "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from typing import Any, Sequence
 
 from ..errors import ModelHTTPError, UnexpectedModelBehavior, UserError
@@ -15,8 +14,8 @@ from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import ModelRequestParameters, StreamItem
 from .http import HTTPModel, SSEStream
+from .providers import PROVIDERS
 
-DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
 # Anthropic requires max_tokens on every request; this is what PydanticAI and the SDK examples send.
 DEFAULT_MAX_TOKENS = 4096
@@ -104,8 +103,8 @@ class AnthropicModel(HTTPModel):
         api_key: str | None = None,
         settings: ModelSettings | None = None,
     ) -> None:
-        super().__init__(model_name, base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
-                         key_env="ANTHROPIC_API_KEY", api_key=api_key, settings=settings)
+        super().__init__(model_name, provider=PROVIDERS["anthropic"], base_url=base_url, api_key=api_key,
+                         settings=settings)
 
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"x-api-key": key, "anthropic-version": API_VERSION}

@@ -15,10 +15,11 @@ from typing import Any, AsyncGenerator, AsyncIterator, ClassVar, Sequence, Union
 import httpx
 
 from .. import _http
-from ..errors import UnexpectedModelBehavior, UserError, register_secret
+from ..errors import ModelConnectionError, ModelHTTPError, UnexpectedModelBehavior, UserError, register_secret
 from ..messages import ModelMessage, ModelResponse
 from ..settings import ModelSettings
 from .base import Model, ModelRequestParameters, StreamedResponse, StreamItem
+from .providers import Provider
 
 # json.loads without its wrapper (~1 µs less per chunk): returns (value, end); the end is checked here.
 _decode_json = JSONDecoder().raw_decode
@@ -31,11 +32,11 @@ class HTTPModel(Model):
     answer_kind: ClassVar[str]  # what a whole answer is called, for error messages
     stream_class: ClassVar[type["SSEStream"]]
 
-    def __init__(self, model_name: str, *, base_url: str, key_env: str | None, api_key: str | None,
+    def __init__(self, model_name: str, *, provider: Provider, base_url: str | None, api_key: str | None,
                  settings: ModelSettings | None) -> None:
         super().__init__(model_name, settings=settings)
-        self.base_url = base_url.rstrip("/")
-        self._key_env = key_env
+        self.provider = provider
+        self.base_url = (base_url or provider.resolved_base_url()).rstrip("/")
         self._explicit_key = api_key
         register_secret(api_key)
 
@@ -57,13 +58,12 @@ class HTTPModel(Model):
 
     def _headers(self, settings: ModelSettings) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
-        key = self._explicit_key if self._explicit_key is not None else (
-            os.environ.get(self._key_env) if self._key_env else None)
+        key = self._explicit_key if self._explicit_key is not None else os.environ.get(self.provider.optional_key_env)
         if key:
             headers.update(self._auth_headers(key))
-        elif self._key_env and self._explicit_key is None:
+        elif not self.provider.local and self._explicit_key is None:
             raise UserError(
-                f"No API key for {self.label}: set the {self._key_env} environment variable (or pass api_key=...)"
+                f"No API key for {self.label}: set the {self.provider.key_env} environment variable (or pass api_key=...)"
             )
         headers.update(settings.get("extra_headers", {}))
         return headers
@@ -183,3 +183,21 @@ class SSEStream(StreamedResponse):
         if end != len(text) or not isinstance(value, dict):
             raise UnexpectedModelBehavior(f"{self._model.label} sent a malformed stream line: {text[:80]!r}")
         return value
+
+
+async def served_models(provider: Provider, *, timeout: float = 3.0) -> list[str]:
+    """The model ids a server lists at `GET {base}/models`; a one-line error if it is not running."""
+    url = provider.resolved_base_url().rstrip("/") + "/models"
+    key = os.environ.get(provider.optional_key_env)
+    headers = {"authorization": f"Bearer {key}"} if key else {}
+    try:
+        response = await _http.get_client().get(url, headers=headers, timeout=timeout)
+    except httpx.HTTPError:
+        raise ModelConnectionError(f"{provider.name}: no server at {provider.resolved_base_url()} "
+                                   f"(start it, or set {provider.base_url_env})") from None
+    if response.status_code != 200:
+        raise ModelHTTPError(response.status_code, provider.name, response.text)
+    try:
+        return sorted(str(entry["id"]) for entry in response.json()["data"])
+    except (ValueError, KeyError, TypeError):
+        raise UnexpectedModelBehavior(f"{provider.name}: {url} did not return a model list") from None

@@ -1,9 +1,9 @@
-"""OpenAI-compatible Chat Completions over httpx: OpenAI, Ollama, OpenRouter, vLLM, LM Studio, ..."""
+"""OpenAI-compatible Chat Completions over httpx: OpenAI and every preset of providers.py (Groq, Mistral,
+DeepSeek, OpenRouter, Gemini's compatible endpoint, Ollama, vLLM, LM Studio, ...)."""
 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Sequence
 
 from ..errors import UnexpectedModelBehavior, UserError
@@ -15,13 +15,7 @@ from ..output import OutputObjectDefinition
 from ..tools import ToolDefinition
 from .base import ModelRequestParameters, StreamItem
 from .http import HTTPModel, SSEStream
-
-# provider -> (base URL env var, default base URL, key env var or None when no key is needed)
-PROVIDERS: dict[str, tuple[str, str, str | None]] = {
-    "openai": ("OPENAI_BASE_URL", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-    "ollama": ("OLLAMA_BASE_URL", "http://127.0.0.1:11434/v1", None),
-    "openrouter": ("OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
-}
+from .providers import PROVIDERS
 
 _SAME_NAME_SETTINGS = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
 
@@ -105,12 +99,12 @@ class OpenAIModel(HTTPModel):
         api_key: str | None = None,
         settings: ModelSettings | None = None,
     ) -> None:
-        if provider not in PROVIDERS:
-            raise UserError(f"Unknown OpenAI-compatible provider {provider!r}; known: {', '.join(PROVIDERS)}")
-        url_env, default_url, key_env = PROVIDERS[provider]
+        preset = PROVIDERS.get(provider)
+        if preset is None or preset.protocol != "openai":
+            known = ", ".join(name for name, known in PROVIDERS.items() if known.protocol == "openai")
+            raise UserError(f"Unknown OpenAI-compatible provider {provider!r}; known: {known}")
         self.system = provider
-        super().__init__(model_name, base_url=base_url or os.environ.get(url_env) or default_url,
-                         key_env=key_env, api_key=api_key, settings=settings)
+        super().__init__(model_name, provider=preset, base_url=base_url, api_key=api_key, settings=settings)
 
     def _auth_headers(self, key: str) -> dict[str, str]:
         return {"authorization": f"Bearer {key}"}
