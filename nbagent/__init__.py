@@ -32,6 +32,7 @@ _LAZY = {
     "BinaryContent": "nbagent.messages",
     "ImageUrl": "nbagent.messages",
     "TextPart": "nbagent.messages",
+    "ThinkingPart": "nbagent.messages",
     "ToolCallPart": "nbagent.messages",
     "ToolReturnPart": "nbagent.messages",
     "RetryPromptPart": "nbagent.messages",
@@ -43,6 +44,7 @@ _LAZY = {
     "PartDeltaEvent": "nbagent.events",
     "TextPartDelta": "nbagent.events",
     "ToolCallPartDelta": "nbagent.events",
+    "ThinkingPartDelta": "nbagent.events",
     "FinalResultEvent": "nbagent.events",
     "FunctionToolCallEvent": "nbagent.events",
     "FunctionToolResultEvent": "nbagent.events",
@@ -74,9 +76,9 @@ if TYPE_CHECKING:
     from .errors import (ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError, ToolExecutionError,
                          UnexpectedModelBehavior, UsageLimitExceeded, UserError)
     from .events import (AgentRunResultEvent, FinalResultEvent, FunctionToolCallEvent, FunctionToolResultEvent,
-                         PartDeltaEvent, PartStartEvent, TextPartDelta, ToolCallPartDelta)
+                         PartDeltaEvent, PartStartEvent, TextPartDelta, ThinkingPartDelta, ToolCallPartDelta)
     from .messages import (BinaryContent, ImageUrl, ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, RetryPromptPart,
-                           SystemPromptPart, TextPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart,
+                           SystemPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart,
                            messages_from_json, messages_to_json)
     from .models.anthropic import AnthropicModel
     from .models.base import Model, ModelRequestParameters

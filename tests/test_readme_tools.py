@@ -1,4 +1,5 @@
-"""The README's tools example runs as written, offline, and does what its comments say."""
+"""The README's tools and structured-output examples run as written, offline, and do what their
+comments say."""
 
 from __future__ import annotations
 
@@ -17,3 +18,10 @@ def test_readme_tools_example_runs_offline(capsys) -> None:
     results = json.loads(output)
     assert results["user_name"] == "Ada" and 1 <= results["roll_die"] <= 6
     assert kinds == "['request', 'response', 'request', 'response']"
+
+
+def test_readme_structured_output_example_runs_offline(capsys) -> None:
+    section = README.read_text().split("## Structured output", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})
+    assert capsys.readouterr().out == "CityLocation(city='a', country='a')\n"
