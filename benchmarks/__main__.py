@@ -1,12 +1,14 @@
 """nbagent's client overhead, as ratios measured in one run against one loopback provider server.
 
-    python -m benchmarks            # everything, about a minute on 2 cores
+    python -m benchmarks            # everything, about 80 s on 2 cores
     python -m benchmarks --quick    # fewer chunks and repetitions: a smoke run of every section
-    python -m benchmarks --only stream,run
+    python -m benchmarks --only stream,structured
 
 Sections, in the order they run (each adds rows to the one table printed at the end):
 
 - stream:  client CPU per streamed chunk: raw httpx floor, nbagent, PydanticAI, the openai SDK (stream.py).
+- structured: client CPU per chunk of a streamed structured output (an output tool's arguments), with
+           stream_output(): raw httpx (the arguments, validated once), nbagent, PydanticAI (structured_stream.py).
 - run:     client CPU of one non-streamed run with a small answer: raw httpx post, nbagent, ... (run_cost.py).
 - tool:    client CPU of one run with a tool call (two posts): raw httpx, nbagent, PydanticAI (tool_round_trip.py).
 - history: client CPU of one run against history length, next to serialising that history (history.py).
@@ -31,10 +33,12 @@ from benchmarks.load_ext import bench_load
 from benchmarks.run_cost import bench_run
 from benchmarks.server import LoadServer
 from benchmarks.stream import bench_stream
+from benchmarks.structured_stream import bench_structured
 from benchmarks.table import print_table
 from benchmarks.tool_round_trip import bench_tool
 
-SECTIONS = ("stream", "run", "tool", "history", "load", "kernel")
+SECTIONS = ("stream", "structured", "run", "tool", "history", "load", "kernel")
+CLIENT_SECTIONS = {"stream", "structured", "run", "tool", "history"}  # run by one Clients in one event loop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
 
     chunks, reps, slow_reps = (2_000, 3, 1) if args.quick else (20_000, 7, 3)
+    report_rows = 30 if args.quick else 300  # ~500 or ~5,000 chunks of arguments
     runs = 40 if args.quick else 300
     started = time.perf_counter()
     with LoadServer() as server:
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if "stream" in only:
                     await bench_stream(clients, chunks, reps, slow_reps)
+                if "structured" in only:
+                    await bench_structured(clients, report_rows, reps, slow_reps)
                 if "run" in only:
                     await bench_run(clients, runs)
                 if "tool" in only:
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 await clients.aclose()
 
-        if {"stream", "run", "tool", "history"} & set(only):
+        if CLIENT_SECTIONS & set(only):
             asyncio.run(client_sections())
         if "load" in only:
             bench_load(3 if args.quick else 7)

@@ -8,9 +8,10 @@ are skipped with a note.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 import httpx
+from pydantic import BaseModel
 
 from benchmarks.table import NOTES
 from nbagent import Agent, OpenAIModel
@@ -34,6 +35,30 @@ TOOL_DEFINITIONS = [
 def get_value(key: str) -> str:
     """The value stored under a key."""
     return VALUES[key]
+
+
+class Row(BaseModel):
+    name: str
+    value: float
+    note: str
+
+
+class Report(BaseModel):
+    """The structured output asked for: a title and a growing table (server.report's shape)."""
+
+    title: str
+    rows: list[Row]
+
+
+def text_of(delta: dict[str, Any]) -> str | None:
+    """What a text answer's chunk adds: `delta.content`."""
+    return delta.get("content")
+
+
+def arguments_of(delta: dict[str, Any]) -> str | None:
+    """What a tool call's chunk adds: its first call's `function.arguments`."""
+    calls = delta.get("tool_calls")
+    return calls[0]["function"].get("arguments") if calls else None
 
 
 def stream_body(prompt: str) -> dict[str, Any]:
@@ -70,9 +95,10 @@ class Clients:
         self.headers = {"authorization": f"Bearer {API_KEY}"}
         self.nbagent = Agent("openai:gpt-4o")  # OPENAI_BASE_URL / OPENAI_API_KEY point at the server
         self.nbagent_tools = Agent(OpenAIModel("gpt-4o", base_url=url, api_key=API_KEY), tools=[get_value])
+        self.nbagent_report = Agent("openai:gpt-4o", output_type=Report)
         PydanticAgent, AsyncOpenAI = optional_clients()
         self.sdk = AsyncOpenAI(base_url=url, api_key=API_KEY, max_retries=0) if AsyncOpenAI else None
-        self.pydantic_ai = self.pydantic_ai_tools = None
+        self.pydantic_ai = self.pydantic_ai_tools = self.pydantic_ai_report = None
         if PydanticAgent is not None and AsyncOpenAI is not None:
             from pydantic_ai.models.openai import OpenAIChatModel
             from pydantic_ai.providers.openai import OpenAIProvider
@@ -81,6 +107,7 @@ class Clients:
             model = OpenAIChatModel("gpt-4o", provider=OpenAIProvider(openai_client=self._pai_sdk))
             self.pydantic_ai = PydanticAgent(model)
             self.pydantic_ai_tools = PydanticAgent(model, tools=[get_value])
+            self.pydantic_ai_report = PydanticAgent(model, output_type=Report)
 
     async def aclose(self) -> None:
         await self.httpx.aclose()
@@ -90,8 +117,9 @@ class Clients:
         if self.pydantic_ai is not None:
             await self._pai_sdk.close()
 
-    # -- one streamed answer each; each returns the text it got
-    async def stream_floor(self, prompt: str) -> str:
+    # -- one streamed answer each; each returns the text (or the output) it got
+    async def stream_floor(self, prompt: str, piece: Callable[[dict[str, Any]], str | None] = text_of) -> str:
+        """The pieces `piece` takes from each chunk's delta, joined: the answer's text, by default."""
         out: list[str] = []
         loads = json.loads
         request = self.httpx.stream("POST", self.url + "/chat/completions", json=stream_body(prompt), headers=self.headers)
@@ -104,10 +132,14 @@ class Clients:
                     break
                 choices = loads(data).get("choices")
                 if choices:
-                    content = choices[0]["delta"].get("content")
+                    content = piece(choices[0]["delta"])
                     if content:
                         out.append(content)
         return "".join(out)
+
+    async def structured_floor(self, prompt: str) -> Report:
+        """The output tool call's arguments collected as text, then validated once."""
+        return Report.model_validate_json(await self.stream_floor(prompt, arguments_of))
 
     @staticmethod
     async def stream_agent(agent: Any, prompt: str) -> str:
@@ -117,6 +149,15 @@ class Clients:
             async for delta in result.stream_text(delta=True):
                 out.append(delta)
         return "".join(out)
+
+    @staticmethod
+    async def stream_output_agent(agent: Any, prompt: str, debounce_by: float | None) -> Any:
+        """nbagent and PydanticAI again: `run_stream` + `stream_output(debounce_by=...)`; the last output."""
+        last = None
+        async with agent.run_stream(prompt) as result:
+            async for output in result.stream_output(debounce_by=debounce_by):
+                last = output
+        return last
 
     async def stream_sdk(self, prompt: str) -> str:
         out: list[str] = []

@@ -2,10 +2,11 @@
 
 Its own process so that its CPU never counts: every CPU figure is `time.process_time()` of the
 benchmark process only. The prompt tells the server what to send: "stream N [delay S]" streams N
-content chunks (S seconds apart); "tool ..." calls the tool `get_value` and, once the request ends
-with the tool's result (a `tool` message), answers with that result; anything else gets the small
-echo. The server also notes when a stream's first content chunk left, for the kernel's time to first
-token shown.
+content chunks (S seconds apart); "structured R" streams one call of the output tool `final_result`
+whose arguments, a report of R table rows, come a few characters a chunk; "tool ..." calls the tool
+`get_value` and, once the request ends with the tool's result (a `tool` message), answers with that
+result; anything else gets the small echo. The server also notes when a stream's first content chunk
+left, for the kernel's time to first token shown.
 """
 
 from __future__ import annotations
@@ -23,6 +24,34 @@ WORDS = " The quick brown fox jumps over the lazy dog while a list stays mutable
 def pieces(n: int) -> list[str]:
     """The content deltas of an n-chunk answer: one word each, leading space kept, like real tokens."""
     return [" " + WORDS[i % len(WORDS)] for i in range(n)]
+
+
+ROW_NOTES = ("steady", "up 3 % on the last quarter", "estimated; revised in March", "n/a", "down, see the footnote")
+ARGUMENT_CHARS = 4  # characters of a structured answer's arguments per chunk, as a model's tokens come
+
+
+def report(rows: int) -> dict[str, Any]:
+    """The object a "structured R" answer holds: a title and a table of R rows (as plain JSON data)."""
+    return {
+        "title": f"Quarterly figures, {rows} items",
+        "rows": [
+            {"name": f"item {i}", "value": round(i * 1.37 - 40, 2), "note": ROW_NOTES[i % len(ROW_NOTES)]}
+            for i in range(rows)
+        ],
+    }
+
+
+def argument_fragments(rows: int) -> list[str]:
+    """The output tool call's arguments as they stream: the report's compact JSON, ARGUMENT_CHARS a chunk."""
+    text = json.dumps(report(rows), separators=(",", ":"))
+    return [text[i : i + ARGUMENT_CHARS] for i in range(0, len(text), ARGUMENT_CHARS)]
+
+
+def structured_stream(rows: int) -> ps.Reply:
+    """One call of `final_result`: a chunk naming it, then a chunk per argument fragment; "tool_calls"."""
+    named = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "final_result", "arguments": ""}}
+    fragments = [{"tool_calls": [{"index": 0, "function": {"arguments": f}}]} for f in argument_fragments(rows)]
+    return ps.openai_stream([{"tool_calls": [named]}, *fragments], finish_reason="tool_calls", model=None)
 
 
 TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "get_value", "arguments": '{"key": "a"}'}}
@@ -75,6 +104,7 @@ def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
             self.inner.play(TimedWire(wire), req)
 
     replies: dict[tuple[int, float], ps.Reply] = {}
+    structured: dict[int, ps.Reply] = {}
     tool_call = ps.raw(200, json.dumps(TOOL_CALL_COMPLETION), {"Content-Type": "application/json"})
 
     class BenchServer(ps.ProviderServer):
@@ -84,6 +114,11 @@ def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
             if words[:1] == ["tool"]:
                 last = body["messages"][-1]
                 return ps.openai_json(tool_answer(last["content"]), model=None) if last["role"] == "tool" else tool_call
+            if words[:1] == ["structured"]:
+                rows = int(words[1])
+                if rows not in structured:
+                    structured[rows] = structured_stream(rows)
+                return structured[rows]
             if len(words) < 2 or words[0] != "stream":
                 return ps.ProviderServer._default_reply(req)
             n = int(words[1])

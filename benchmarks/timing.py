@@ -10,6 +10,9 @@ import statistics
 import time
 from typing import Any, Awaitable, Callable
 
+Contenders = dict[str, tuple[Callable[[], Awaitable[Any]], int]]
+"""Each contender's name: (the call to time, its repetitions)."""
+
 
 async def cpu_of(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
     start = time.process_time()
@@ -18,7 +21,7 @@ async def cpu_of(call: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
 
 
 async def interleaved(
-    contenders: dict[str, tuple[Callable[[], Awaitable[Any]], int]], check: Callable[[str, Any], None], *, warm_up: int
+    contenders: Contenders, check: Callable[[str, Any], None], *, warm_up: int
 ) -> dict[str, float]:
     """Median CPU seconds of each contender, its runs interleaved round-robin with the others' so a
     busy neighbour on the machine slows all of them alike. Each value is (call, repetitions); every

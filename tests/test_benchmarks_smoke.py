@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_quick_benchmark_prints_the_ratio_table() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--only", "stream,run,tool,history"],
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "stream,structured,run,tool,history"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -21,6 +21,7 @@ def test_quick_benchmark_prints_the_ratio_table() -> None:
     out = done.stdout
     for row in (
         "stream, CPU per chunk: nbagent",
+        "structured stream, CPU per chunk: nbagent",
         "run, CPU per run: nbagent",
         "tool round trip, CPU per run: nbagent",
         "history 1,000 turns, CPU per run: nbagent",
