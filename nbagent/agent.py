@@ -9,13 +9,12 @@ from typing import Any, AsyncIterator, Callable, Generic, Mapping, Sequence, Typ
 
 from .errors import UserError
 from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
-                     FunctionToolResultEvent, PartDeltaEvent, PartStartEvent, TextPartDelta, ThinkingPartDelta,
-                     ToolCallPartDelta)
+                     FunctionToolResultEvent, ResponseEvents, ThinkingPartDelta, ToolCallPartDelta)
 from .loop import AgentRun
 from .output import OutputDataT, OutputSchema, OutputSpec
 from .output_run import OutputValidator
-from .messages import (MediaContent, ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, TextPart,
-                       ThinkingPart, ToolCallPart, UserContent, UserPromptPart)
+from .messages import (MediaContent, ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, UserContent,
+                       UserPromptPart)
 from .models import Model, infer_model
 from .result import RunResult, StreamedRunResult
 from .settings import ModelSettings, merge_settings, validate_settings
@@ -266,7 +265,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits,
                           output_type)
         steps = run.steps()
-        parts = _ResponseParts()
+        parts = ResponseEvents()
         try:
             async for item in steps:
                 if item is None:
@@ -278,7 +277,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                 elif isinstance(item, ThinkingPartDelta):
                     yield parts.thinking(item)
                 elif isinstance(item, ModelResponse):
-                    parts = _ResponseParts()
+                    parts = ResponseEvents()
                 elif isinstance(item, (FunctionToolCallEvent, FunctionToolResultEvent)):
                     yield item
             assert run.final is not None  # steps() ends only with the output
@@ -297,43 +296,6 @@ def _prompt_content(prompt: Any) -> str | list[UserContent]:
     raise UserError(
         f"The prompt must be a str or a list of str / BinaryContent / ImageUrl, got {type(prompt).__name__}"
     )
-
-
-class _ResponseParts:
-    """Numbers the parts of one streamed response as they start, for Part*Event indices."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.text_index: int | None = None
-        self.calls: dict[int, int] = {}
-        self.reasoning: dict[int, int] = {}
-
-    def text(self, piece: str) -> PartStartEvent | PartDeltaEvent:
-        if self.text_index is None:
-            self.text_index = self._next()
-            return PartStartEvent(self.text_index, TextPart(content=piece))
-        return PartDeltaEvent(self.text_index, TextPartDelta(piece))
-
-    def tool_call(self, delta: ToolCallPartDelta) -> PartStartEvent | PartDeltaEvent:
-        index = self.calls.get(delta.index)
-        if index is None:
-            index = self.calls[delta.index] = self._next()
-            part = ToolCallPart(tool_name=delta.tool_name_delta or "", args=delta.args_delta,
-                                tool_call_id=delta.tool_call_id or "")
-            return PartStartEvent(index, part)
-        return PartDeltaEvent(index, delta)
-
-    def thinking(self, delta: ThinkingPartDelta) -> PartStartEvent | PartDeltaEvent:
-        index = self.reasoning.get(delta.index)
-        if index is None:
-            index = self.reasoning[delta.index] = self._next()
-            return PartStartEvent(index, ThinkingPart(content=delta.content_delta or "",
-                                                      signature=delta.signature_delta))
-        return PartDeltaEvent(index, delta)
-
-    def _next(self) -> int:
-        self.count += 1
-        return self.count - 1
 
 
 _own_loop: asyncio.AbstractEventLoop | None = None

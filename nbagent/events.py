@@ -117,3 +117,40 @@ class AgentRunResultEvent(Generic[OutputDataT]):
 ModelResponseStreamEvent = Union[PartStartEvent, PartDeltaEvent, FinalResultEvent]
 HandleResponseEvent = Union[FunctionToolCallEvent, FunctionToolResultEvent]
 AgentStreamEvent = Union[ModelResponseStreamEvent, HandleResponseEvent]
+
+
+class ResponseEvents:
+    """Turns one streamed response's pieces into part events, numbering the parts as they start."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.text_index: int | None = None
+        self.calls: dict[int, int] = {}
+        self.reasoning: dict[int, int] = {}
+
+    def text(self, piece: str) -> PartStartEvent | PartDeltaEvent:
+        if self.text_index is None:
+            self.text_index = self._next()
+            return PartStartEvent(self.text_index, TextPart(content=piece))
+        return PartDeltaEvent(self.text_index, TextPartDelta(piece))
+
+    def tool_call(self, delta: ToolCallPartDelta) -> PartStartEvent | PartDeltaEvent:
+        index = self.calls.get(delta.index)
+        if index is None:
+            index = self.calls[delta.index] = self._next()
+            part = ToolCallPart(tool_name=delta.tool_name_delta or "", args=delta.args_delta,
+                                tool_call_id=delta.tool_call_id or "")
+            return PartStartEvent(index, part)
+        return PartDeltaEvent(index, delta)
+
+    def thinking(self, delta: ThinkingPartDelta) -> PartStartEvent | PartDeltaEvent:
+        index = self.reasoning.get(delta.index)
+        if index is None:
+            index = self.reasoning[delta.index] = self._next()
+            return PartStartEvent(index, ThinkingPart(content=delta.content_delta or "",
+                                                      signature=delta.signature_delta))
+        return PartDeltaEvent(index, delta)
+
+    def _next(self) -> int:
+        self.count += 1
+        return self.count - 1

@@ -8,7 +8,6 @@ exact same objects, and each wire protocol maps them to its own shape (models/op
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from datetime import datetime, timezone
@@ -16,6 +15,8 @@ from typing import Annotated, Any, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 from pydantic_core import to_json
+
+from .media import BinaryContent, ImageUrl, MediaContent, UserContent, describe_media
 
 
 def _now() -> datetime:
@@ -54,43 +55,6 @@ class SystemPromptPart(BaseModel):
     content: str
     timestamp: datetime = Field(default_factory=_now)
     part_kind: Literal["system-prompt"] = "system-prompt"
-
-
-class BinaryContent(BaseModel):
-    """Bytes sent to the model, e.g. a PNG of a plot. Saved in JSON as base64."""
-
-    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
-
-    data: bytes
-    media_type: str
-    kind: Literal["binary"] = "binary"
-
-    @property
-    def is_image(self) -> bool:
-        return self.media_type.startswith("image/")
-
-    @property
-    def base64(self) -> str:
-        return base64.b64encode(self.data).decode()
-
-    @property
-    def data_uri(self) -> str:
-        return f"data:{self.media_type};base64,{self.base64}"
-
-    def __repr__(self) -> str:  # never dump megabytes of image bytes into a traceback or a cell
-        return f"BinaryContent(<{len(self.data):,} bytes>, media_type={self.media_type!r})"
-
-
-class ImageUrl(BaseModel):
-    """An image the provider fetches itself (an http(s) URL or a data: URI)."""
-
-    url: str
-    kind: Literal["image-url"] = "image-url"
-
-
-UserContent = Union[str, ImageUrl, BinaryContent]
-"""One piece of a user prompt: text or an image."""
-MediaContent = (BinaryContent, ImageUrl)
 
 
 def _tool_content_kind(value: Any) -> str:
@@ -279,13 +243,6 @@ def system_text(messages: Sequence[ModelMessage]) -> str | None:
 def join_system(*texts: str | None) -> str | None:
     """System texts joined by a blank line, the empty ones left out."""
     return "\n\n".join(text for text in texts if text) or None
-
-
-def describe_media(content: BinaryContent | ImageUrl) -> str:
-    """How an image is named in text (summaries, word counts, the note beside a tool's image)."""
-    if isinstance(content, ImageUrl):
-        return f"image at {content.url[:60]}" if not content.url.startswith("data:") else "image"
-    return f"{content.media_type} image" if content.is_image else f"{content.media_type} file"
 
 
 def prompt_text(content: str | Sequence[UserContent]) -> str:

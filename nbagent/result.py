@@ -106,6 +106,7 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         call_type: OutputType | None = None
         last_check = 0.0
         last: Any = None
+        parsed = ""  # what was parsed last: nothing new arrived, nothing to parse
         async for item in self._steps:
             if type(item) is str:
                 self._text.append(item)
@@ -125,8 +126,12 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
             if debounce_by is not None and now - last_check < debounce_by:
                 continue
             last_check = now
-            partial = self._partial("".join(growing), call_type)
-            if partial is not None and not _same(partial, last):
+            data = "".join(growing)
+            if data == parsed:
+                continue
+            parsed = data
+            partial = self._partial(data, call_type)
+            if partial is not None:
                 last = partial
                 yield partial
         final = self._finish().value
@@ -172,6 +177,6 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
 
 
 def _same(value: Any, other: Any) -> bool:
-    """Nothing new to yield. A partial output is an instance of a subclass of the output type, so the
-    final, validated output (of the type itself) is always yielded at the end."""
+    """The final output adds nothing to the last partial one. A partial model or dataclass is an instance
+    of a subclass of the output type, so the final, validated one (of the type itself) is always yielded."""
     return type(value) is type(other) and value == other
