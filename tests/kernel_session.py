@@ -6,7 +6,7 @@ import os
 import queue
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from jupyter_client.manager import KernelManager
 
@@ -65,10 +65,13 @@ class KernelSession:
         self.client.wait_for_ready(timeout=60)
 
     def execute(self, code: str, *, timeout: float = 60, metadata: dict[str, Any] | None = None,
-                interrupt_after: float | None = None) -> Execution:
+                interrupt_after: float | None = None, allow_stdin: bool = False,
+                on_message: Callable[[dict[str, Any]], None] | None = None) -> Execution:
+        """Run `code`; `allow_stdin=True` as a frontend a user sits at sends it (JupyterLab does);
+        `on_message` sees each iopub message of this request as it arrives (e.g. to click a button)."""
         started = time.perf_counter()
         content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
-                   "allow_stdin": False, "stop_on_error": False}
+                   "allow_stdin": allow_stdin, "stop_on_error": False}
         request = self.client.session.msg("execute_request", content)
         request["metadata"] = dict(metadata or {})  # JupyterLab sends {"cellId": ...} here
         self.client.shell_channel.send(request)
@@ -92,6 +95,8 @@ class KernelSession:
                 continue
             execution.messages.append(message)
             execution.arrivals.append(time.perf_counter())
+            if on_message is not None:
+                on_message(message)
             if message["msg_type"] == "status" and message["content"]["execution_state"] == "idle":
                 break
         while True:

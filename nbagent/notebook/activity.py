@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ..messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart)
+from ..messages import (BinaryContent, ImageUrl, ModelMessage, ModelRequest, ModelResponse, RetryPromptPart,
+                        ToolCallPart, ToolReturnPart)
+from .images import describe_image
 
 MAX_ARGS_CHARS = 60
 MAX_RESULT_CHARS = 80
@@ -54,7 +56,9 @@ def call_text(call: ToolCallPart) -> str:
 
 def result_summary(content: Any) -> str:
     """What a tool returned, in a few words: its `summary` when it gives one (the kernel tools do)."""
-    if isinstance(content, dict) and isinstance(content.get("summary"), str):
+    if isinstance(content, (BinaryContent, ImageUrl)):
+        text = describe_image(content)
+    elif isinstance(content, dict) and isinstance(content.get("summary"), str):
         text = content["summary"]
     elif isinstance(content, str):
         text = content

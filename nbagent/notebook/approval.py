@@ -1,22 +1,20 @@
 """The user's consent to run model-written code: the exact code, highlighted, with Run and Skip buttons.
 
 The cell shows the code as Markdown (a fenced Python block, rendered and highlighted by the frontend)
-and an ipywidgets row below it, then waits for a click while the kernel keeps handling the widgets'
-messages (jupyter-ui-poll: the cell blocks, the buttons stay live). Only a click decides: nothing the
-model sends can. After the click the buttons are replaced by a line saying what was decided, which is
-what the saved notebook keeps.
+and an ipywidgets row below it, then awaits a click. The `%%ask` cell runs as an async cell, so while it
+awaits, the kernel's loop goes on handling the widgets' messages (ipykernel dispatches comm messages
+while an async cell waits). Only a click decides: nothing the model sends can. After the click the
+buttons are replaced by a line saying what was decided, which is what the saved notebook keeps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import ipywidgets as widgets
 from IPython.display import display
-from jupyter_ui_poll import run_ui_poll_loop
-
-POLL_SECONDS = 0.05
 
 
 def code_block(code: str) -> str:
@@ -26,7 +24,7 @@ def code_block(code: str) -> str:
     return f"{fence}python\n{code}\n{fence}"
 
 
-def ask_to_run(code: str) -> bool:
+async def ask_to_run(code: str) -> bool:
     """Show `code` with Run / Skip and wait for the user's click; True means Run."""
     display({"text/markdown": "**nbagent wants to run this code in your kernel:**\n\n" + code_block(code),
              "text/plain": f"nbagent wants to run this code in your kernel:\n{code}"}, raw=True)
@@ -35,13 +33,13 @@ def ask_to_run(code: str) -> bool:
     note = widgets.Label("the answer waits for your choice")
     row = widgets.HBox([run, skip, note])
     row.add_class("nbagent-approval")
-    decision: dict[str, bool] = {}
-    run.on_click(lambda _: decision.setdefault("run", True))
-    skip.on_click(lambda _: decision.setdefault("run", False))
+    decision: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    run.on_click(lambda _: decision.done() or decision.set_result(True))
+    skip.on_click(lambda _: decision.done() or decision.set_result(False))
     handle: Any = display(row, display_id=True)
     said = "⏹ interrupted before a choice"
     try:
-        approved: bool = run_ui_poll_loop(lambda: decision.get("run"), sleep=POLL_SECONDS)
+        approved = await decision
         said = "▶ you chose Run" if approved else "⏭ you chose Skip: not run"
         return approved
     finally:

@@ -7,9 +7,10 @@ when the tool answers (activity.py). The turn recorded is every message the run 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 from IPython.display import display, update_display
 
@@ -24,7 +25,7 @@ from ..settings import validate_settings
 from .activity import ToolLine, turn_pieces
 from .config import TOOLS_KERNEL
 from .kernel_tools import INSTRUCTIONS, NOTICE, KernelContext, notebook_tools, offline_model
-from .live import StreamProgress, cancel_and_wait, compose, follow, is_kernel, loop_thread
+from .live import StreamProgress, cancel_and_wait, compose, follow, follow_async, is_kernel, loop_thread
 from .magics import AskError
 from .prompt import first_code_block
 from .render import answer_bundle, footer
@@ -77,6 +78,7 @@ class Ask:
         self.cell_id = cell_id_of(shell)
         self.kernel = is_kernel()
         self.kernel_tools = args.tools or self.state.settings.tools == TOOLS_KERNEL
+        self.interactive = False  # the user can click Run: set for an async cell in a frontend they sit at
         if self.kernel_tools:
             self.model = offline_model(self.model)
         with self.conversation.lock:
@@ -86,28 +88,56 @@ class Ask:
             self.history = [] if args.no_history else self.conversation.history_before(self.replacing)
 
     def run(self) -> None:
+        """Ask and follow the answer from this thread (a terminal, or a magic called from code)."""
+        progress, view, future = self._start()
+        if progress is None:
+            return
+        try:
+            follow(progress, view.show_partial, upto_pending=not self.kernel)
+        except KeyboardInterrupt:
+            self._interrupted(future, progress, view)
+        self._finish(self._result(future, view), progress, view)
+
+    async def run_async(self) -> None:
+        """Ask and follow the answer in an async cell, where the user can click Run on code to run."""
+        self.interactive = can_click(self.shell)
+        progress, view, future = self._start()
+        if progress is None:
+            return
+        try:
+            await follow_async(progress, view.show_partial)
+        except (KeyboardInterrupt, asyncio.CancelledError):  # the kernel's interrupt, in an async cell
+            self._interrupted(future, progress, view)
+        self._finish(self._result(future, view), progress, view)
+
+    def _start(self) -> tuple[StreamProgress | None, "AnswerView", Any]:
+        """Send the question; the answer's progress, its view and the request's future (no progress:
+        a --background answer, followed from its own thread)."""
         if self.kernel_tools:
             print("nbagent: " + NOTICE.format(model=self.model.label), file=sys.stderr)
         progress = StreamProgress()
         view = AnswerView(self.model.label, kernel=self.kernel)
         future = loop_thread().submit(self._consume(progress))
-        if self.args.background:
-            if not self.kernel:
-                raise AskError("--background needs a Jupyter kernel")
-            self._follow_in_background(progress, future, view)
-            return
+        if not self.args.background:
+            return progress, view, future
+        if not self.kernel:
+            raise AskError("--background needs a Jupyter kernel")
+        self._follow_in_background(progress, future, view)
+        return None, view, future
+
+    def _interrupted(self, future: Any, progress: StreamProgress, view: "AnswerView") -> NoReturn:
+        cancel_and_wait(future, progress)
+        view.show_final(progress.text(), self._footer(progress, None, "⏹ interrupted: partial answer, not added to the conversation"))
+        raise AskInterrupted("interrupted; the partial answer above is not part of the conversation") from None
+
+    @staticmethod
+    def _result(future: Any, view: "AnswerView") -> RunResult:
         try:
-            follow(progress, view.show_partial, upto_pending=not self.kernel)
-        except KeyboardInterrupt:
-            cancel_and_wait(future, progress)
-            view.show_final(progress.text(), self._footer(progress, None, "⏹ interrupted: partial answer, not added to the conversation"))
-            raise AskInterrupted("interrupted; the partial answer above is not part of the conversation") from None
-        try:
-            result = future.result()
+            result: RunResult = future.result()
         except BaseException:
             view.clear()
             raise
-        self._finish(result, progress, view)
+        return result
 
     def _agent(self) -> Agent[Any]:
         """The conversation's agent, or for a question with tools one like it that offers them."""
@@ -125,7 +155,7 @@ class Ask:
     async def _consume(self, progress: StreamProgress) -> RunResult:
         agent = self._agent()
         context = KernelContext(self.shell, progress, self.state.settings.approve_code,
-                                interactive=self.kernel and can_click(self.shell), background=self.args.background)
+                                interactive=self.interactive, background=self.args.background)
         lines: dict[str, ToolLine] = {}
         try:
             async for event in agent.run_stream_events(

@@ -12,13 +12,17 @@ import contextlib
 import io
 import itertools
 import linecache
+import signal
 import sys
+import threading
 import traceback
-from typing import Any, TextIO
+from typing import Any, Iterator, TextIO
 
+from IPython.display import Image as DisplayImage
 from IPython.display import display
 
 from .describe import bounded
+from .images import figure_png
 
 MAX_OUTPUT_CHARS = 2000
 _runs = itertools.count(1)
@@ -37,7 +41,7 @@ def run_code(namespace: dict[str, Any], code: str) -> dict[str, Any]:
     stdout, stderr = _Tee(sys.stdout), _Tee(sys.stderr)
     found: dict[str, Any] = {}
     try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):  # type: ignore[type-var]
+        with _interruptible(), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):  # type: ignore[type-var]
             exec(compile(body, filename, "exec"), namespace)
             if last is not None:
                 value = eval(compile(ast.Expression(last.value), filename, "eval"), namespace)
@@ -54,6 +58,20 @@ def run_code(namespace: dict[str, Any], code: str) -> dict[str, Any]:
         found["figures"] = f"{figures} figure(s) shown to the user in the cell"
     found.setdefault("summary", _outcome(found))
     return {"summary": found.pop("summary"), **found}
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """The kernel's interrupt raises KeyboardInterrupt in the code, as in any cell. (An async cell's
+    interrupt only cancels at the next await, which code stuck in a loop never reaches.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Tee(io.TextIOBase):
@@ -88,7 +106,7 @@ def _show_new_figures(before: set[int]) -> int:
     new = [number for number in pyplot.get_fignums() if number not in before]
     for number in new:
         figure = pyplot.figure(number)
-        display(figure)
+        display(DisplayImage(data=figure_png(figure), format="png"))  # whatever the backend, as the inline one shows it
         pyplot.close(figure)
     return len(new)
 

@@ -48,7 +48,20 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @one_line_errors
 def ask(shell: Any, args: Any, cell: str) -> None:
-    """`%%ask`: check the options, fill in `{expr}` fields, and ask."""
+    """`%%ask` called as a magic (a terminal, or `run_cell_magic` from code)."""
+    _question(shell, args, cell).run()
+
+
+async def ask_async(shell: Any, args: Any, cell: str) -> None:
+    """`%%ask` as a kernel runs the cell: async, so widget clicks arrive while it waits."""
+    try:
+        await _question(shell, args, cell).run_async()
+    except NbAgentError as exc:
+        raise AskError(str(exc)) from None
+
+
+def _question(shell: Any, args: Any, cell: str) -> Ask:
+    """Check the options and fill in the `{expr}` fields: the question, ready to ask."""
     if not cell.strip():
         raise AskError("nothing to ask: write the question in the cell, below %%ask")
     if args.output is not None and not args.output.isidentifier():
@@ -59,7 +72,7 @@ def ask(shell: Any, args: Any, cell: str) -> None:
         raise AskError(str(exc)) from None
     for note in notes:
         print(f"nbagent: {note}", file=sys.stderr)
-    Ask(shell, args, prompt).run()
+    return Ask(shell, args, prompt)
 
 
 @one_line_errors

@@ -34,7 +34,7 @@ def image_of(value: Any) -> BinaryContent | ImageUrl | None:
         return _checked(BinaryContent(data=value.data, media_type=media_type))
     module = type(value).__module__ or ""
     if module.startswith("matplotlib.figure") and hasattr(value, "savefig"):
-        return _checked(BinaryContent(data=_saved(value.savefig, format="png", bbox_inches="tight"), media_type="image/png"))
+        return _checked(BinaryContent(data=figure_png(value), media_type="image/png"))
     if module.startswith("PIL.") and hasattr(value, "save") and hasattr(value, "size"):
         return _checked(BinaryContent(data=_saved(value.save, format="PNG"), media_type="image/png"))
     return None
@@ -45,6 +45,11 @@ def describe_image(image: BinaryContent | ImageUrl) -> str:
     if isinstance(image, ImageUrl):
         return f"image at {image.url[:60]}"
     return f"{image.media_type} image, {len(image.data) / 1000:,.0f} kB"
+
+
+def figure_png(figure: Any) -> bytes:
+    """A matplotlib figure as PNG, trimmed as the inline backend shows it."""
+    return _saved(figure.savefig, format="png", bbox_inches="tight")
 
 
 def _media_type(data: bytes) -> str | None:

@@ -55,7 +55,7 @@ class KernelContext:
     shell: Any
     progress: StreamProgress  # the asking cell's thread serves approvals and code runs
     approve_code: str  # "ask" or "always"
-    interactive: bool  # the frontend can show buttons and send their clicks
+    interactive: bool  # an async cell in a frontend that can show buttons and send their clicks
     background: bool  # --background: the cell is not waiting, so nothing can be approved in it
 
 
@@ -104,7 +104,7 @@ def last_error(ctx: RunContext[KernelContext]) -> dict[str, Any]:
     if error is None:
         return {"summary": "no error yet", "error": None}
     frames = traceback.extract_tb(error.__traceback__)
-    cell = next((frame.filename for frame in frames if linecache.getlines(frame.filename)), None)
+    cell = next((frame.filename for frame in frames if _is_cell(frame.filename)), None)
     result = {
         "summary": f"{type(error).__name__}: {_first_line(str(error))}",
         "type": type(error).__name__,
@@ -147,13 +147,19 @@ async def run_code(ctx: RunContext[KernelContext], code: str) -> dict[str, Any]:
         return _refused("this frontend cannot show the Run button; suggest the code as a code block instead "
                         "(the user may set %agent_settings approve_code=always)")
 
-    def approve_and_run() -> dict[str, Any]:
-        if context.approve_code != APPROVE_ALWAYS and not ask_to_run(code):
-            return {"summary": "skipped by the user", "declined": True,
-                    "message": "The user chose not to run this code. Do not run it; answer without it."}
-        return run_in_namespace(context.shell.user_ns, code)
+    def approve_and_run() -> Any:
+        if context.approve_code == APPROVE_ALWAYS:
+            return run_in_namespace(context.shell.user_ns, code)
+        return _run_if_approved(context, code)  # awaited by the async cell, whose loop delivers the click
 
     return await context.progress.on_cell_thread(approve_and_run)
+
+
+async def _run_if_approved(context: KernelContext, code: str) -> dict[str, Any]:
+    if not await ask_to_run(code):
+        return {"summary": "skipped by the user", "declined": True,
+                "message": "The user chose not to run this code. Do not run it; answer without it."}
+    return run_in_namespace(context.shell.user_ns, code)
 
 
 KERNEL_TOOLS: tuple[Callable[..., Any], ...] = (list_variables, inspect_variable, last_error, read_cell, run_code)
@@ -246,6 +252,12 @@ def _is_user_variable(shell: Any, name: str, value: Any) -> bool:
     """Not `_`-prefixed, not a module, not one of IPython's own names (unless the user rebound it)."""
     hidden = shell.user_ns_hidden
     return not (name.startswith("_") or inspect.ismodule(value) or (name in hidden and hidden[name] is value))
+
+
+def _is_cell(filename: str) -> bool:
+    """IPython keeps each cell's source in linecache under a name of its own, with no file behind it."""
+    entry = linecache.cache.get(filename)
+    return entry is not None and entry[1] is None
 
 
 def _summary_of(name: str, value: Any) -> str:

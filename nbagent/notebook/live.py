@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import inspect
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine
+from typing import Any, Callable, Coroutine, Iterator
 
 from IPython import get_ipython
 
@@ -95,18 +97,24 @@ class StreamProgress:
 
     def run_cell_tasks(self) -> None:
         """Do the queued cell-thread work; a failure goes to whoever waits for it, an interrupt to the cell."""
-        while True:
-            try:
-                work, future = self.cell_tasks.get_nowait()
-            except queue.Empty:
-                return
-            try:
+        while (task := self._next_task()) is not None:
+            work, future = task
+            with _settling(future):
                 future.set_result(work())
-            except Exception as exc:
-                future.set_exception(exc)
-            except BaseException:  # an interrupt: the waiting tool is cancelled (never handed the interrupt,
-                future.cancel()    # which would stop the request loop itself) and the cell sees it
-                raise
+
+    async def run_cell_tasks_async(self) -> None:
+        """`run_cell_tasks` in an async cell, where work may await (e.g. a click) while the kernel's loop runs."""
+        while (task := self._next_task()) is not None:
+            work, future = task
+            with _settling(future):
+                result = work()
+                future.set_result(await result if inspect.isawaitable(result) else result)
+
+    def _next_task(self) -> tuple[Callable[[], Any], "concurrent.futures.Future[Any]"] | None:
+        try:
+            return self.cell_tasks.get_nowait()
+        except queue.Empty:
+            return None
 
     def finish(self) -> None:
         self.finished_at = time.perf_counter()
@@ -118,6 +126,20 @@ class StreamProgress:
         if not self.has_blocks:
             return "".join(self.pieces)
         return compose(list(self.pieces), upto_pending=upto_pending)
+
+
+@contextlib.contextmanager
+def _settling(future: "concurrent.futures.Future[Any]") -> Iterator[None]:
+    """A failure of cell-thread work goes to the tool waiting for it; an interrupt cancels that tool (it
+    must never reach the request loop, which it would stop) and goes on to the cell."""
+    try:
+        yield
+    except Exception as exc:
+        if not future.done():  # a tool cancelled meanwhile no longer waits
+            future.set_exception(exc)
+    except BaseException:
+        future.cancel()
+        raise
 
 
 def compose(pieces: list[Any], *, upto_pending: bool = False) -> str:
@@ -150,21 +172,44 @@ def follow(
     Returns when the answer is finished (the caller renders the final text). KeyboardInterrupt
     propagates to the caller, who cancels the request.
     """
+    for timeout in _updates(progress, render, max_updates_per_second, upto_pending):
+        progress.run_cell_tasks()
+        progress.wake.wait(timeout)
+
+
+async def follow_async(
+    progress: StreamProgress,
+    render: Callable[[str], None],
+    *,
+    max_updates_per_second: float = MAX_UPDATES_PER_SECOND,
+) -> None:
+    """`follow` in an async cell: between updates the kernel's loop is free, so widget clicks arrive
+    while the answer waits. An interrupt arrives as CancelledError (or KeyboardInterrupt from code run
+    for a tool) and propagates to the caller."""
+    for timeout in _updates(progress, render, max_updates_per_second, False):
+        await progress.run_cell_tasks_async()
+        if not progress.wake.is_set():
+            await asyncio.to_thread(progress.wake.wait, timeout)
+
+
+def _updates(progress: StreamProgress, render: Callable[[str], None], max_updates_per_second: float,
+             upto_pending: bool) -> Iterator[float | None]:
+    """The display side of an answer: renders when due, and yields how long to wait for `progress.wake`
+    next (None: until the first token, tool call, work for the cell, or the end). Ends when it is done."""
     interval = 1.0 / max_updates_per_second
     shown = 0
     last = float("-inf")
-    progress.wake.wait()  # the first token, a tool call, work for this thread, or the end
+    yield None
     while True:
         progress.wake.clear()
-        progress.run_cell_tasks()
         if progress.done.is_set():
             return
         now = time.perf_counter()
         changes = progress.changes
-        if changes != shown and now >= last + interval:
+        if changes != shown and (now >= last + interval or not progress.cell_tasks.empty()):  # shown before asking
             render(progress.text(upto_pending=upto_pending))
             shown, last = changes, now
-        progress.wake.wait(max(0.0, last + interval - time.perf_counter()) or interval)
+        yield max(0.0, last + interval - time.perf_counter()) or interval
 
 
 def cancel_and_wait(future: Any, progress: StreamProgress) -> None:

@@ -3,6 +3,11 @@
 This is what `%load_ext nbagent` imports, so it needs only IPython: each magic parses its options and
 hands over to `commands`, behind the layer's one lazy boundary (`layer()`), which loads the model
 stack, widgets and HTTP on the first call.
+
+In a kernel a `%%ask` cell runs as an async cell (an input transformer turns it into one awaited
+call): while the answer waits for the model, or for the user's Run click on code the model wants to
+run, the kernel's loop stays free to deliver widget messages. Elsewhere (a terminal, a direct
+`run_cell_magic` call) the magic runs as usual.
 """
 
 from __future__ import annotations
@@ -75,6 +80,24 @@ class AgentMagics(Magics):
         layer().agent_history(_parse(self.agent_history, line))
 
 
+async def ask_in_kernel(shell: Any, line: str, cell: str) -> None:
+    """What a `%%ask` cell becomes in a kernel (see `_await_ask_cells`)."""
+    await layer().ask_async(shell, _parse(AgentMagics.ask, line), cell)
+
+
+def _await_ask_cells(lines: list[str]) -> list[str]:
+    """Input transformer: a `%%ask` cell becomes one awaited call of `ask_in_kernel`, so the kernel runs
+    it as an async cell. `%%ask?` (help) and other cells are left alone."""
+    if not lines or not lines[0].startswith("%%ask") or lines[0].rstrip().endswith("?"):
+        return lines
+    first, *body = lines
+    magic, _, line = first.rstrip("\n").partition(" ")
+    if magic != "%%ask":
+        return lines
+    call = f"ask_in_kernel(get_ipython(), {line!r}, {''.join(body)!r})"
+    return [f"await __import__({__name__!r}, fromlist=['ask_in_kernel']).{call}\n"]
+
+
 def _parse(magic: Any, line: str) -> Any:
     try:
         return magic.parser.parse_args(shlex.split(line))  # shlex: quoted values lose their quotes
@@ -85,9 +108,13 @@ def _parse(magic: Any, line: str) -> Any:
 def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(AgentMagics)
     get_settings()  # registers AgentSettings with the shell, so `%config AgentSettings.<name>` works at once
+    if hasattr(ipython, "kernel") and ipython.autoawait and _await_ask_cells not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(_await_ask_cells)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
+    if _await_ask_cells in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(_await_ask_cells)
     # IPython has no unregister for magics classes; drop ours from the registry by name.
     for kind, names in (("cell", ("ask",)), ("line", ("agent_settings", "agent_history"))):
         for name in names:
