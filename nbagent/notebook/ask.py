@@ -80,7 +80,8 @@ class Ask:
         self.kernel_tools = args.tools or self.state.settings.tools == TOOLS_KERNEL
         self.interactive = False  # the user can click Run: set for an async cell in a frontend they sit at
         if self.kernel_tools:
-            self.model = offline_model(self.model)
+            self.model = offline_model(self.model, prompt if isinstance(prompt, str) else " ".join(
+                piece for piece in prompt if isinstance(piece, str)))
         with self.conversation.lock:
             if args.new:
                 self.conversation.turns.clear()

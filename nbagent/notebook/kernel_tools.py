@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import linecache
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from .images import ImageTooLarge, describe_image, image_of
 from .live import StreamProgress
 
 MAX_VARIABLES = 100
+_ABOUT_AN_ERROR = re.compile(r"error|fail|exception|traceback|wrong|broke", re.IGNORECASE)
 F = TypeVar("F", bound=Callable[..., Any])
 
 NOTICE = "kernel tools on: the model may read your variables, errors and cells; their contents are sent to {model}"
@@ -235,14 +237,15 @@ def notebook_tools(*, kernel: bool) -> list[Tool[Any]]:
     return [*(_kernel_tools if kernel else []), *_user_tools.values()]
 
 
-def offline_model(model: Model) -> Model:
+def offline_model(model: Model, question: str) -> Model:
     """The offline `test` model calls every tool it is offered, with made-up arguments; asking in a
-    notebook it looks around instead: it calls list_variables (and the user's own tools) and answers
-    with what they returned, so notebooks show tool use with no key."""
+    notebook it looks around instead: it calls list_variables (last_error too when the question is
+    about an error, and the user's own tools) and answers with what they returned, so notebooks show
+    tool use with no key."""
     if not isinstance(model, TestModel) or model.call_tools != "all":
         return model
-    return TestModel(model.output_text, call_tools=["list_variables", *_user_tools], delay=model.delay,
-                     settings=model.settings)
+    looks = ["list_variables", *(["last_error"] if _ABOUT_AN_ERROR.search(question) else []), *_user_tools]
+    return TestModel(model.output_text, call_tools=looks, delay=model.delay, settings=model.settings)
 
 
 # ------------------------------------------------------------------ helpers
