@@ -66,7 +66,7 @@ def test_inspect_variable_sends_the_dataframe_and_streams_tool_lines(fresh, prov
                      openai_stream("There are **344 penguins** of 3 species."))
     run = fresh.execute("%%ask --tools\nHow many penguins are there?")
     assert run.reply["status"] == "ok", run.errors
-    assert run.stderr.count("kernel tools on: the model may read your variables") == 1
+    assert run.stderr.count("kernel tools on: variable contents may be sent to openai:gpt-4o") == 1
     first, second, third = provider.requests
     assert {tool["function"]["name"] for tool in first.json["tools"]} == {
         "list_variables", "inspect_variable", "last_error", "read_cell", "run_code"}
@@ -81,7 +81,7 @@ def test_inspect_variable_sends_the_dataframe_and_streams_tool_lines(fresh, prov
     assert SECRET not in bodies(provider)
 
     final = run.final_markdown()
-    assert re.match(r"🔧 `list_variables\(\)` → \d+ variable\(s\)\n\n🔧 `inspect_variable\(penguins\)` → DataFrame 344 × 8\n\n"
+    assert re.match(r"⚙ `list_variables\(\)` → \d+ variable\(s\)\n\n⚙ `inspect_variable\(penguins\)` → DataFrame 344 × 8\n\n"
                     r"There are \*\*344 penguins\*\* of 3 species\.", final), final
     assert len(run.of_type("display_data")) == 1  # one output, updated in place
 
@@ -118,7 +118,7 @@ def test_user_tools_are_offered_without_kernel_tools(fresh, provider):
     run = fresh.execute("%%ask\nHow many Adelie?")
     assert [tool["function"]["name"] for tool in provider.requests[0].json["tools"]] == ["penguin_count"]
     assert tool_messages(provider.requests[1]) == [152]
-    assert "🔧 `penguin_count(Adelie)` → 152" in run.final_markdown()
+    assert "⚙ `penguin_count(Adelie)` → 152" in run.final_markdown()
     fresh.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")
 
 
@@ -132,7 +132,7 @@ def test_last_error_and_read_cell(fresh, provider):
     assert error_result["type"] == "KeyError" and "'Emperor'" in error_result["message"]
     assert "means['Emperor']" in error_result["cell_source"] and "\x1b[" not in error_result["traceback"]
     assert tool_messages(provider.requests[2])[1]["source"].startswith("means = penguins.groupby")
-    assert "🔧 `last_error()` → KeyError: 'Emperor'" in run.final_markdown()
+    assert "⚙ `last_error()` → KeyError: 'Emperor'" in run.final_markdown()
 
 
 def test_run_code_is_refused_without_a_frontend_that_can_click(fresh, provider):
@@ -140,7 +140,7 @@ def test_run_code_is_refused_without_a_frontend_that_can_click(fresh, provider):
     run = fresh.execute("%%ask --tools\nset ran_it")  # as jupyter execute / nbclient: allow_stdin False
     [refused] = tool_messages(provider.requests[1])
     assert refused["refused"] is True and "cannot show the Run button" in refused["message"]
-    assert '🔧 `run_code("ran_it = True")` → not run' in run.final_markdown()
+    assert '⚙ `run_code("ran_it = True")` → not run' in run.final_markdown()
     assert fresh.execute("print('ran_it' in dir())").stdout.strip() == "False"
 
 
@@ -265,7 +265,7 @@ def test_inspect_variable_on_a_figure_returns_the_image(fresh, provider):
     image_parts = [part for message in sent if isinstance(message.get("content"), list) for part in message["content"]
                    if part.get("type") == "image_url"]
     assert len(image_parts) == 1 and image_parts[0]["image_url"]["url"].startswith("data:image/png;base64,")
-    assert "🔧 `inspect_variable(fig2)` → image/png image" in run.final_markdown()
+    assert "⚙ `inspect_variable(fig2)` → image/png image" in run.final_markdown()
 
 
 def test_a_server_that_refuses_images_is_one_line(fresh, provider):
@@ -282,7 +282,7 @@ def test_offline_test_model_calls_list_variables(provider_server, provider):
         session.execute("%load_ext nbagent\n%agent_settings tools=kernel\nrows = [1, 2, 3]")
         run = session.execute("%%ask\nWhat do I have?")
         final = run.final_markdown()
-        assert final.startswith("🔧 `list_variables()` → 1 variable(s)")
+        assert final.startswith("⚙ `list_variables()` → 1 variable(s)")
         assert '"rows": "list, 3 items"' in final and "test (offline)" in final
         assert provider.requests == []
     finally:

@@ -35,8 +35,8 @@ def test_notebook_runs_offline(path, offline):
         assert len(markdown) == 1, cell.source  # one answer output, stored as Markdown
         answer = markdown[0]["data"]["text/markdown"]
         if "--tools" in cell.source.splitlines()[0]:  # the offline model looks around with the kernel tools
-            assert answer.startswith("🔧 `list_variables()` → "), answer
-        elif not answer.startswith("🔧"):  # unless the user's own tools answered
+            assert answer.startswith("⚙ `list_variables()` → "), answer
+        elif not answer.startswith("⚙"):  # unless the user's own tools answered
             assert "offline **test** model" in answer
         assert "test (offline)" in answer
 
@@ -47,9 +47,9 @@ def test_data_exploration_uses_the_kernel_tools_offline(offline):
                for out in cell.outputs if out.output_type == "display_data"]
     data, error, plot, own_tool = answers
     assert '"penguins": "DataFrame 344 × 8"' in data
-    assert "🔧 `last_error()` → KeyError: 'Emperor'" in error and "mean_mass[\\\"Emperor\\\"]" in error
+    assert "⚙ `last_error()` → KeyError: 'Emperor'" in error and "mean_mass[\\\"Emperor\\\"]" in error
     assert "[image/png image]" in plot  # the figure went with the question, as an image
-    assert own_tool.startswith("🔧 `count_species(a)` → 0")
+    assert own_tool.startswith("⚙ `count_species(a)` → 0")
 
 
 def test_saved_quickstart_renders_without_widget_state(offline, tmp_path):

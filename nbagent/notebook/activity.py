@@ -36,7 +36,7 @@ class ToolLine:
         return self.outcome.startswith("…")
 
     def __str__(self) -> str:
-        return f"🔧 `{call_text(self.call)}` {self.outcome}"
+        return f"⚙ `{call_text(self.call)}` {self.outcome}"
 
 
 def call_text(call: ToolCallPart) -> str:

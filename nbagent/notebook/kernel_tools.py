@@ -42,7 +42,7 @@ MAX_VARIABLES = 100
 _ABOUT_AN_ERROR = re.compile(r"error|fail|exception|traceback|wrong|broke", re.IGNORECASE)
 F = TypeVar("F", bound=Callable[..., Any])
 
-NOTICE = "kernel tools on: the model may read your variables, errors and cells; their contents are sent to {model}"
+NOTICE = "kernel tools on: variable contents may be sent to {model}"
 INSTRUCTIONS = (
     "You run inside the user's Jupyter kernel. Use the tools to look at their variables, errors and cells "
     "instead of guessing; propose code with run_code only when running it answers the question (the user "
