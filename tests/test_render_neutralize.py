@@ -1,4 +1,4 @@
-"""`render.neutralize`: what an answer's Markdown becomes before JupyterLab renders it as trusted HTML.
+"""`neutralize`: what an answer's Markdown becomes before JupyterLab renders it as trusted HTML.
 
 The table pins the rewrite case by case; the random test checks the promise itself on answers nobody
 wrote by hand: rendered the way JupyterLab does it (math cut out, Markdown to HTML, math pasted back),
@@ -14,7 +14,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from nbagent.notebook.render import _is_safe_link, _lab_math, neutralize
+from nbagent.notebook.lab_math import lab_math
+from nbagent.notebook.neutralize import _is_safe_link, neutralize
 
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
 
@@ -114,7 +115,7 @@ def lab_render(markdown: str) -> str:
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
     md.validateLink = lambda url: True  # marked keeps every link
     pieces, position, math = [], 0, {}
-    for cut in _lab_math(markdown):
+    for cut in lab_math(markdown):
         pieces += [markdown[position:cut.start], cut.placeholder]
         text = markdown[cut.start:cut.end]
         math[cut.placeholder] = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") if cut.is_math else text

@@ -9,7 +9,7 @@ from IPython.display import display
 from ..errors import UserError
 from ..messages import ModelRequest, messages_from_json, messages_to_json, part_text
 from .activity import call_text
-from .render import neutralize
+from .neutralize import neutralize
 from .state import Conversation, first_line, turns_from_messages
 
 
