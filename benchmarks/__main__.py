@@ -14,6 +14,7 @@ Sections, in the order they run (each adds rows to the one table printed at the 
 - history: client CPU of one run against history length, next to serialising that history (history.py).
 - load:    `%load_ext nbagent` in a fresh IPython vs a bare IPython start; the first offline %%ask (load_ext.py).
 - kernel:  display updates per answer and time to first token shown, in a real kernel (kernel.py).
+- long:    display messages and bytes sent for 1,000 / 4,000 / 16,000-word answers, in a real kernel (long_answers.py).
 
 The server runs in its own process (server.py); the clients are in clients.py, the table in table.py.
 """
@@ -30,6 +31,7 @@ from benchmarks.clients import API_KEY, Clients
 from benchmarks.history import bench_history
 from benchmarks.kernel import bench_kernel
 from benchmarks.load_ext import bench_load
+from benchmarks.long_answers import bench_long_answers
 from benchmarks.run_cost import bench_run
 from benchmarks.server import LoadServer
 from benchmarks.stream import bench_stream
@@ -37,7 +39,7 @@ from benchmarks.structured_stream import bench_structured
 from benchmarks.table import print_table
 from benchmarks.tool_round_trip import bench_tool
 
-SECTIONS = ("stream", "structured", "run", "tool", "history", "load", "kernel")
+SECTIONS = ("stream", "structured", "run", "tool", "history", "load", "kernel", "long")
 CLIENT_SECTIONS = {"stream", "structured", "run", "tool", "history"}  # run by one Clients in one event loop
 
 
@@ -83,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_load(3 if args.quick else 7)
         if "kernel" in only:
             bench_kernel(server, (60, 0.01) if args.quick else (300, 0.01), chunks, 1 if args.quick else 3)
+        if "long" in only:
+            bench_long_answers(server, (100, 400) if args.quick else (1_000, 4_000, 16_000), 0.005)
     print_table()
     print(f"(whole run {time.perf_counter() - started:.0f} s)")
     return 0

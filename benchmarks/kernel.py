@@ -9,19 +9,24 @@ Skipped with a note when ipykernel / jupyter_client are not installed (pip insta
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Any, Iterator
 
 from benchmarks import ROOT
 from benchmarks.server import LoadServer, pieces
 from benchmarks.table import NOTES, ROWS, Row, progress
 
 
-def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_reps: int) -> None:
+@contextlib.contextmanager
+def nbagent_kernel(server: LoadServer, section: str) -> Iterator[Any]:
+    """A kernel with nbagent loaded, its model the load server; None (and a note) without ipykernel."""
     try:
         from kernel_session import KernelSession, kernel_env
         import ipykernel  # noqa: F401
     except ImportError as exc:
-        NOTES.append(f"kernel section skipped: {exc} (pip install -e '.[test]')")
+        NOTES.append(f"{section} section skipped: {exc} (pip install -e '.[test]')")
+        yield None
         return
     progress("starting a kernel")
     env = kernel_env(server.url)
@@ -30,6 +35,15 @@ def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_re
     try:
         if session.execute("%load_ext nbagent").errors:
             raise RuntimeError("%load_ext nbagent failed in the kernel")
+        yield session
+    finally:
+        session.close()
+
+
+def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_reps: int) -> None:
+    with nbagent_kernel(server, "kernel") as session:
+        if session is None:
+            return
 
         def answer(prompt: str, n: int) -> tuple[int, float | None, float]:
             """(display updates, streaming updates per second, seconds from the server sending the first
@@ -50,8 +64,6 @@ def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_re
         slow_result = answer(f"stream {n} delay {delay}", n)
         progress(f"kernel: fast answer, {fast:,} chunks x{fast_reps}")
         fast_results = [answer(f"stream {fast}", fast) for _ in range(fast_reps)]
-    finally:
-        session.close()
 
     def add(what: str, result: tuple[int, float | None, float]) -> None:
         updates, rate, first = result

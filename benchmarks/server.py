@@ -3,7 +3,8 @@
 Its own process so that its CPU never counts: every CPU figure is `time.process_time()` of the
 benchmark process only. The prompt tells the server what to send: "stream N [delay S]" streams N
 content chunks (S seconds apart); "structured R" streams one call of the output tool `final_result`
-whose arguments, a report of R table rows, come a few characters a chunk; "tool ..." calls the tool
+whose arguments, a report of R table rows, come a few characters a chunk; "markdown W delay S" a
+Markdown answer of W words (`long_answer`), a word a chunk; "tool ..." calls the tool
 `get_value` and, once the request ends with the tool's result (a `tool` message), answers with that
 result; anything else gets the small echo. The server also notes when a stream's first content chunk
 left, for the kernel's time to first token shown.
@@ -24,6 +25,41 @@ WORDS = " The quick brown fox jumps over the lazy dog while a list stays mutable
 def pieces(n: int) -> list[str]:
     """The content deltas of an n-chunk answer: one word each, leading space kept, like real tokens."""
     return [" " + WORDS[i % len(WORDS)] for i in range(n)]
+
+
+def _sentence(start: int, words: int) -> str:
+    return " ".join(WORDS[(start + i) % len(WORDS)] for i in range(words)).capitalize() + "."
+
+
+def _section_blocks(k: int) -> list[str]:
+    """One section of a long answer, as a model writes one: a heading, paragraphs, lists, code, a table."""
+    code = "\n".join(f"values_{i} = [x * {i} for x in range({k + i})]  # step {i}" for i in range(10))
+    table = ["| name | kind | size |", "|---|---|---|"] + [f"| item {i} | {WORDS[i]} | {i * k} |" for i in range(5)]
+    return [
+        f"## Part {k + 1}",
+        " ".join(_sentence(k + 7 * i, 10) for i in range(7)),
+        "\n".join(f"- {_sentence(k + i, 8)}" for i in range(5)),
+        " ".join(_sentence(k + 3 * i, 10) for i in range(5)),
+        f"```python\n{code}\n```",
+        "\n".join(table),
+        "\n".join(f"{i + 1}. {_sentence(k + 2 * i, 7)}" for i in range(4)),
+    ]
+
+
+def long_answer(words: int) -> str:
+    """A Markdown answer of exactly `words` words, sections of ~280 words (blocks of 10 to 80 words)."""
+    blocks: list[str] = []
+    count = 0
+    k = 0
+    while True:
+        for block in _section_blocks(k):
+            size = len(block.split())
+            if count + size > words:
+                blocks.append(_sentence(k, words - count - 1) + " end" if words - count > 1 else "end")
+                return "\n\n".join(blocks) + "\n"
+            blocks.append(block)
+            count += size
+        k += 1
 
 
 ROW_NOTES = ("steady", "up 3 % on the last quarter", "estimated; revised in March", "n/a", "down, see the footnote")
@@ -103,7 +139,7 @@ def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
         def play(self, wire: Any, req: Any) -> None:
             self.inner.play(TimedWire(wire), req)
 
-    replies: dict[tuple[int, float], ps.Reply] = {}
+    replies: dict[tuple[Any, ...], ps.Reply] = {}
     structured: dict[int, ps.Reply] = {}
     tool_call = ps.raw(200, json.dumps(TOOL_CALL_COMPLETION), {"Content-Type": "application/json"})
 
@@ -119,6 +155,12 @@ def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
                 if rows not in structured:
                     structured[rows] = structured_stream(rows)
                 return structured[rows]
+            if words[:1] == ["markdown"]:
+                n, delay = int(words[1]), float(words[3])
+                if ("markdown", n, delay) not in replies:
+                    replies["markdown", n, delay] = ps.openai_stream(ps.split_words(long_answer(n)), delay=delay,
+                                                                     model=None)
+                return replies["markdown", n, delay]
             if len(words) < 2 or words[0] != "stream":
                 return ps.ProviderServer._default_reply(req)
             n = int(words[1])
