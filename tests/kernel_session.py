@@ -39,6 +39,22 @@ class Execution:
     def updates(self) -> list[dict[str, Any]]:
         return [m["content"] for m in self.of_type("update_display_data")]
 
+    def outputs(self) -> list[dict[str, Any]]:
+        """The cell's displays as a frontend holds them at the end, in the order they were opened: each
+        one's data after its last update (`{}` for one emptied)."""
+        shown: list[dict[str, Any]] = []
+        where: dict[str, list[int]] = {}
+        for message in self.of_type("display_data", "update_display_data"):
+            content = message["content"]
+            display_id = content.get("transient", {}).get("display_id")
+            if message["msg_type"] == "display_data":
+                where.setdefault(display_id, []).append(len(shown))
+                shown.append(content["data"])
+            else:
+                for index in where.get(display_id, []):
+                    shown[index] = content["data"]
+        return shown
+
     def final_markdown(self) -> str:
         """The Markdown this cell's own answer display ends with (its display, then its last update)."""
         [shown, *_] = self.of_type("display_data")

@@ -11,7 +11,7 @@ from nbagent.notebook.render import answer_bundle, close_open_fence
 def test_streaming_bundle_closes_an_open_code_block_and_keeps_plain_text_exact():
     assert close_open_fence("text\n```python\nx = 1") == "text\n```python\nx = 1\n```"
     assert close_open_fence("```\na\n```\n") == "```\na\n```\n"
-    bundle = answer_bundle("see <b>", "openai:gpt-4o · 1 → 2 tokens", streaming=False)
+    bundle = answer_bundle("see <b>", "openai:gpt-4o · 1 → 2 tokens")
     assert bundle["text/markdown"] == "see &lt;b>\n\n---\n*openai:gpt-4o · 1 → 2 tokens*"
     assert bundle["text/plain"] == "see <b>\n\nopenai:gpt-4o · 1 → 2 tokens"
 

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from ..messages import (BinaryContent, ImageUrl, ModelMessage, ModelRequest, ModelResponse, RetryPromptPart,
                         ToolCallPart, ToolReturnPart)
 from .images import describe_image
+from .thinking import Thinking
 
 MAX_ARGS_CHARS = 60
 MAX_RESULT_CHARS = 80
@@ -82,12 +83,14 @@ def lines_of(messages: Sequence[ModelMessage]) -> list[ToolLine]:
     return lines
 
 
-def turn_pieces(messages: Sequence[ModelMessage]) -> list[str | ToolLine]:
-    """A finished turn as the answer showed it: each response's text, then its tool lines."""
+def turn_pieces(messages: Sequence[ModelMessage]) -> list[str | ToolLine | Thinking]:
+    """A finished turn as the answer showed it: each response's thinking line, its text, its tool lines."""
     lines = iter(lines_of(messages))
-    pieces: list[str | ToolLine] = []
+    pieces: list[str | ToolLine | Thinking] = []
     for message in messages:
         if isinstance(message, ModelResponse):
+            if message.thinking:
+                pieces.append(Thinking(message.thinking, pending=False))
             if message.text:
                 pieces.append(message.text)
             pieces += [next(lines) for _ in message.tool_calls]

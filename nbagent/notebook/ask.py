@@ -1,7 +1,7 @@
 """One `%%ask`: choose the history and the tools, stream the answer into one output, record the turn.
 
-The run's events drive the output: text as it streams, and one line per tool call, completed in place
-when the tool answers (activity.py). The turn recorded is every message the run added, so a re-run,
+The run's events drive the output (answer_view.py): text as it streams, the model's thinking above it
+(thinking.py), and one line per tool call, completed in place when the tool answers (activity.py). The turn recorded is every message the run added, so a re-run,
 `%agent_history` and the history file see the tool calls too.
 """
 
@@ -12,17 +12,18 @@ import sys
 import threading
 from typing import Any, NoReturn
 
-from IPython.display import display, update_display
+from IPython.display import update_display
 
 from ..agent import Agent
 from ..errors import NbAgentError
 from ..events import (AgentRunResultEvent, FunctionToolCallEvent, FunctionToolResultEvent, PartDeltaEvent,
-                      PartStartEvent, TextPartDelta)
-from ..messages import TextPart, UserContent
+                      PartStartEvent, TextPartDelta, ThinkingPartDelta)
+from ..messages import TextPart, ThinkingPart, UserContent
 from ..models import infer_model
 from ..result import RunResult
 from ..settings import validate_settings
 from .activity import ToolLine, turn_pieces
+from .answer_view import AnswerView
 from .config import TOOLS_KERNEL
 from .kernel_tools import INSTRUCTIONS, NOTICE, KernelContext, notebook_tools, offline_model
 from .live import StreamProgress, cancel_and_wait, compose, follow, follow_async, is_kernel, loop_thread
@@ -117,7 +118,7 @@ class Ask:
         if self.kernel_tools:
             print("nbagent: " + NOTICE.format(model=self.model.label), file=sys.stderr)
         progress = StreamProgress()
-        view = AnswerView(self.model.label, kernel=self.kernel)
+        view = AnswerView(self.model.label, kernel=self.kernel, progress=progress)
         future = loop_thread().submit(self._consume(progress))
         if not self.args.background:
             return progress, view, future
@@ -166,9 +167,13 @@ class Ask:
                 if type(event) is PartDeltaEvent:
                     if type(event.delta) is TextPartDelta:
                         progress.add(event.delta.content_delta)
+                    elif type(event.delta) is ThinkingPartDelta and event.delta.content_delta:
+                        progress.add_thinking(event.delta.content_delta)
                 elif type(event) is PartStartEvent:
                     if type(event.part) is TextPart and event.part.content:
                         progress.add(event.part.content)
+                    elif type(event.part) is ThinkingPart and event.part.content:
+                        progress.add_thinking(event.part.content)
                 elif type(event) is FunctionToolCallEvent:
                     lines[event.tool_call_id] = line = ToolLine(event.part)
                     progress.add_block(line)
@@ -225,8 +230,8 @@ class Ask:
         view.show_final(progress.text(), turn.footer)
         for later in stale:
             if later.display_id:
-                update_display(answer_bundle(compose(turn_pieces(later.messages)), f"{later.footer} · {STALE_NOTE}",
-                                             streaming=False), display_id=later.display_id, raw=True)
+                update_display(answer_bundle(compose(turn_pieces(later.messages)), f"{later.footer} · {STALE_NOTE}"),
+                               display_id=later.display_id, raw=True)
         self.state.save_history_file()
         if self.args.output:
             self.shell.user_ns[self.args.output] = result.output
@@ -240,42 +245,3 @@ class Ask:
         else:
             self.shell.set_next_input(code, replace=False)
 
-
-class AnswerView:
-    """One output for one answer: a display updated in place in a kernel, streamed text in a terminal."""
-
-    def __init__(self, model_label: str, *, kernel: bool) -> None:
-        self.kernel = kernel
-        self.display_id: str | None = None
-        self._printed = 0
-        if kernel:
-            self._handle = display(
-                {"text/markdown": f"*asking {model_label}…*", "text/plain": f"asking {model_label}…"},
-                raw=True, display_id=True,
-            )
-            self.display_id = self._handle.display_id
-
-    def show_partial(self, text: str) -> None:
-        if self.kernel:
-            self._handle.update(answer_bundle(text, "answering…", streaming=True), raw=True)
-        else:
-            self._write(text)
-
-    def show_final(self, text: str, footer_line: str) -> None:
-        if self.kernel:
-            self._handle.update(answer_bundle(text, footer_line, streaming=False), raw=True)
-        else:
-            self._write(text)
-            print(f"\n\n{footer_line}", flush=True)
-
-    def show_error(self, message: str) -> None:
-        self._handle.update({"text/plain": f"nbagent: {message}"}, raw=True)
-
-    def clear(self) -> None:
-        if self.kernel:
-            self._handle.update({"text/plain": ""}, raw=True)
-
-    def _write(self, text: str) -> None:
-        sys.stdout.write(text[self._printed:])
-        sys.stdout.flush()
-        self._printed = len(text)

@@ -22,6 +22,8 @@ from typing import Any, Callable, Coroutine, Iterator
 
 from IPython import get_ipython
 
+from .thinking import Thinking
+
 MAX_UPDATES_PER_SECOND = 15
 CANCEL_GRACE_SECONDS = 5.0
 
@@ -54,8 +56,8 @@ class StreamProgress:
     """What the request thread has produced so far; read, and served, by the cell's thread.
 
     `pieces` are the answer in order: text deltas (`str`), and blocks shown on lines of their own (tool
-    activity lines, whose text changes in place when the tool answers). `changes` counts every change,
-    so the display follows in-place changes too. Work that must happen on the cell's thread (asking the
+    activity lines, whose text changes in place when the tool answers; the model's thinking). `changes`
+    counts every change, so the display follows in-place changes too. Work that must happen on the cell's thread (asking the
     user to approve code, running it) is queued with `on_cell_thread` and done by `follow`.
     """
 
@@ -65,12 +67,14 @@ class StreamProgress:
     started: float = field(default_factory=time.perf_counter)
     first_token_at: float | None = None
     finished_at: float | None = None
+    thinking: Thinking | None = None  # the thinking shown live, if the model is thinking now
     wake: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     cell_tasks: "queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]]" = field(
         default_factory=queue.SimpleQueue)
 
     def add(self, delta: str) -> None:
+        self._end_thinking()
         self.pieces.append(delta)
         self.changes += 1
         if self.first_token_at is None:
@@ -79,9 +83,23 @@ class StreamProgress:
 
     def add_block(self, block: Any) -> None:
         """A piece shown on lines of its own (`str(block)`), e.g. a tool call; shown at once."""
+        self._end_thinking()
         self.pieces.append(block)
         self.has_blocks = True
         self.changed()
+
+    def add_thinking(self, delta: str) -> None:
+        """More of the model's thinking: shown live until anything else arrives, then as one line."""
+        if self.thinking is None:
+            self.add_block(Thinking())
+            self.thinking = self.pieces[-1]
+        self.thinking.add(delta)
+        self.changed()
+
+    def _end_thinking(self) -> None:
+        if self.thinking is not None:
+            self.thinking.finish()
+            self.thinking = None
 
     def changed(self) -> None:
         """A block changed in place: show it at the next update, without waiting for text."""
@@ -117,6 +135,7 @@ class StreamProgress:
             return None
 
     def finish(self) -> None:
+        self._end_thinking()
         self.finished_at = time.perf_counter()
         self.done.set()
         self.wake.set()

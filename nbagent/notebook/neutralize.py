@@ -32,8 +32,8 @@ nothing else depends on, its result is rewritten again, until a round finds noth
 what is shown is Markdown in which this reading finds no raw HTML. Each round removes some of finitely
 many things (raw `<`, unsafe destinations, `\\(` spellings, `$` in attributes), so this ends.
 
-While an answer streams this runs on every display update, over the whole answer so far: one parse
-of its blocks per round, and inline parses are cached, so of those only the growing paragraph's is new.
+While an answer streams this runs once over each set of finished blocks and, on every update, over the
+part still growing (answer_view.py); inline parses are cached, so the final answer's are mostly known.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from typing import Any
 from .neutralize import neutralize
 
 FENCES = ("```", "~~~")
+STREAMING = "answering…"
 
 
 def close_open_fence(markdown: str) -> str:
@@ -44,14 +45,28 @@ def footer(model_label: str, usage: Any | None, ttft: float | None, generation_s
     return " · ".join(items)
 
 
-def answer_bundle(text: str, footer_line: str, *, streaming: bool) -> dict[str, str]:
-    """The MIME bundle of one answer display: Markdown for frontends, plain text for everything else."""
-    shown = neutralize(close_open_fence(text) if streaming else text)
-    separator = "\n\n---\n" if shown.strip() else ""
+def answer_bundle(text: str, footer_line: str) -> dict[str, str]:
+    """The MIME bundle of a whole answer: Markdown for frontends, plain text for everything else."""
     return {
-        "text/markdown": f"{shown}{separator}*{_escape_emphasis(footer_line)}*",
+        "text/markdown": _with_footer(neutralize(text), footer_line),
         "text/plain": f"{text}\n\n{footer_line}" if text else footer_line,
     }
+
+
+def block_bundle(text: str) -> dict[str, str]:
+    """Finished blocks of a streaming answer, shown once."""
+    return {"text/markdown": neutralize(text), "text/plain": text}
+
+
+def tail_bundle(text: str) -> dict[str, str]:
+    """The growing end of a streaming answer, updated in place: Markdown only, since a plain-text
+    frontend cannot show a half-written block any better than it shows the finished ones."""
+    return {"text/markdown": _with_footer(neutralize(close_open_fence(text)), STREAMING)}
+
+
+def _with_footer(markdown: str, footer_line: str) -> str:
+    separator = "\n\n---\n" if markdown.strip() else ""
+    return f"{markdown}{separator}*{_escape_emphasis(footer_line)}*"
 
 
 def _escape_emphasis(text: str) -> str:

@@ -1,0 +1,106 @@
+"""One answer in the cell, streamed so that each update carries only what changed.
+
+Jupyter can only replace a display's whole bundle, and the frontend re-renders all of it: one display
+re-sent on every update costs the square of the answer's length. So while the answer streams it is
+shown as a column of outputs, top to bottom:
+
+- finished Markdown blocks (markdown_blocks.py: never cut inside a code block, list or table), each
+  set of them shown once, in an output that is never sent again while the answer streams;
+- below them one output updated in place with the part still growing (and `answering…`).
+
+When blocks in that bottom output finish, one update sets it to exactly those blocks, and the next
+update opens a new output below for what follows. Every update is one message, at most
+`MAX_UPDATES_PER_SECOND` a second (live.py), carrying one block's worth of text, however long the
+answer. What is not yet settled (a tool line still running, thinking still streaming) is never shown
+as finished.
+
+When the answer ends, the first output is set to the whole answer, exactly, with its footer: what the
+notebook saves as the answer (one output, for GitHub, nbviewer, nbconvert) and what `%%ask` re-runs
+and the history update. The others are emptied (`{}`): a kernel cannot remove an output, and
+clearing the cell would also clear what else it shows (the approval of code, what that code
+printed or plotted), which sits between them. Every output holds neutralised Markdown (neutralize.py)
+of exactly what it shows, so each is safe on its own.
+
+In a terminal the text is simply written as it comes.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from IPython.display import display
+
+from .markdown_blocks import finished_end
+from .render import answer_bundle, block_bundle, tail_bundle
+
+
+class AnswerView:
+    """One answer's outputs: finished blocks, the growing tail, and at the end the whole answer in the first."""
+
+    def __init__(self, model_label: str, *, kernel: bool, progress: Any = None) -> None:
+        self.kernel = kernel
+        self.progress = progress  # the StreamProgress: what of the text is settled (no pending pieces)
+        self.display_id: str | None = None
+        self._printed = 0
+        self._outputs: list[Any] = []  # every output opened for this answer, top to bottom
+        self._tail: Any = None  # the output showing the unsettled end, None until the next update opens one
+        self._shown = 0  # how much of the answer the outputs above the tail hold for good
+        if kernel:
+            self._tail = display(
+                {"text/markdown": f"*asking {model_label}…*", "text/plain": f"asking {model_label}…"},
+                raw=True, display_id=True,
+            )
+            self._outputs.append(self._tail)
+            self.display_id = self._tail.display_id
+
+    def show_partial(self, text: str) -> None:
+        if not self.kernel:
+            self._write(text)
+            return
+        settled = text if self.progress is None else self.progress.text(upto_pending=True)
+        if not text.startswith(settled):  # a tool line changed between the two readings: settle nothing now
+            settled = text[:self._shown]
+        end = finished_end(settled[self._shown:])
+        if end:
+            self._show(block_bundle(settled[self._shown:self._shown + end]))
+            self._shown += end
+            self._tail = None
+        else:
+            self._show(tail_bundle(text[self._shown:]))
+
+    def show_final(self, text: str, footer_line: str) -> None:
+        if self.kernel:
+            self._replace_all(answer_bundle(text, footer_line))
+        else:
+            self._write(text)
+            print(f"\n\n{footer_line}", flush=True)
+
+    def show_error(self, message: str) -> None:
+        self._replace_all({"text/plain": f"nbagent: {message}"})
+
+    def clear(self) -> None:
+        if self.kernel:
+            self._replace_all({"text/plain": ""})
+
+    def _show(self, bundle: dict[str, str]) -> None:
+        """Update the tail's output, or open a new one below the others."""
+        if self._tail is None:
+            self._tail = display(bundle, raw=True, display_id=True)
+            self._outputs.append(self._tail)
+        else:
+            self._tail.update(bundle, raw=True)
+
+    def _replace_all(self, bundle: dict[str, str]) -> None:
+        """The first output shows `bundle`, the others nothing."""
+        first, *rest = self._outputs
+        first.update(bundle, raw=True)
+        for handle in rest:
+            handle.update({}, raw=True)
+        self._outputs = [first]
+        self._tail, self._shown = first, 0
+
+    def _write(self, text: str) -> None:
+        sys.stdout.write(text[self._printed:])
+        sys.stdout.flush()
+        self._printed = len(text)

@@ -1,0 +1,140 @@
+"""How an answer streams into its cell, in a real kernel against the loopback provider: finished
+Markdown blocks sent once and never cut inside, one growing tail updated in place, every output
+neutralised, and at the end the exact answer in the first output with the others emptied; the
+model's thinking live above the answer, then one line, never in the answer's text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kernel_session import KernelSession, kernel_env
+from provider_server import openai_stream, split_words, sse
+
+CODE = "def mean(values):\n\n    return sum(values) / len(values)\n\n\nprint(mean([1, 2, 3]))"
+LOOSE_LIST = "- first item, with words\n\n- second item, after a blank line\n\n  still the second item"
+TABLE = "| name | value |\n|---|---|\n| a | 1 |\n| b | 2 |"
+MATH = "$$\nx = \\frac{a}{b}\n$$"
+
+
+def section(k: int) -> str:
+    words = " ".join(f"word{k}_{i}" for i in range(40))
+    return "\n\n".join([f"## Part {k}", words, f"```python\n{CODE}\n```", LOOSE_LIST, TABLE, MATH, words])
+
+
+ANSWER = "\n\n".join(section(k) for k in range(8)) + "\n"
+HOSTILE = ("Careful:\n\n<script>window.x=1</script>\n\n" + "text " * 30 + "\n\n<img src=x onerror=alert(1)>\n\n"
+           + "[click](javascript:alert(2))\n\n" + "more " * 30 + "\n\n`<b>code</b>`\n")
+
+
+@pytest.fixture(scope="module")
+def kernel(provider_server):
+    session = KernelSession(kernel_env(provider_server.openai_base_url, ANTHROPIC_API_KEY="sk-ant-kernel-test-0123456789",
+                                       ANTHROPIC_BASE_URL=provider_server.anthropic_base_url))
+    assert session.execute("%load_ext nbagent").reply["status"] == "ok"
+    yield session
+    session.close()
+
+
+def ask_slowly(kernel, provider, text: str, options: str = ""):
+    provider.enqueue(openai_stream(split_words(text), delay=0.002, usage=(10, len(text.split()))))
+    run = kernel.execute(f"%%ask --no-history {options}\nplease", timeout=120)
+    assert run.reply["status"] == "ok", run.errors
+    return run
+
+
+def streamed(run) -> list[dict]:
+    """The display messages sent while the answer streamed: all but the final answer and the emptying."""
+    messages = run.of_type("display_data", "update_display_data")
+    first = messages[0]["content"]["transient"]["display_id"]
+    final = max(i for i, m in enumerate(messages) if m["content"]["transient"]["display_id"] == first)
+    return messages[1:final]
+
+
+def test_finished_blocks_go_out_once_and_only_the_tail_grows(kernel, provider):
+    run = ask_slowly(kernel, provider, ANSWER)
+    messages = streamed(run)
+    assert len({m["content"]["transient"]["display_id"] for m in messages}) > 8  # a column of outputs
+
+    # Finished blocks carry plain text too; each is the last message of its output, and together
+    # they are the answer from its start, cut only between blocks.
+    blocks: list[str] = []
+    last_of_output = {m["content"]["transient"]["display_id"]: m for m in messages}
+    for message in messages:
+        data = message["content"]["data"]
+        if "text/plain" in data:
+            assert last_of_output[message["content"]["transient"]["display_id"]] is message
+            assert data["text/markdown"] == data["text/plain"]  # nothing to neutralise here
+            blocks.append(data["text/plain"])
+        else:
+            assert data["text/markdown"].endswith("\n\n---\n*answering…*")
+    assert ANSWER.startswith("".join(blocks)) and len("".join(blocks)) > len(ANSWER) / 2
+    for block in blocks:
+        assert block.count("```") % 2 == 0
+        for whole in (CODE, LOOSE_LIST, TABLE, MATH):
+            assert not whole.split("\n")[0] in block or whole in block  # never cut inside one
+
+    # Each message carries about one block, not the answer so far.
+    sizes = [len(json.dumps(m["content"]["data"])) for m in messages]
+    assert max(sizes) < len(ANSWER) / 6
+
+    # At the end: the exact answer and its footer in the first output, the others emptied.
+    [answer, *rest] = run.outputs()
+    assert answer["text/markdown"].startswith(ANSWER) and answer["text/plain"].startswith(ANSWER)
+    assert "answering…" not in answer["text/markdown"] and "openai:gpt-4o" in answer["text/markdown"]
+    assert rest and all(output == {} for output in rest)
+
+
+def test_every_output_is_neutralised(kernel, provider):
+    run = ask_slowly(kernel, provider, HOSTILE)
+    shown = [m["content"]["data"].get("text/markdown", "") for m in run.of_type("display_data", "update_display_data")]
+    assert any("&lt;script>" in markdown for markdown in shown[1:-1])  # seen while streaming, as text
+    for markdown in shown:
+        assert "<script" not in markdown and "<img" not in markdown and "javascript:" not in markdown
+    assert run.final_markdown().startswith(
+        "Careful:\n\n&lt;script>window.x=1&lt;/script>\n\n" + "text " * 30 + "\n\n&lt;img src=x onerror=alert(1)>\n\n"
+        "[click](#unsafe-link-removed)\n\n")
+    assert "`<b>code</b>`" in run.final_markdown()  # code stays as written
+
+
+def anthropic_thinking(thinking: list[str], text: list[str]) -> list[dict]:
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-0", "content": [],
+               "stop_reason": None, "usage": {"input_tokens": 10, "output_tokens": 1}}
+    return [
+        {"type": "message_start", "message": message},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+        *({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": t}} for t in thinking),
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        *({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": t}} for t in text),
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 90}},
+        {"type": "message_stop"},
+    ]
+
+
+def test_thinking_streams_above_the_answer_then_collapses_to_one_line(kernel, provider):
+    first = "Let me think about lists first. " * 8
+    second = "Now tuples: they are *immutable* and hashable. " * 6
+    thinking = split_words(first + "\n\n" + second)
+    answer = "A tuple can be a dict key; a list cannot.\n\n```python\nd = {(1, 2): 'ok'}\n```\n"
+    provider.enqueue(sse(anthropic_thinking(thinking, split_words(answer)), named=True, delay=0.01))
+    run = kernel.execute("%%ask --no-history --model anthropic:claude-sonnet-4-0 -o said\nlists or tuples?", timeout=60)
+    assert run.reply["status"] == "ok", run.errors
+
+    shown = [m["content"]["data"].get("text/markdown", "") for m in run.of_type("update_display_data")]
+    live = [markdown for markdown in shown if "💭 *thinking…" in markdown]
+    assert live, shown[:3]
+    # While it thinks: the latest paragraph, dimmed (a quote, in italics, its own `*` escaped), and only that.
+    later = [markdown for markdown in live if "Now tuples" in markdown]
+    assert later and all("lists first" not in markdown for markdown in later)
+    assert "> *Now tuples: they are \\*immutable\\* and hashable." in later[-1]
+    assert all("A tuple can be" not in markdown for markdown in live)  # above the answer, before it
+
+    words = len((first + second).split())
+    collapsed = f"> 💭 *thought for {words:,} words*"
+    assert run.final_markdown().startswith(f"{collapsed}\n\n{answer}")
+    assert not any(output for output in run.outputs()[1:])
+    said = kernel.execute("print(repr(said))").stdout.strip()
+    assert said == repr(answer)  # the answer's text: no thinking in it
