@@ -12,9 +12,9 @@ import json
 
 import pytest
 
-from provider_server import ProviderServer, openai_stream, openai_tool_stream
+from provider_server import openai_stream, openai_tool_stream
 
-from .test_nbagent_in_lab import _publish
+from .test_nbagent_in_lab import _publish, lab_env  # noqa: F401 - the same kernel model (a fixture)
 
 NOTEBOOK = "kernel-tools.ipynb"
 
@@ -40,15 +40,6 @@ def call(call_id: str, name: str, arguments: dict | None = None) -> tuple[str, s
 def tool_results(request) -> list:
     """The tool results a request carried, parsed back from their JSON text."""
     return [json.loads(message["content"]) for message in request.json["messages"] if message["role"] == "tool"]
-
-
-@pytest.fixture(scope="module")
-def lab_env(provider_server: ProviderServer) -> dict[str, str]:
-    return {
-        "OPENAI_BASE_URL": provider_server.openai_base_url,
-        "OPENAI_API_KEY": "sk-browser-test-0123456789",
-        "NBAGENT_MODEL": "openai:gpt-4o",
-    }
 
 
 @pytest.fixture(scope="module")
