@@ -4,8 +4,8 @@ over any `Model`. The loop of one run (requests, tool calls, retries, limits) li
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable, Generic, Mapping, Sequence, TypeVar, overload
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any, AsyncIterator, Callable, Generic, Iterator, Mapping, Sequence, TypeVar, overload
 
 from .errors import UserError
 from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
@@ -23,6 +23,7 @@ from .usage import UsageLimits
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+_KEEP: Any = object()  # override(deps=...) was not given (None is a valid deps value)
 
 
 class Agent(Generic[AgentDepsT, OutputDataT]):
@@ -66,6 +67,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         self._tools: dict[str, Tool[AgentDepsT]] = {}
         for tool in tools:
             self._register(tool_from(tool))
+        self._model_override: Model | None = None
+        self._deps_override: tuple[Any] | None = None
 
     @property
     def model_settings(self) -> ModelSettings:
@@ -137,6 +140,20 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
 
     # ------------------------------------------------------------------ runs
 
+    @contextmanager
+    def override(self, *, model: Model | str | None = None, deps: Any = _KEEP) -> Iterator[None]:
+        """Inside the block every run uses this model (and these deps), whatever the call says: how unit
+        tests put a `TestModel` or `FunctionModel` under code that builds its own agent runs."""
+        saved = (self._model_override, self._deps_override)
+        if model is not None:
+            self._model_override = infer_model(model)
+        if deps is not _KEEP:
+            self._deps_override = (deps,)
+        try:
+            yield
+        finally:
+            self._model_override, self._deps_override = saved
+
     def _start(
         self,
         prompt: str | Sequence[UserContent],
@@ -149,7 +166,9 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         output_type: OutputSpec[Any] | None,
     ) -> AgentRun:
         content = _prompt_content(prompt)
-        run_model = self.model if model is None else infer_model(model)
+        run_model = self._model_override or (self.model if model is None else infer_model(model))
+        if self._deps_override is not None:
+            deps = self._deps_override[0]
         settings = merge_settings(run_model.settings, self._model_settings, validate_settings(model_settings))
         history = list(message_history or [])
         for message in history:
