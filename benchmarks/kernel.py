@@ -40,6 +40,19 @@ def nbagent_kernel(server: LoadServer, section: str) -> Iterator[Any]:
         session.close()
 
 
+def streaming_updates(execution: Any) -> tuple[list[float], float | None]:
+    """When the display messages that streamed the answer arrived (after the "asking…" placeholder,
+    before the final answer and the emptying of the other outputs), and their rate per second (None:
+    too few to tell)."""
+    shown = [(m, t) for m, t in zip(execution.messages, execution.arrivals)
+             if m["msg_type"] in ("display_data", "update_display_data")]
+    answer = shown[0][0]["content"]["transient"]["display_id"]
+    final = max(i for i, (m, _) in enumerate(shown) if m["content"]["transient"]["display_id"] == answer)
+    arrivals = [t for _, t in shown[1:final]]
+    rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else None
+    return arrivals, rate
+
+
 def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_reps: int) -> None:
     with nbagent_kernel(server, "kernel") as session:
         if session is None:
@@ -53,10 +66,8 @@ def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_re
             first_sent = server.take_first_sent()
             if execution.errors or "".join(pieces(n)).strip() not in execution.final_markdown():
                 raise AssertionError(f"%%ask {prompt!r} failed: {execution.errors or execution.stderr}")
-            shown = [t for m, t in zip(execution.messages, execution.arrivals) if m["msg_type"] == "update_display_data"]
-            partial = shown[:-1]  # the last update is the final answer with its footer
-            rate = (len(partial) - 1) / (partial[-1] - partial[0]) if len(partial) > 1 else None
-            return len(shown), rate, shown[0] - first_sent
+            partial, rate = streaming_updates(execution)
+            return len(partial) + 1, rate, (partial or [execution.arrivals[-1]])[0] - first_sent
 
         answer("stream 5", 5)  # warm up: the model stack, the loop thread, the connection
         n, delay = slow
@@ -82,7 +93,7 @@ def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_re
     fast_result = sorted(fast_results, key=lambda result: result[2])[len(fast_results) // 2]  # median run
     add(f"kernel %%ask, {fast:,} chunks at once: updates", fast_result)
     NOTES.append(
-        "kernel: a real kernel runs %%ask; updates = update_display_data messages per answer (the streaming "
-        "ones and the final one), /s = the rate of the streaming ones; first token shown = when the first "
+        "kernel: a real kernel runs %%ask; updates = display messages per answer (the streaming ones and the "
+        "final one), /s = the rate of the streaming ones; first token shown = when the first "
         "update reached the client, from when the server sent the first content chunk"
     )

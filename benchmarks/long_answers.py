@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from benchmarks.kernel import nbagent_kernel
+from benchmarks.kernel import nbagent_kernel, streaming_updates
 from benchmarks.server import LoadServer, long_answer
 from benchmarks.table import NOTES, ROWS, Row, progress
 
@@ -37,16 +37,19 @@ def bench_long_answers(server: LoadServer, lengths: tuple[int, ...], delay: floa
             shown = execution.final_markdown()
             if execution.errors or not shown.startswith(answer.rstrip()):
                 raise AssertionError(f"the {words}-word answer is not shown exactly: {execution.errors or shown[-300:]}")
-            sizes = [bundle_bytes(m) for m in execution.of_type("display_data", "update_display_data")]
-            results.append((words, len(answer.encode()), sizes))
+            messages = execution.of_type("display_data", "update_display_data")
+            sizes = [bundle_bytes(m) for m in messages]
+            arrivals, rate = streaming_updates(execution)
+            results.append((words, len(answer.encode()), sizes, max(sizes[1:len(arrivals) + 1], default=0), rate))
 
     per_message = []
-    for words, final, sizes in results:
-        median, largest = statistics.median(sizes), max(sizes)
+    for words, final, sizes, streaming_max, rate in results:
+        median = statistics.median(sizes)
         per_message.append(median)
-        ROWS.append(Row(f"long answer, {words:,} words: display messages", f"{len(sizes):,}"))
+        ROWS.append(Row(f"long answer, {words:,} words: display messages", f"{len(sizes):,}",
+                        f"{rate or 0:.1f}/s while streaming", "", "<= 15/s", "yes" if (rate or 0) <= 15 else "NO"))
         ROWS.append(Row(f"long answer, {words:,} words: bytes per message", f"{median / 1e3:,.1f} KB",
-                        f"max {largest / 1e3:,.1f} KB"))
+                        f"max {streaming_max / 1e3:,.1f} KB streaming, {max(sizes) / 1e3:,.1f} KB the final one"))
         total = sum(sizes)
         ratio = total / final
         ROWS.append(Row(f"long answer, {words:,} words: bytes in all", f"{total / 1e3:,.0f} KB",
