@@ -84,6 +84,21 @@ def test_history_table_pop_clear(fresh, provider):
     assert sent_contents(provider) == ["fourth"]
 
 
+def test_history_table_neutralises_the_table_as_a_whole(fresh, provider):
+    """A cell beginning with a fence reads as a code block on its own, but is inline text in the table:
+    the `<img onerror>` in it must not reach the frontend as HTML."""
+    hostile = "```<img src=x onerror=alert(1)> and a | pipe"
+    ask(fresh, hostile)
+    markdown = fresh.execute("%agent_history").of_type("display_data")[0]["content"]["data"]["text/markdown"]
+    from nbagent.notebook.lab_parser import parser
+
+    tokens = parser().parse(markdown)
+    inline = [child for token in tokens if token.type == "inline" for child in token.children or []]
+    assert [token.type for token in tokens].count("tr_open") == 3  # header, question, answer: one table
+    assert not [token for token in inline if token.type.startswith("html")]
+    assert "&lt;img src=x onerror=alert(1)>" in markdown and r"a \| pipe" in markdown
+
+
 def test_history_save_and_load(fresh, provider, tmp_path):
     ask(fresh, "remember this")
     saved = tmp_path / "conversation.json"

@@ -11,6 +11,7 @@ from ..messages import ModelRequest, messages_from_json, messages_to_json, part_
 from .activity import call_text
 from .neutralize import neutralize
 from .state import Conversation, first_line, turns_from_messages
+from .tables import markdown_table
 
 
 def change_history(conversation: Conversation, args: Any) -> str | None:
@@ -66,10 +67,7 @@ def show_history(conversation: Conversation) -> None:
         plain = f"conversation {conversation.name!r} is empty"
         display({"text/markdown": f"*{plain}*", "text/plain": plain}, raw=True)
         return
-    markdown = "\n".join(
-        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        + ["| " + " | ".join(_table_cell(value) for value in row) + " |" for row in rows]
-    )
+    markdown = neutralize(markdown_table(header, rows))  # the whole table, as the frontend reads it
     plain = "\n".join("  ".join(row) for row in [header, *rows])
     display({"text/markdown": markdown, "text/plain": plain}, raw=True)
 
@@ -77,7 +75,3 @@ def show_history(conversation: Conversation) -> None:
 def _excerpt(text: str, limit: int = 80) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def _table_cell(text: str) -> str:
-    return neutralize(text).replace("|", r"\|")
