@@ -11,6 +11,7 @@ copied to docs/screenshots/ (for the README) when missing there, or with NBAGENT
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
@@ -24,7 +25,7 @@ from provider_server import ProviderServer, openai_stream, split_words
 NOTEBOOK = "nbagent.ipynb"
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
-SETUP, STREAM, PANEL, ASK_AFTER_SLIDERS, SETTINGS_LINE, PANEL2, ASK_AFTER_SYNC, XSS, MATH = range(9)
+SETUP, STREAM, PANEL, ASK_AFTER_SLIDERS, SETTINGS_LINE, PANEL2, ASK_AFTER_SYNC, XSS, MATH, LONG = range(10)
 
 CELLS = [
     "%load_ext nbagent",
@@ -36,6 +37,7 @@ CELLS = [
     "%%ask\nSummarise that in one line.",
     "%%ask\nShow me some HTML that runs in the browser.",
     "%%ask\nHow do I write p < 0.05 in a formula?",
+    "%%ask\nTell me everything about lists.",
 ]
 
 CODE = textwrap.dedent(
@@ -484,6 +486,67 @@ def test_rerunning_a_cell_in_lab_replaces_its_turn(nb, provider):
     assert users == ["What is the difference between a list and a tuple?", "Which one can be a dict key?"]
     footer = nb.cell_output(3).inner_text()
     assert "replaced this cell's earlier turn" in footer and "later turn(s) were asked against the old version" in footer
+
+
+# A 4,000-word answer: sections of a heading, paragraphs, a list, code and a table.
+LONG_SECTION = "\n\n".join([
+    "## Part {k}",
+    " ".join(["Lists keep their order and can change after they are made, unlike tuples."] * 6),
+    "\n".join(f"- point {{k}}.{i}: append, extend, insert and pop all work in place" for i in range(5)),
+    "```python\n" + "\n".join(f"items_{i} = [x * {i} for x in range(10)]" for i in range(8)) + "\n```",
+    "| method | cost |\n|---|---|\n| append | O(1) |\n| insert | O(n) |\n| pop() | O(1) |",
+])
+LONG_ANSWER = "\n\n".join(LONG_SECTION.format(k=k) for k in range(21)) + "\n"
+
+# JS: start recording the main thread's long tasks: a timer asks to run every 10 ms, and each time it
+# runs more than 50 ms late (performance.now()), the main thread was busy that long. (The Long Tasks
+# API's PerformanceObserver reports nothing in headless Chromium here, even for a 120 ms busy loop.)
+_RECORD_LONG_TASKS_JS = """
+() => {
+  window.__longTasks = [];
+  let last = performance.now();
+  const tick = () => {
+    const now = performance.now();
+    if (now - last - 10 > 50) window.__longTasks.push([last, now - last - 10]);
+    last = now;
+    window.__longTaskTimer = setTimeout(tick, 10);
+  };
+  tick();
+  return performance.now();
+}
+"""
+
+
+def test_a_long_answer_keeps_the_page_responsive(nb, provider, browser_artifacts):
+    """Measured, not asserted (timing is for benchmarks): the main thread's long tasks while a 4,000-word
+    answer streams, and when it is rendered whole at the end."""
+    assert len(LONG_ANSWER.split()) > 4000
+    provider.enqueue(openai_stream(split_words(LONG_ANSWER), delay=0.002, usage=(10, 4000)))
+    started = nb.evaluate(_RECORD_LONG_TASKS_JS)
+    marks: list[float] = []
+
+    def mark_the_end(sample) -> None:
+        if not marks and "tokens" in sample.text and "answering…" not in sample.text:
+            marks.append(nb.evaluate("() => performance.now()"))
+
+    samples = nb.sample_while_running(LONG, interval=0.2, timeout=120, on_sample=mark_the_end)
+    nb.page.wait_for_timeout(300)
+    tasks = nb.evaluate("() => { clearTimeout(window.__longTaskTimer); return window.__longTasks; }")
+    ended = marks[0] if marks else nb.evaluate("() => performance.now()")
+    streaming = [duration for start, duration in tasks if start < ended - 1000]  # before the final render
+    final = [duration for start, duration in tasks if start >= ended - 1000]
+    report = {
+        "streaming_seconds": round((ended - started) / 1000, 1),
+        "streaming_long_tasks": len(streaming), "streaming_long_task_ms_total": round(sum(streaming)),
+        "streaming_long_task_ms_max": round(max(streaming, default=0)),
+        "final_long_tasks_ms": [round(d) for d in final],
+    }
+    (browser_artifacts / "long-answer-long-tasks.json").write_text(json.dumps(report, indent=1))
+    print(f"\nlong answer, main-thread long tasks: {report}")
+
+    out = nb.cell_output(LONG)
+    assert out.locator("table").count() == 21 and out.locator("pre code").count() == 21
+    assert letters(shown_answer(samples[-1])).startswith(letters("".join(rendered_words(LONG_ANSWER))))
 
 
 def test_answers_survive_save_close_reopen(nb, provider):
