@@ -31,6 +31,7 @@ from .magics import AskError
 from .prompt import first_code_block
 from .render import answer_bundle, footer
 from .state import Turn, get_state
+from .structured import StructuredAnswer, output_type_of
 
 STALE_NOTE = "⚠ asked against an older version of an earlier question"
 
@@ -80,6 +81,7 @@ class Ask:
         self.kernel = is_kernel()
         self.kernel_tools = args.tools or self.state.settings.tools == TOOLS_KERNEL
         self.interactive = False  # the user can click Run: set for an async cell in a frontend they sit at
+        self.structured = StructuredAnswer(output_type_of(args.output_type, shell.user_ns)) if args.output_type else None
         if self.kernel_tools:
             self.model = offline_model(self.model, prompt if isinstance(prompt, str) else " ".join(
                 piece for piece in prompt if isinstance(piece, str)))
@@ -163,7 +165,10 @@ class Ask:
             async for event in agent.run_stream_events(
                 self.prompt, message_history=self.history, model_settings=self.run_settings,
                 model=self.model, instructions=self._instructions(agent), deps=context,
+                output_type=self.structured.output_type if self.structured else None,
             ):
+                if self.structured is not None and self.structured.take(event, progress):
+                    continue
                 if type(event) is PartDeltaEvent:
                     if type(event.delta) is TextPartDelta:
                         progress.add(event.delta.content_delta)
@@ -181,6 +186,8 @@ class Ask:
                     lines[event.tool_call_id].finish(event.result)
                     progress.changed()
                 elif type(event) is AgentRunResultEvent:
+                    if self.structured is not None:
+                        self.structured.finish(event.result.output)
                     return event.result
             raise AskError("the answer ended without a result")  # run_stream_events always ends with one
         finally:

@@ -66,6 +66,8 @@ def _question(shell: Any, args: Any, cell: str) -> Ask:
         raise AskError("nothing to ask: write the question in the cell, below %%ask")
     if args.output is not None and not args.output.isidentifier():
         raise AskError(f"-o/--output needs a variable name, got {args.output!r}")
+    if args.output_type is not None and args.code:
+        raise AskError("--code takes a code block from a text answer; it cannot be used with --output-type")
     try:
         prompt, notes = interpolate(cell.strip(), shell.user_ns)
     except InterpolationError as exc:

@@ -38,7 +38,10 @@ class AgentMagics(Magics):
     @argument("--system", "-s", help="system instructions for this question")
     @argument("--new", action="store_true", help="start a fresh conversation (forget the history)")
     @argument("--agent", "-a", default="default", help="name of the conversation to use (several can run side by side)")
-    @argument("--output", "-o", metavar="VAR", help="store the answer text in this variable")
+    @argument("--output", "-o", metavar="VAR", help="store the answer in this variable (text, or the --output-type object)")
+    @argument("--output-type", metavar="TYPE",
+              help="answer with an object of this type, shown as it forms: a class of yours (a pydantic model, "
+                   "dataclass, TypedDict) or a type such as list[str]; quote it if it has spaces")
     @argument("--no-history", action="store_true", help="a one-off question: send no history and keep none")
     @argument("--code", action="store_true", help="put the first code block of the answer into a new cell below")
     @argument("--background", "-b", action="store_true", help="stream the answer while other cells run")

@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 from ..agent import Agent
 from ..errors import UserError
-from ..messages import (ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, UserPromptPart,
-                        messages_from_json)
+from ..messages import (ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, ToolReturnPart,
+                        UserPromptPart, messages_from_json)
 from ..models import default_model_name, infer_model
 from .config import AgentSettings, get_settings
 
@@ -27,19 +27,14 @@ HISTORY_FILE_FORMAT = "nbagent-history/1"
 @dataclass
 class Turn:
     """One question and everything the run added for it: the request, then each response and (after
-    tool calls) the request holding the tool returns; the last message is the final answer."""
+    tool calls) the request holding the tool returns. The final answer is the last response: the last
+    message, or (structured output) the one before the request that answers its output call."""
 
     messages: list[ModelMessage]
     cell_id: str | None = None
     display_id: str | None = None
     footer: str = ""
     stale: bool = False  # an earlier turn was re-asked after this one was answered
-
-    @property
-    def response(self) -> ModelResponse:
-        answer = self.messages[-1]
-        assert isinstance(answer, ModelResponse)  # turns_from_messages and Ask only build such turns
-        return answer
 
 
 class Conversation:
@@ -97,11 +92,19 @@ def turns_from_messages(messages: Sequence[ModelMessage], cell_ids: Sequence[str
         raise UserError("not a conversation: message 0 should be a request with the user's question")
     turns = []
     for number, (start, end) in enumerate(zip(starts, [*starts[1:], len(messages)])):
-        if not isinstance(messages[end - 1], ModelResponse) or end - start < 2:
+        if not _answered(messages[start + 1:end]):
             raise UserError(f"not a conversation: the question at message {start} has no answer")
         cell_id = cell_ids[number] if cell_ids and number < len(cell_ids) else None
         turns.append(Turn(list(messages[start:end]), cell_id=cell_id))
     return turns
+
+
+def _answered(after_question: Sequence[ModelMessage]) -> bool:
+    """A turn ends with the answer, or with the tool returns answering the output call of the answer."""
+    if after_question and isinstance(after_question[-1], ModelRequest) and len(after_question) >= 2:
+        return (isinstance(after_question[-2], ModelResponse)
+                and all(isinstance(part, ToolReturnPart) for part in after_question[-1].parts))
+    return bool(after_question) and isinstance(after_question[-1], ModelResponse)
 
 
 class NotebookState:
