@@ -224,7 +224,8 @@ class Ask:
     def _finish(self, result: RunResult, progress: StreamProgress, view: "AnswerView") -> None:
         notes = []
         stale: list[Turn] = []
-        turn = Turn(result.new_messages(), cell_id=self.cell_id, display_id=view.display_id)
+        turn = Turn(result.new_messages(), cell_id=self.cell_id, display_id=view.display_id, model=self.model.label)
+        self.state.count_usage(turn)
         if not self.args.no_history:
             with self.conversation.lock:
                 replacing = self.conversation.turn_of_cell(self.cell_id) if self.replacing is not None else None

@@ -16,13 +16,14 @@ from IPython.display import display
 from traitlets import TraitError
 
 from ..errors import NbAgentError, UserError
-from ..models import infer_model
+from ..models import default_model_name, infer_model
 from ..settings import validate_settings
 from .ask import Ask
 from .config import AgentSettings, get_settings
 from .history import change_history, show_history
 from .live import is_kernel
 from .magics import AskError
+from .model_list import show_models
 from .panel import settings_panel
 from .prompt import InterpolationError, interpolate
 from .state import get_state, read_history_file
@@ -102,6 +103,12 @@ def agent_history(args: Any) -> None:
         print(f"nbagent: {message}")
     else:
         show_history(conversation)
+
+
+@one_line_errors
+def agent_models() -> None:
+    """`%agent_models`: the providers configured here, and the models the local servers serve."""
+    show_models(get_settings().model or default_model_name())
 
 
 def check_setting(name: str, value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""`%%ask`, `%agent_settings` and `%agent_history`: the magics and their options.
+"""`%%ask`, `%agent_settings`, `%agent_history`, `%agent_models`: the magics and their options.
 
 This is what `%load_ext nbagent` imports, so it needs only IPython: each magic parses its options and
 hands over to `commands`, behind the layer's one lazy boundary (`layer()`), which loads the model
@@ -82,6 +82,14 @@ class AgentMagics(Magics):
         """Show the conversation as a table (cell, role, text, tokens), or change it."""
         layer().agent_history(_parse(self.agent_history, line))
 
+    @line_magic
+    def agent_models(self, line: str) -> None:
+        """List the providers configured here (a key set, or a local server) and the models the local
+        servers (ollama, lmstudio, vllm) serve; keys are never shown, only the variables that hold them."""
+        if line.strip():
+            raise AskError("%agent_models takes no arguments")
+        layer().agent_models()
+
 
 async def ask_in_kernel(shell: Any, line: str, cell: str) -> None:
     """What a `%%ask` cell becomes in a kernel (see `_await_ask_cells`)."""
@@ -119,6 +127,6 @@ def unload_ipython_extension(ipython: Any) -> None:
     if _await_ask_cells in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_await_ask_cells)
     # IPython has no unregister for magics classes; drop ours from the registry by name.
-    for kind, names in (("cell", ("ask",)), ("line", ("agent_settings", "agent_history"))):
+    for kind, names in (("cell", ("ask",)), ("line", ("agent_settings", "agent_history", "agent_models"))):
         for name in names:
             ipython.magics_manager.magics[kind].pop(name, None)

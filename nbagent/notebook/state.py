@@ -32,6 +32,7 @@ class Turn:
 
     messages: list[ModelMessage]
     cell_id: str | None = None
+    model: str = ""  # the model asked, as `provider:name` (the responses only say the name the server gave)
     display_id: str | None = None
     footer: str = ""
     stale: bool = False  # an earlier turn was re-asked after this one was answered
@@ -82,7 +83,8 @@ class Conversation:
         return later
 
 
-def turns_from_messages(messages: Sequence[ModelMessage], cell_ids: Sequence[str | None] | None = None) -> list[Turn]:
+def turns_from_messages(messages: Sequence[ModelMessage], cell_ids: Sequence[str | None] | None = None,
+                        models: Sequence[str] | None = None) -> list[Turn]:
     """Split a saved conversation into turns: each starts at a request holding a user prompt and runs to
     the response before the next one (a file of plain question/answer pairs reads as before). A
     conversation that does not fit is an error naming the message."""
@@ -95,7 +97,8 @@ def turns_from_messages(messages: Sequence[ModelMessage], cell_ids: Sequence[str
         if not _answered(messages[start + 1:end]):
             raise UserError(f"not a conversation: the question at message {start} has no answer")
         cell_id = cell_ids[number] if cell_ids and number < len(cell_ids) else None
-        turns.append(Turn(list(messages[start:end]), cell_id=cell_id))
+        model = models[number] if models and number < len(models) else ""
+        turns.append(Turn(list(messages[start:end]), cell_id=cell_id, model=model))
     return turns
 
 
@@ -113,6 +116,7 @@ class NotebookState:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
         self.conversations: dict[str, Conversation] = {}
+        self.asked: list[tuple[str, ModelResponse]] = []  # every response of the session: (model asked, response)
         self._file_lock = threading.Lock()  # background answers save from their own thread
         self.settings.observe(self._push_settings, names=["model", "temperature", "max_tokens", "system"])
         self.settings.observe(self._history_file_changed, names=["history_file"])
@@ -123,6 +127,10 @@ class NotebookState:
         if name not in self.conversations:
             self.conversations[name] = Conversation(name, self.settings)
         return self.conversations[name]
+
+    def count_usage(self, turn: Turn) -> None:
+        """Count a finished turn in the session's usage, whatever happens to it in the conversation later."""
+        self.asked += [(turn.model, message) for message in turn.messages if isinstance(message, ModelResponse)]
 
     def _push_settings(self, change: Any) -> None:
         for conversation in self.conversations.values():
@@ -155,6 +163,7 @@ class NotebookState:
                     "messages": ModelMessagesTypeAdapter.dump_python(
                         [message for turn in turns for message in turn.messages], mode="json"),
                     "cell_ids": [turn.cell_id for turn in turns],
+                    "models": [turn.model for turn in turns],
                 }
             directory = os.path.dirname(os.path.abspath(path))
             descriptor, temporary = tempfile.mkstemp(prefix=".nbagent-history-", dir=directory)
@@ -176,7 +185,8 @@ def read_history_file(path: str) -> dict[str, list[Turn]]:
         if data.get("format") != HISTORY_FILE_FORMAT:
             raise ValueError(f"not an nbagent history file (format {data.get('format')!r})")
         return {
-            name: turns_from_messages(messages_from_json(json.dumps(saved["messages"])), saved.get("cell_ids"))
+            name: turns_from_messages(messages_from_json(json.dumps(saved["messages"])), saved.get("cell_ids"),
+                                      saved.get("models"))
             for name, saved in data["conversations"].items()
         }
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError) as exc:
