@@ -58,3 +58,61 @@ def test_agent_models_lists_configured_providers_and_served_models(fresh, provid
     assert [request.method for request in provider.requests] == ["GET"]  # nothing asked of OpenAI itself
     bad = fresh.execute("%agent_models now")
     assert bad.reply["status"] == "error" and len(bad.errors[0]["traceback"]) == 1
+
+
+def usage_rows(run) -> dict[str, list[list[str]]]:
+    """The cells of each table of `%agent_usage`, by section ("Conversation", "Session")."""
+    markdown, _ = shown(run)
+    sections: dict[str, list[list[str]]] = {}
+    for block in markdown.split("**")[1:]:
+        if block.startswith(("Conversation", "Session")):
+            title = block.split(" ")[0]
+            sections[title] = []
+        elif title:
+            sections[title] = [[cell.strip() for cell in line.strip("|").split("|")]
+                               for line in block.splitlines()[4:] if line.startswith("| ")]
+    return sections
+
+
+def test_agent_usage_per_model_for_the_conversation_and_the_session(fresh, provider):
+    from decimal import Decimal
+
+    from genai_prices import Usage, calc_price
+    from provider_server import openai_stream
+
+    assert calc_price(Usage(input_tokens=2000, output_tokens=100), "gpt-4o", provider_id="openai").total_price == Decimal("0.006")
+    set_prices = fresh.execute('%agent_settings prices={"openai:gpt-4o-mini": [0.15, 0.6]}')
+    assert 'prices={"openai:gpt-4o-mini": [0.15, 0.6]}' in set_prices.stdout
+    provider.enqueue(openai_stream("first", usage=(1000, 500), model=None),
+                     openai_stream("first, again", usage=(2000, 100), model=None),
+                     openai_stream("small", usage=(400, 200), model=None),
+                     openai_stream("local", usage=(10, 5), model=None))
+    fresh.execute("%%ask\nquestion one", metadata={"cellId": "u1"})
+    fresh.execute("%%ask\nquestion one, edited", metadata={"cellId": "u1"})  # replaces the turn
+    fresh.execute("%%ask --model openai:gpt-4o-mini\nsmall question")
+    fresh.execute("%%ask --model ollama:llama3.2\nlocal question")
+    tables = usage_rows(fresh.execute("%agent_usage"))
+    assert tables["Conversation"] == [
+        ["openai:gpt-4o", "1", "2,000", "100", "$0.006", "genai-prices"],
+        ["openai:gpt-4o-mini", "1", "400", "200", "$0.00018", "your prices"],
+        ["ollama:llama3.2", "1", "10", "5", "–", "no price"],
+        ["total", "3", "2,410", "305", "$0.00618", "not counted: ollama:llama3.2"]]
+    assert tables["Session"][0] == ["openai:gpt-4o", "2", "3,000", "600", "$0.0135", "genai-prices"]
+    fresh.execute("%agent_history --clear")
+    after = usage_rows(fresh.execute("%agent_usage"))
+    assert after["Conversation"] == [] and after["Session"] == tables["Session"]
+    assert "nothing asked yet" in shown(fresh.execute("%agent_usage"))[0]
+    assert KEY not in shown(fresh.execute("%agent_usage"))[0]
+
+
+def test_bad_prices_are_one_line_errors(fresh):
+    for line, says in (('prices={"openai:gpt-4o": [2.5]}', "give prices as"),
+                       ('prices={"gpt-4o": [2.5, 10]}', "'gpt-4o' is not provider:model"),
+                       ('prices={"openai:gpt-4o": [2.5, 10}', "prices: not valid JSON"),
+                       ("prices=cheap", "prices takes a JSON object"),
+                       ('prices={"openai:gpt-4o": [-1, "10"]}', "give prices as")):
+        run = fresh.execute(f"%agent_settings {line}")
+        assert run.reply["status"] == "error", line
+        [error] = run.errors
+        assert len(error["traceback"]) == 1 and says in error["evalue"], error["evalue"]
+    assert "prices=default" in fresh.execute("%agent_settings temperature=default").stdout

@@ -7,7 +7,9 @@ notebook layer imports like ordinary code. Every nbagent error becomes one line 
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import shlex
 import sys
 from typing import Any, Callable
@@ -24,12 +26,14 @@ from .history import change_history, show_history
 from .live import is_kernel
 from .magics import AskError
 from .model_list import show_models
+from .usage_report import check_prices, show_usage
 from .panel import settings_panel
 from .prompt import InterpolationError, interpolate
 from .state import get_state, read_history_file
 
 SETTING_KINDS = {"temperature": float, "max_tokens": int, "model": str, "system": str, "history_file": str,
-                 "tools": str, "approve_code": str}
+                 "tools": str, "approve_code": str, "prices": dict}
+_JSON_VALUE = re.compile(r"(?:^|(?<=\s))(\w+)=(?=[{\[])")  # name= followed by a JSON object or list
 CHOICES = {"tools": {"kernel": "kernel", "off": "", "default": ""},
            "approve_code": {"ask": "ask", "always": "always", "default": "ask"}}
 
@@ -111,6 +115,13 @@ def agent_models() -> None:
     show_models(get_settings().model or default_model_name())
 
 
+@one_line_errors
+def agent_usage(args: Any) -> None:
+    """`%agent_usage`: tokens, requests and cost per model, for the conversation and the session."""
+    state = get_state()
+    show_usage(state.conversation(args.agent), list(state.asked), state.settings.prices)
+
+
 def check_setting(name: str, value: Any) -> Any:
     """A setting's value as the core accepts it, else a TraitError saying why (for config.py's validator)."""
     try:
@@ -120,6 +131,8 @@ def check_setting(name: str, value: Any) -> Any:
             value = value.strip()
             if value:
                 infer_model(value)
+        elif name == "prices":
+            value = check_prices(value)
         elif name == "history_file":
             value = value.strip()
             if value and os.path.exists(value):
@@ -129,19 +142,45 @@ def check_setting(name: str, value: Any) -> Any:
     return value
 
 
-def _apply_settings_line(settings: AgentSettings, line: str) -> None:
+def _settings_tokens(line: str) -> list[tuple[str, str, Any]]:
+    """(name, separator, value) of each `name=value` on the line: a value that starts with `{` or `[` is
+    read as JSON (its spaces and quotes kept, so `prices={"openai:gpt-4o": [2.5, 10]}` needs no quoting),
+    the others as shell words."""
+    values: dict[str, Any] = {}
+    rest, start = "", 0
+    for match in _JSON_VALUE.finditer(line):
+        if match.start() < start:
+            continue
+        try:
+            value, end = json.JSONDecoder().raw_decode(line, match.end())
+        except ValueError as exc:
+            raise AskError(f"{match.group(1)}: not valid JSON ({exc})") from None
+        placeholder = f"\0{len(values)}"
+        values[placeholder] = value
+        rest += line[start:match.end()] + placeholder
+        start = end
     try:
-        tokens = shlex.split(line)
+        tokens = shlex.split(rest + line[start:])
     except ValueError as exc:
         raise AskError(f"cannot read the settings ({exc}); quote values with spaces") from None
+    return [(name, sep, values.get(raw, raw)) for name, sep, raw in (token.partition("=") for token in tokens)]
+
+
+def _apply_settings_line(settings: AgentSettings, line: str) -> None:
     changes: dict[str, Any] = {}
-    for token in tokens:
-        name, sep, raw = token.partition("=")
+    for name, sep, raw in _settings_tokens(line):
         if not sep:
-            raise AskError(f"write settings as name=value (got {token!r}); e.g. %agent_settings temperature=0.2")
+            raise AskError(f"write settings as name=value (got {name!r}); e.g. %agent_settings temperature=0.2")
         if name not in SETTING_KINDS:
             raise AskError(f"unknown setting {name!r}; known: {', '.join(SETTING_KINDS)}")
         kind = SETTING_KINDS[name]
+        if kind is dict:
+            if not isinstance(raw, dict) and not (isinstance(raw, str) and raw.lower() in ("default", "none", "")):
+                raise AskError(f"{name} takes a JSON object, e.g. {name}=" + '{"openai:gpt-4o": [2.5, 10]}')
+            changes[name] = raw if isinstance(raw, dict) else {}
+            continue
+        if not isinstance(raw, str):
+            raise AskError(f"{name} takes a single value, not JSON; got {json.dumps(raw)}")
         if name in CHOICES:
             if raw.lower() not in CHOICES[name]:
                 raise AskError(f"{name} must be one of: {', '.join(CHOICES[name])}; got {raw!r}")
@@ -167,6 +206,8 @@ def _describe(settings: AgentSettings) -> str:
         value = getattr(settings, name)
         if name == "tools":
             return value or "off"
+        if name == "prices":
+            return json.dumps(value) if value else "default"
         return "default" if value in (None, "") else repr(value) if name == "system" else str(value)
 
     return ", ".join(f"{name}={shown(name)}" for name in SETTING_KINDS)

@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from IPython import get_ipython
-from traitlets import Enum, Float, Int, TraitError, Unicode, validate
+from traitlets import Dict, Enum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from . import layer
@@ -34,8 +34,10 @@ class AgentSettings(Configurable):
                  help="'kernel': every question may look at your variables, errors and cells (as %%ask --tools)").tag(config=True)
     approve_code = Enum((APPROVE_ASK, APPROVE_ALWAYS), default_value=APPROVE_ASK,
                         help="'ask': code the model wants to run waits for your Run click; 'always': it runs unasked").tag(config=True)
+    prices = Dict(help='USD per million input / output tokens, for %agent_usage: {"openai:gpt-4o": [2.5, 10]}; '
+                       "models not listed are priced by genai-prices when it knows them").tag(config=True)
 
-    @validate("temperature", "max_tokens", "model", "history_file")
+    @validate("temperature", "max_tokens", "model", "history_file", "prices")
     def _check(self, proposal: Any) -> Any:
         """Refuse a value the core would refuse (range, unknown provider, a file that is not a history)."""
         return layer().check_setting(proposal["trait"].name, proposal["value"])

@@ -1,4 +1,4 @@
-"""`%%ask`, `%agent_settings`, `%agent_history`, `%agent_models`: the magics and their options.
+"""`%%ask`, `%agent_settings`, `%agent_history`, `%agent_models`, `%agent_usage`: the magics and their options.
 
 This is what `%load_ext nbagent` imports, so it needs only IPython: each magic parses its options and
 hands over to `commands`, behind the layer's one lazy boundary (`layer()`), which loads the model
@@ -66,8 +66,9 @@ class AgentMagics(Magics):
         """Show the settings panel, or change settings: %agent_settings temperature=0.3 max_tokens=200
 
         Settings: model, temperature, max_tokens, system, history_file, tools (kernel or off),
-        approve_code (ask or always). `name=default` goes back to the default. Every open panel and
-        the next %%ask follow the change.
+        approve_code (ask or always), prices (for %agent_usage, USD per million input / output tokens:
+        prices={"openai:gpt-4o": [2.5, 10]}). `name=default` goes back to the default. Every open panel
+        and the next %%ask follow the change.
         """
         return layer().agent_settings(self.shell, line)
 
@@ -89,6 +90,16 @@ class AgentMagics(Magics):
         if line.strip():
             raise AskError("%agent_models takes no arguments")
         layer().agent_models()
+
+    @magic_arguments()
+    @argument("--agent", "-a", default="default", help="name of the conversation")
+    @line_magic
+    def agent_usage(self, line: str) -> None:
+        """Requests, tokens in / out and cost per model, for the conversation and for the session (every
+        question answered, replaced and cleared ones too). Costs come from your prices
+        (%agent_settings prices={"openai:gpt-4o": [2.5, 10]}, USD per million input / output tokens) or
+        from the genai-prices library; a model with neither shows "no price"."""
+        layer().agent_usage(_parse(self.agent_usage, line))
 
 
 async def ask_in_kernel(shell: Any, line: str, cell: str) -> None:
@@ -127,6 +138,6 @@ def unload_ipython_extension(ipython: Any) -> None:
     if _await_ask_cells in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_await_ask_cells)
     # IPython has no unregister for magics classes; drop ours from the registry by name.
-    for kind, names in (("cell", ("ask",)), ("line", ("agent_settings", "agent_history", "agent_models"))):
+    for kind, names in (("cell", ("ask",)), ("line", ("agent_settings", "agent_history", "agent_models", "agent_usage"))):
         for name in names:
             ipython.magics_manager.magics[kind].pop(name, None)

@@ -1,0 +1,145 @@
+"""`%agent_usage`: requests and tokens per model, for a conversation and for the session, and their cost.
+
+The conversation's numbers are what its turns hold now (a re-run cell counts once, a cleared
+conversation is empty); the session's count every question answered since the kernel started,
+replaced and cleared turns included (what was spent). A question interrupted or failed before its
+answer is not counted: its usage never arrived.
+
+A cost is shown only from a known price, never a guess: the user's own (`%agent_settings
+prices={"openai:gpt-4o": [2.5, 10]}`, USD per million input / output tokens), else Pydantic's
+genai-prices library for the hosted providers it knows (imported here, on first use, as it takes a
+quarter of a second to load). Local servers, the offline model and any model neither knows show
+"no price", and the table says where each price came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Iterable, Mapping
+
+from IPython.display import display
+
+from ..errors import UserError
+from ..messages import ModelResponse
+from ..models.providers import PROVIDERS
+from .neutralize import neutralize
+from .state import Conversation
+from .tables import markdown_table
+
+YOUR_PRICES, LIBRARY = "your prices", "genai-prices"
+NO_PRICE = "no price"
+MILLION = Decimal(1_000_000)
+GENAI_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "groq": "groq", "mistral": "mistral",
+                  "deepseek": "deepseek", "together": "together", "fireworks": "fireworks", "cerebras": "cerebras",
+                  "openrouter": "openrouter", "gemini": "google"}  # nbagent's provider names -> genai-prices ids
+PRICES_FORMAT = 'give prices as {"provider:model": [input, output]} in USD per million tokens, e.g. {"openai:gpt-4o": [2.5, 10]}'
+
+
+def check_prices(value: Any) -> dict[str, list[float]]:
+    """The `prices` setting, validated: `provider:model` names of known providers, two numbers >= 0 each."""
+    if not isinstance(value, Mapping):
+        raise UserError(f"prices: {PRICES_FORMAT}")
+    checked = {}
+    for model, pair in value.items():
+        provider, colon, name = str(model).partition(":")
+        if not colon or not name or provider not in PROVIDERS:
+            raise UserError(f"prices: {model!r} is not provider:model with a known provider; {PRICES_FORMAT}")
+        numbers = list(pair) if isinstance(pair, (list, tuple)) else []
+        if len(numbers) != 2 or not all(_is_price(number) for number in numbers):
+            raise UserError(f"prices[{model!r}] = {pair!r}: {PRICES_FORMAT}")
+        checked[str(model)] = [float(number) for number in numbers]
+    return checked
+
+
+def _is_price(number: Any) -> bool:
+    return isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number) and number >= 0
+
+
+@dataclass
+class ModelUsage:
+    """One model's line: what it was asked and, if every response of it has a known price, the cost."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: Decimal | None = Decimal(0)
+    sources: set[str] = field(default_factory=set)
+
+    def add(self, response: ModelResponse, price: tuple[Decimal, str] | None) -> None:
+        self.requests += response.usage.requests or 1
+        self.input_tokens += response.usage.input_tokens
+        self.output_tokens += response.usage.output_tokens
+        if price is None or self.cost is None:
+            self.cost = None
+        else:
+            self.cost += price[0]
+            self.sources.add(price[1])
+
+
+def tally(asked: Iterable[tuple[str, ModelResponse]], prices: Mapping[str, list[float]]) -> dict[str, ModelUsage]:
+    """Usage per model asked (`provider:name`), in the order the models were first used."""
+    lines: dict[str, ModelUsage] = {}
+    for model, response in asked:
+        model = model or response.model_name or "unknown"
+        lines.setdefault(model, ModelUsage()).add(response, price_of(model, response, prices))
+    return lines
+
+
+def price_of(model: str, response: ModelResponse, prices: Mapping[str, list[float]]) -> tuple[Decimal, str] | None:
+    """One response's cost and where its price came from, or None when no price is known."""
+    usage = response.usage
+    if model in prices:
+        per_input, per_output = (Decimal(str(price)) for price in prices[model])
+        return (per_input * usage.input_tokens + per_output * usage.output_tokens) / MILLION, YOUR_PRICES
+    provider, _, name = model.partition(":")
+    if provider not in GENAI_PROVIDER:
+        return None
+    from genai_prices import Usage, calc_price  # a quarter of a second to import: only when a price is needed
+
+    try:
+        calculated = calc_price(Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
+                                response.model_name or name, provider_id=GENAI_PROVIDER[provider])
+    except LookupError:
+        return None
+    return Decimal(calculated.total_price), LIBRARY
+
+
+def show_usage(conversation: Conversation, asked: list[tuple[str, ModelResponse]],
+               prices: Mapping[str, list[float]]) -> None:
+    """Display the conversation's and the session's usage tables."""
+    in_conversation = [(turn.model, message) for turn in conversation.turns for message in turn.messages
+                       if isinstance(message, ModelResponse)]
+    sections = [(f"Conversation {conversation.name!r} (its turns now)", tally(in_conversation, prices)),
+                ("Session (every question answered since the kernel started, replaced and cleared ones too)",
+                 tally(asked, prices))]
+    markdown, plain = [], []
+    for title, lines in sections:
+        table = _table(lines)
+        markdown.append(f"**{title}**\n\n" + (markdown_table(*table) if table[1] else "nothing asked yet"))
+        plain.append("\n".join([title, *("  ".join(row) for row in [table[0], *table[1]])]))
+    display({"text/markdown": neutralize("\n\n".join(markdown)), "text/plain": "\n\n".join(plain)}, raw=True)
+
+
+def _table(lines: dict[str, ModelUsage]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    header = ("model", "requests", "tokens in", "tokens out", "cost (USD)", "price from")
+    rows = [(model, f"{line.requests:,}", f"{line.input_tokens:,}", f"{line.output_tokens:,}", _money(line.cost),
+             ", ".join(sorted(line.sources)) if line.cost is not None else NO_PRICE) for model, line in lines.items()]
+    if len(lines) > 1:
+        priced = [line.cost for line in lines.values() if line.cost is not None]
+        unpriced = [model for model, line in lines.items() if line.cost is None]
+        rows.append(("total", *(f"{sum(getattr(line, name) for line in lines.values()):,}"
+                                for name in ("requests", "input_tokens", "output_tokens")),
+                     _money(sum(priced, Decimal(0))) if priced else "–",
+                     f"not counted: {', '.join(unpriced)}" if unpriced else ""))
+    return header, rows
+
+
+def _money(cost: Decimal | None) -> str:
+    """Dollars to the cent, under a dollar to four significant digits (a question often costs $0.0004)."""
+    if cost is None:
+        return "–"
+    if cost == 0 or cost >= 1:
+        return f"${cost:,.2f}"
+    return f"${cost:.{3 - cost.adjusted()}f}".rstrip("0")
