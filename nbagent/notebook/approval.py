@@ -34,8 +34,8 @@ async def ask_to_run(code: str) -> bool:
     row = widgets.HBox([run, skip, note])
     row.add_class("nbagent-approval")
     decision: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    run.on_click(lambda _: decision.done() or decision.set_result(True))
-    skip.on_click(lambda _: decision.done() or decision.set_result(False))
+    run.on_click(lambda _: _decide(decision, True))
+    skip.on_click(lambda _: _decide(decision, False))
     handle: Any = display(row, display_id=True)
     said = "⏹ interrupted before a choice"
     try:
@@ -45,3 +45,9 @@ async def ask_to_run(code: str) -> bool:
     finally:
         handle.update({"text/markdown": f"*{said}*", "text/plain": said}, raw=True)
         row.close()
+
+
+def _decide(decision: "asyncio.Future[bool]", run: bool) -> None:
+    """The first click decides; a second one (a double click) changes nothing."""
+    if not decision.done():
+        decision.set_result(run)

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import traceback
-from typing import Any, Iterator, TextIO
+from typing import Any, Iterator, TextIO, cast
 
 from IPython.display import Image as DisplayImage
 from IPython.display import display
@@ -36,7 +36,7 @@ def run_code(namespace: dict[str, Any], code: str) -> dict[str, Any]:
     except SyntaxError as exc:
         return {"summary": f"SyntaxError: {exc.msg} (line {exc.lineno})", "error": bounded(_last_line(exc))}
     linecache.cache[filename] = (len(code), None, code.splitlines(keepends=True), filename)  # tracebacks show the code
-    last = body.body.pop() if body.body and isinstance(body.body[-1], ast.Expr) else None
+    last = cast(ast.Expr, body.body.pop()) if body.body and isinstance(body.body[-1], ast.Expr) else None
     figures_before = _figure_numbers()
     stdout, stderr = _Tee(sys.stdout), _Tee(sys.stderr)
     found: dict[str, Any] = {}

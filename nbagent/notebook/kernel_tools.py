@@ -260,7 +260,7 @@ def _is_user_variable(shell: Any, name: str, value: Any) -> bool:
 def _is_cell(filename: str) -> bool:
     """IPython keeps each cell's source in linecache under a name of its own, with no file behind it."""
     entry = linecache.cache.get(filename)
-    return entry is not None and entry[1] is None
+    return entry is not None and len(entry) > 1 and entry[1] is None
 
 
 def _summary_of(name: str, value: Any) -> str:

@@ -158,7 +158,7 @@ def _outside(spans: list[tuple[int, int]], matches: Any) -> list[int]:
     """The start of each match that lies in none of `spans`."""
     spans = sorted(spans)
     starts = [start for start, _ in spans]
-    reach = []  # reach[k]: the furthest end among spans[:k + 1]
+    reach: list[int] = []  # reach[k]: the furthest end among spans[:k + 1]
     for _, end in spans:
         reach.append(max(end, reach[-1]) if reach else end)
     found = []

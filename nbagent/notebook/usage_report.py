@@ -124,7 +124,7 @@ def show_usage(conversation: Conversation, asked: list[tuple[str, ModelResponse]
 
 def _table(lines: dict[str, ModelUsage]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     header = ("model", "requests", "tokens in", "tokens out", "cost (USD)", "price from")
-    rows = [(model, f"{line.requests:,}", f"{line.input_tokens:,}", f"{line.output_tokens:,}", _money(line.cost),
+    rows: list[tuple[str, ...]] = [(model, f"{line.requests:,}", f"{line.input_tokens:,}", f"{line.output_tokens:,}", _money(line.cost),
              ", ".join(sorted(line.sources)) if line.cost is not None else NO_PRICE) for model, line in lines.items()]
     if len(lines) > 1:
         priced = [line.cost for line in lines.values() if line.cost is not None]
