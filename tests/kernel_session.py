@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import queue
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from jupyter_client.manager import KernelManager
 
@@ -151,3 +152,20 @@ def kernel_env(provider_url: str, **extra: str) -> dict[str, Any]:
         "ANTHROPIC_API_KEY": None,
         **extra,
     }
+
+
+@contextmanager
+def nbagent_kernel(env: dict[str, Any], *setup: str) -> Iterator[KernelSession]:
+    """A kernel with `%load_ext nbagent` done and each `setup` cell run (each must succeed); shut down after."""
+    session = KernelSession(env)
+    try:
+        for code in ("%load_ext nbagent", *setup):
+            run = session.execute(code)
+            assert run.reply["status"] == "ok", (code, run.errors)
+        yield session
+    finally:
+        session.close()
+
+
+FORGET_CONVERSATIONS = "from nbagent.notebook.state import get_state\nget_state().conversations.clear()"
+"""Code that empties every conversation of the kernel, for a test that starts afresh."""

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from kernel_session import KernelSession, kernel_env
+from kernel_session import FORGET_CONVERSATIONS, KernelSession, kernel_env, nbagent_kernel
 from provider_server import error, openai_stream, openai_tool_stream
 
 KEY = "sk-kernel-test-key-0123456789"
@@ -24,17 +24,13 @@ settings_dict = {{"user": "ada", "api_token": "{SECRET}"}}
 
 @pytest.fixture(scope="module")
 def kernel(provider_server):
-    session = KernelSession(kernel_env(provider_server.openai_base_url))
-    assert session.execute("%load_ext nbagent").reply["status"] == "ok"
-    assert session.execute(SETUP).reply["status"] == "ok"
-    yield session
-    session.close()
+    with nbagent_kernel(kernel_env(provider_server.openai_base_url), SETUP) as session:
+        yield session
 
 
 @pytest.fixture
 def fresh(kernel, provider):
-    kernel.execute("%agent_settings tools=off approve_code=ask\n"
-                   "from nbagent.notebook.state import get_state\nget_state().conversations.clear()")
+    kernel.execute(f"%agent_settings tools=off approve_code=ask\n{FORGET_CONVERSATIONS}")
     provider.clear()
     return kernel
 

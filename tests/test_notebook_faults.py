@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from kernel_session import KernelSession, kernel_env
+from kernel_session import KernelSession, kernel_env, nbagent_kernel
 from provider_server import error, openai_stream, stall_after_headers, unused_port
 
 KEY = "sk-notebook-secret-key-9876543210"
@@ -24,10 +24,8 @@ FAULTS = {
 
 @pytest.fixture(scope="module")
 def kernel(provider_server):
-    session = KernelSession(kernel_env(provider_server.openai_base_url, OPENAI_API_KEY=KEY))
-    assert session.execute("%load_ext nbagent").reply["status"] == "ok"
-    yield session
-    session.close()
+    with nbagent_kernel(kernel_env(provider_server.openai_base_url, OPENAI_API_KEY=KEY)) as session:
+        yield session
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kernel_session import KernelSession, kernel_env
+from kernel_session import FORGET_CONVERSATIONS, KernelSession, kernel_env, nbagent_kernel
 from provider_server import error, openai_stream
 
 KEY = "sk-kernel-test-key-0123456789"
@@ -11,11 +11,8 @@ KEY = "sk-kernel-test-key-0123456789"
 
 @pytest.fixture(scope="module")
 def kernel(provider_server):
-    session = KernelSession(kernel_env(provider_server.openai_base_url))
-    loaded = session.execute("%load_ext nbagent")
-    assert loaded.reply["status"] == "ok"
-    yield session
-    session.close()
+    with nbagent_kernel(kernel_env(provider_server.openai_base_url)) as session:
+        yield session
 
 
 @pytest.fixture
@@ -23,7 +20,7 @@ def fresh(kernel, provider):
     """A kernel whose default conversation and settings are reset, and an empty provider queue."""
     reset = kernel.execute("%agent_settings temperature=default max_tokens=default model=default system=default")
     assert reset.reply["status"] == "ok", reset.errors
-    kernel.execute("from nbagent.notebook.state import get_state\nget_state().conversations.clear()")
+    kernel.execute(FORGET_CONVERSATIONS)
     provider.clear()
     return kernel
 

@@ -4,7 +4,7 @@ for a local ollama server, a dead port for lmstudio and vllm."""
 from __future__ import annotations
 
 import pytest
-from kernel_session import KernelSession, kernel_env
+from kernel_session import FORGET_CONVERSATIONS, kernel_env, nbagent_kernel
 from provider_server import unused_port
 
 OTHER_KEYS = ("GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "TOGETHER_API_KEY", "FIREWORKS_API_KEY",
@@ -22,16 +22,13 @@ def dead_url():
 def kernel(provider_server, dead_url):
     env = kernel_env(provider_server.openai_base_url, OLLAMA_BASE_URL=provider_server.openai_base_url,
                      LMSTUDIO_BASE_URL=dead_url, VLLM_BASE_URL=dead_url)
-    session = KernelSession({**env, **{name: None for name in OTHER_KEYS}})
-    assert session.execute("%load_ext nbagent").reply["status"] == "ok"
-    yield session
-    session.close()
+    with nbagent_kernel({**env, **{name: None for name in OTHER_KEYS}}) as session:
+        yield session
 
 
 @pytest.fixture
 def fresh(kernel, provider):
-    kernel.execute("from nbagent.notebook.state import get_state\nget_state().conversations.clear()\n"
-                   "get_state().asked.clear()\n%agent_settings prices=default")
+    kernel.execute(f"{FORGET_CONVERSATIONS}\nget_state().asked.clear()\n%agent_settings prices=default")
     provider.clear()
     return kernel
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from kernel_session import KernelSession, kernel_env
+from kernel_session import kernel_env, nbagent_kernel
 from provider_server import openai_stream, split_words, sse
 
 CODE = "def mean(values):\n\n    return sum(values) / len(values)\n\n\nprint(mean([1, 2, 3]))"
@@ -29,11 +29,10 @@ HOSTILE = ("Careful:\n\n<script>window.x=1</script>\n\n" + "text " * 30 + "\n\n<
 
 @pytest.fixture(scope="module")
 def kernel(provider_server):
-    session = KernelSession(kernel_env(provider_server.openai_base_url, ANTHROPIC_API_KEY="sk-ant-kernel-test-0123456789",
-                                       ANTHROPIC_BASE_URL=provider_server.anthropic_base_url))
-    assert session.execute("%load_ext nbagent").reply["status"] == "ok"
-    yield session
-    session.close()
+    env = kernel_env(provider_server.openai_base_url, ANTHROPIC_API_KEY="sk-ant-kernel-test-0123456789",
+                     ANTHROPIC_BASE_URL=provider_server.anthropic_base_url)
+    with nbagent_kernel(env) as session:
+        yield session
 
 
 def ask_slowly(kernel, provider, text: str, options: str = ""):

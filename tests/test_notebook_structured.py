@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from kernel_session import KernelSession, kernel_env
+from kernel_session import FORGET_CONVERSATIONS, kernel_env, nbagent_kernel
 from provider_server import openai_tool_stream
 
 TYPES = """
@@ -33,16 +33,13 @@ PARIS = {"city": "Paris", "country": "France", "population": 2102650}
 
 @pytest.fixture(scope="module")
 def kernel(provider_server):
-    session = KernelSession(kernel_env(provider_server.openai_base_url))
-    assert session.execute("%load_ext nbagent").reply["status"] == "ok"
-    assert session.execute(TYPES).reply["status"] == "ok"
-    yield session
-    session.close()
+    with nbagent_kernel(kernel_env(provider_server.openai_base_url), TYPES) as session:
+        yield session
 
 
 @pytest.fixture
 def fresh(kernel, provider):
-    kernel.execute("from nbagent.notebook.state import get_state\nget_state().conversations.clear()")
+    kernel.execute(FORGET_CONVERSATIONS)
     provider.clear()
     return kernel
 
