@@ -7,6 +7,8 @@ import asyncio
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, AsyncIterator, Callable, Generic, Iterator, Mapping, Sequence, TypeVar, overload
 
+from typing_extensions import TypedDict, Unpack
+
 from .errors import UserError
 from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
                      FunctionToolResultEvent, ResponseEvents, ThinkingPartDelta, ToolCallPartDelta)
@@ -23,6 +25,18 @@ from .usage import UsageLimits
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ToolOptions(TypedDict, total=False):
+    """What `@agent.tool(...)` and `@agent.tool_plain(...)` take, as PydanticAI names it."""
+
+    name: str | None
+    description: str | None
+    retries: int | None
+    docstring_format: DocstringFormat
+    require_parameter_descriptions: bool
+    strict: bool | None
+
 _KEEP: Any = object()  # override(deps=...) was not given (None is a valid deps value)
 
 
@@ -95,9 +109,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
     def tool(self, function: F, /) -> F: ...
 
     @overload
-    def tool(self, /, *, name: str | None = None, description: str | None = None, retries: int | None = None,
-             docstring_format: DocstringFormat = "auto", require_parameter_descriptions: bool = False,
-             strict: bool | None = None) -> Callable[[F], F]: ...
+    def tool(self, /, **options: Unpack[ToolOptions]) -> Callable[[F], F]: ...
 
     def tool(self, function: Any = None, /, **options: Any) -> Any:
         """Register a tool whose first parameter is `ctx: RunContext[Deps]`; with or without parentheses."""
@@ -107,9 +119,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
     def tool_plain(self, function: F, /) -> F: ...
 
     @overload
-    def tool_plain(self, /, *, name: str | None = None, description: str | None = None, retries: int | None = None,
-                   docstring_format: DocstringFormat = "auto", require_parameter_descriptions: bool = False,
-                   strict: bool | None = None) -> Callable[[F], F]: ...
+    def tool_plain(self, /, **options: Unpack[ToolOptions]) -> Callable[[F], F]: ...
 
     def tool_plain(self, function: Any = None, /, **options: Any) -> Any:
         """Register a tool that takes no `RunContext`; with or without parentheses."""
