@@ -92,6 +92,20 @@ def test_secret_values_are_masked_in_every_tool(fresh, provider):
     assert SECRET not in bodies(provider)
 
 
+def test_secrets_typed_into_cells_stay_out_of_sources_and_tracebacks(fresh, provider):
+    """A secret written in a cell's source, or quoted by an exception, is hidden in read_cell and last_error."""
+    cell = fresh.execute(f'service_token = "{SECRET}"\nprint(len(service_token))')
+    number = cell.reply["execution_count"]
+    failed = fresh.execute(f'api_key = "{SECRET}"\nraise ValueError("cannot log in with " + api_key)')
+    assert failed.reply["status"] == "error"
+    provider.enqueue(call("read_cell", {"n": number}), call("last_error", call_id="call_2"), openai_stream("ok"))
+    fresh.execute("%%ask --tools\nwhat happened?")
+    [source], [error] = tool_messages(provider.requests[1]), tool_messages(provider.requests[2])[1:]
+    assert 'service_token = "***"' in source["source"]
+    assert 'api_key = "***"' in error["cell_source"] and "cannot log in with ***" in error["message"]
+    assert SECRET not in bodies(provider)
+
+
 def test_the_configured_key_never_reaches_a_request_body(fresh, provider):
     fresh.execute("import os, nbagent\nk = os.environ['OPENAI_API_KEY']\n"
                   "@nbagent.tool\ndef env_key() -> str:\n    '''The key.'''\n    return 'key is ' + os.environ['OPENAI_API_KEY']")
@@ -283,3 +297,20 @@ def test_offline_test_model_calls_list_variables(provider_server, provider):
         assert provider.requests == []
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("source,shown", [
+    ('db_password = "hunter2"', 'db_password = "***"'),
+    ("client = connect(host='db', api_key='sk-abc', port=5)", "client = connect(host='db', api_key='***', port=5)"),
+    ('settings = {"user": "ada", "api_token": "tok-1"}', 'settings = {"user": "ada", "api_token": "***"}'),
+    ('os.environ["OPENAI_API_KEY"] = "sk-env"', 'os.environ["OPENAI_API_KEY"] = "***"'),
+    ('token: str = "t0k"', 'token: str = "***"'),
+    ('SECRET = """multi\nline"""', 'SECRET = """***"""'),
+    ('name = "ada"  # not a secret', 'name = "ada"  # not a secret'),
+    ('print("password = done")', 'print("password = done")'),
+    ('x = f"{api_key}"', 'x = f"{api_key}"'),
+])
+def test_secret_literals_in_code_are_masked(source, shown):
+    from nbagent.notebook.describe import mask_secret_literals
+
+    assert mask_secret_literals(source) == shown

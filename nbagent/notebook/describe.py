@@ -26,6 +26,30 @@ def looks_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+_SECRET_LITERAL = re.compile(
+    r"""(?P<lead>\b(?P<name>[A-Za-z_]\w*)\s*(?::[^=\n]*)?=\s*"""                    # name = / name: T = / name=
+    r"""|\[\s*(?P<sq>['"])(?P<subscript>[^'"\n]+)(?P=sq)\s*\]\s*=\s*"""            # ["NAME"] =
+    r"""|(?P<kq>['"])(?P<key>[^'"\n]+)(?P=kq)\s*:\s*)"""                              # "name": (a dict)
+    r"""(?P<prefix>[rbuRBUfF]{0,2})(?P<q>'{3}|"{3}|'|")(?P<value>.*?)(?P=q)""",        # the literal given
+    re.S,
+)
+
+
+def mask_secret_literals(source: str) -> str:
+    """Code as written, but a string literal given to a secret-looking name (`db_password = "..."`,
+    `connect(api_key="...")`, `{"api_token": "..."}`, `os.environ["OPENAI_API_KEY"] = "..."`) shows as
+    `***`: cell sources and tracebacks reach the model, the values typed into them must not."""
+
+    def mask(match: re.Match[str]) -> str:
+        name = match.group("name") or match.group("subscript") or match.group("key")
+        if not looks_secret(name):
+            return match.group(0)
+        quote = match.group("q")
+        return f"{match.group('lead')}{match.group('prefix')}{quote}***{quote}"
+
+    return _SECRET_LITERAL.sub(mask, source)
+
+
 def bounded(text: str, limit: int = MAX_TEXT_CHARS, *, total: int | None = None) -> str:
     """`text`, cut at `limit` characters with a note saying how much was left out (of `total`, when
     `text` is itself only the start of something longer)."""

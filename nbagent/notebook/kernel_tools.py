@@ -24,6 +24,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar, overload
 
+from IPython import get_ipython
 from pydantic_core import to_jsonable_python
 
 from ..errors import UserError, redact
@@ -34,11 +35,12 @@ from ..tools import DocstringFormat, RunContext, Tool
 from .approval import ask_to_run
 from .code_runner import run_code as run_in_namespace
 from .config import APPROVE_ALWAYS
-from .describe import MASK, bounded, inspection, looks_secret, summary
+from .describe import MASK, bounded, inspection, looks_secret, mask_secret_literals, summary
 from .images import ImageTooLarge, describe_image, image_of
 from .live import StreamProgress
 
 MAX_VARIABLES = 100
+MIN_SECRET_CHARS = 4  # shorter values ("", "x") would blank out ordinary text
 _ABOUT_AN_ERROR = re.compile(r"error|fail|exception|traceback|wrong|broke", re.IGNORECASE)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,7 +116,8 @@ def last_error(ctx: RunContext[KernelContext]) -> dict[str, Any]:
         "traceback": bounded("".join(traceback.format_exception(type(error), error, error.__traceback__))),
     }
     if cell is not None:
-        result["cell_source"] = bounded("".join(linecache.getlines(cell)))
+        result["cell_source"] = bounded(mask_secret_literals("".join(linecache.getlines(cell))))
+    result["traceback"] = mask_secret_literals(result["traceback"])
     return result
 
 
@@ -127,7 +130,8 @@ def read_cell(ctx: RunContext[KernelContext], n: int) -> dict[str, Any]:
     inputs = ctx.deps.shell.user_ns.get("In", [])
     if not 1 <= n < len(inputs):
         return {"summary": f"no cell {n}", "error": f"there is no In[{n}]; cells run so far: 1 to {len(inputs) - 1}"}
-    result = {"summary": f"In[{n}], {len(inputs[n].splitlines())} line(s)", "source": bounded(inputs[n])}
+    result = {"summary": f"In[{n}], {len(inputs[n].splitlines())} line(s)",
+              "source": bounded(mask_secret_literals(inputs[n]))}
     outputs = ctx.deps.shell.user_ns.get("Out", {})
     if n in outputs:
         result["output"] = bounded(repr(outputs[n]), 500)
@@ -171,32 +175,48 @@ KERNEL_TOOLS: tuple[Callable[..., Any], ...] = (list_variables, inspect_variable
 
 
 def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
-    """`function` with its result made safe to send: the configured keys scrubbed from every text in it.
-    Its signature and docstring stay those of `function` (they become the tool's schema)."""
+    """`function` with its result made safe to send: the configured keys, and the text values of the
+    namespace's secret-looking names, scrubbed from every text in it (a traceback or a printout may
+    quote them). Its signature and docstring stay those of `function` (they become the tool's schema)."""
     if inspect.iscoroutinefunction(function):
         @functools.wraps(function)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-            return _scrubbed(await function(*args, **kwargs))
+            return _scrubbed(await function(*args, **kwargs), _namespace_secrets())
 
         return guarded_async
 
     @functools.wraps(function)
     def guarded_sync(*args: Any, **kwargs: Any) -> Any:
-        return _scrubbed(function(*args, **kwargs))
+        return _scrubbed(function(*args, **kwargs), _namespace_secrets())
 
     return guarded_sync
 
 
-def _scrubbed(value: Any) -> Any:
+def _namespace_secrets() -> list[str]:
+    """Text values held under secret-looking names in the user's namespace (and in its dicts), longest
+    first so a secret containing another is hidden whole."""
+    shell = get_ipython()  # type: ignore[no-untyped-call]
+    found: set[str] = set()
+    for name, value in (shell.user_ns.items() if shell is not None else ()):
+        items = value.items() if isinstance(value, dict) else [(name, value)]
+        for key, item in items:
+            if isinstance(key, str) and isinstance(item, str) and len(item) >= MIN_SECRET_CHARS and looks_secret(key):
+                found.add(item)
+    return sorted(found, key=len, reverse=True)
+
+
+def _scrubbed(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, (BinaryContent, ImageUrl, bool, int, float)) or value is None:
         return value
     if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
         return redact(value)
     if isinstance(value, dict):
-        return {_scrubbed(str(key)): _scrubbed(item) for key, item in value.items()}
+        return {_scrubbed(str(key), secrets): _scrubbed(item, secrets) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_scrubbed(item) for item in value]
-    return _scrubbed(to_jsonable_python(value, fallback=repr))
+        return [_scrubbed(item, secrets) for item in value]
+    return _scrubbed(to_jsonable_python(value, fallback=repr), secrets)
 
 
 # ------------------------------------------------------------------ the user's own tools
