@@ -42,11 +42,22 @@ class Execution:
 
     def outputs(self) -> list[dict[str, Any]]:
         """The cell's displays as a frontend holds them at the end, in the order they were opened: each
-        one's data after its last update (`{}` for one emptied)."""
+        one's data after its last update (`{}` for one emptied). A `clear_output` removes those shown
+        before it (with `wait`, when the next output arrives, as JupyterLab and nbclient do)."""
         shown: list[dict[str, Any]] = []
         where: dict[str, list[int]] = {}
-        for message in self.of_type("display_data", "update_display_data"):
+        clear_next = False
+        for message in self.of_type("display_data", "update_display_data", "clear_output", "stream"):
             content = message["content"]
+            if message["msg_type"] == "clear_output":
+                clear_next = bool(content.get("wait"))
+                if not clear_next:
+                    shown, where = [], {}
+                continue
+            if clear_next and message["msg_type"] != "update_display_data":
+                shown, where, clear_next = [], {}, False
+            if message["msg_type"] == "stream":
+                continue
             display_id = content.get("transient", {}).get("display_id")
             if message["msg_type"] == "display_data":
                 where.setdefault(display_id, []).append(len(shown))
@@ -57,11 +68,12 @@ class Execution:
         return shown
 
     def final_markdown(self) -> str:
-        """The Markdown this cell's own answer display ends with (its display, then its last update)."""
+        """The Markdown this cell's own answer display ends with (its display, then its last update, or
+        its display shown again after the cell was cleared)."""
         [shown, *_] = self.of_type("display_data")
         display_id = shown["content"]["transient"]["display_id"]
-        for message in reversed(self.of_type("update_display_data")):
-            if message["content"]["transient"]["display_id"] == display_id:
+        for message in reversed(self.of_type("display_data", "update_display_data")):
+            if message["content"].get("transient", {}).get("display_id") == display_id:
                 return message["content"]["data"].get("text/markdown", "")
         return shown["content"]["data"].get("text/markdown", "")
 

@@ -1,6 +1,8 @@
 """How an answer streams into its cell, in a real kernel against the loopback provider: finished
 Markdown blocks sent once and never cut inside, one growing tail updated in place, every output
-neutralised, and at the end the exact answer in the first output with the others emptied; the
+neutralised, and at the end the exact answer as the cell's one output (the cell cleared with
+`wait=True`, the answer shown again under its first display id) when nothing else was shown in it, or
+in the first output with the others emptied when something was (a tool's notice, a print); the
 model's thinking live above the answer, then one line, never in the answer's text."""
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import json
 
 import pytest
 from kernel_session import kernel_env, nbagent_kernel
-from provider_server import openai_stream, split_words, sse
+from provider_server import openai_stream, openai_tool_stream, split_words, sse
 
 CODE = "def mean(values):\n\n    return sum(values) / len(values)\n\n\nprint(mean([1, 2, 3]))"
 LOOSE_LIST = "- first item, with words\n\n- second item, after a blank line\n\n  still the second item"
@@ -43,7 +45,7 @@ def ask_slowly(kernel, provider, text: str, options: str = ""):
 
 
 def streamed(run) -> list[dict]:
-    """The display messages sent while the answer streamed: all but the final answer and the emptying."""
+    """The display messages sent while the answer streamed: all but the final answer (and any emptying)."""
     messages = run.of_type("display_data", "update_display_data")
     first = messages[0]["content"]["transient"]["display_id"]
     final = max(i for i, m in enumerate(messages) if m["content"]["transient"]["display_id"] == first)
@@ -77,11 +79,18 @@ def test_finished_blocks_go_out_once_and_only_the_tail_grows(kernel, provider):
     sizes = [len(json.dumps(m["content"]["data"])) for m in messages]
     assert max(sizes) < len(ANSWER) / 6
 
-    # At the end: the exact answer and its footer in the first output, the others emptied.
-    [answer, *rest] = run.outputs()
+    # At the end: the cell cleared (when the next output comes) and the exact answer with its footer
+    # shown once, under the first output's display id: the cell's one output.
+    [answer] = run.outputs()
     assert answer["text/markdown"].startswith(ANSWER) and answer["text/plain"].startswith(ANSWER)
     assert "answering…" not in answer["text/markdown"] and "openai:gpt-4o" in answer["text/markdown"]
-    assert rest and all(output == {} for output in rest)
+    [clear] = run.of_type("clear_output")
+    assert clear["content"]["wait"] is True
+    after = run.messages[run.messages.index(clear) + 1:]
+    [final] = [m for m in after if m["msg_type"] in ("display_data", "update_display_data", "stream")]
+    assert final["msg_type"] == "display_data" and final["content"]["data"] == answer
+    first_id = run.of_type("display_data")[0]["content"]["transient"]["display_id"]
+    assert final["content"]["transient"]["display_id"] == first_id  # what a stale note later updates
 
 
 def test_every_output_is_neutralised(kernel, provider):
@@ -137,3 +146,55 @@ def test_thinking_streams_above_the_answer_then_collapses_to_one_line(kernel, pr
     assert not any(output for output in run.outputs()[1:])
     said = kernel.execute("print(repr(said))").stdout.strip()
     assert said == repr(answer)  # the answer's text: no thinking in it
+
+
+def blocks_answer(words: int = 60) -> str:
+    return "\n\n".join(f"Paragraph {k}: " + " ".join(f"w{k}_{i}" for i in range(words)) for k in range(6)) + "\n"
+
+
+def assert_kept_and_emptied(run, text: str) -> None:
+    """The cell was not cleared: the whole answer in its first output, its other outputs emptied."""
+    assert not run.of_type("clear_output")
+    [answer, *rest] = run.outputs()
+    assert text in answer["text/plain"] and "openai:gpt-4o" in answer["text/markdown"]
+    assert "answering…" not in answer["text/markdown"]
+    assert rest and all(output == {} for output in rest)
+
+
+def test_a_tool_call_keeps_the_cells_other_outputs(kernel, provider):
+    """With kernel tools on, the notice (and whatever a tool shows) stays: the cell is never cleared."""
+    text = blocks_answer()
+    provider.enqueue(openai_tool_stream([("call_1", "list_variables", "{}")]),
+                     openai_stream(split_words(text), delay=0.002, usage=(10, 20)))
+    run = kernel.execute("%%ask --no-history --tools\nwhat is there?", timeout=120)
+    assert run.reply["status"] == "ok", run.errors
+    assert "kernel tools on" in run.stderr
+    assert_kept_and_emptied(run, text)
+    assert "list_variables" in run.outputs()[0]["text/plain"]
+
+
+def test_a_print_while_the_answer_streams_keeps_the_cell(kernel, provider):
+    """Something printed into the cell while the question is asked (here by a `{expr}` in it) is not
+    erased: the answer's outputs are emptied, the cell not cleared."""
+    text = blocks_answer()
+    provider.enqueue(openai_stream(split_words(text), delay=0.002, usage=(10, 20)))
+    run = kernel.execute("%%ask --no-history\nsay {print('printed before') or 'hi'}", timeout=120)
+    assert run.reply["status"] == "ok", run.errors
+    assert "printed before" in run.stdout
+    assert_kept_and_emptied(run, text)
+
+
+def test_a_user_tool_keeps_the_cell(kernel, provider):
+    """A tool of the user's ran (it might have printed or plotted): not cleared, even when it showed nothing."""
+    setup = kernel.execute("import nbagent\n@nbagent.tool\ndef penguin_count() -> int:\n    '''How many.'''\n    return 344")
+    assert setup.reply["status"] == "ok", setup.errors
+    text = blocks_answer()
+    try:
+        provider.enqueue(openai_tool_stream([("call_1", "penguin_count", "{}")]),
+                         openai_stream(split_words(text), delay=0.002, usage=(10, 20)))
+        run = kernel.execute("%%ask --no-history\nhow many?", timeout=120)
+        assert run.reply["status"] == "ok", run.errors
+        assert run.stdout == run.stderr == ""
+        assert_kept_and_emptied(run, text)
+    finally:
+        kernel.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")

@@ -14,12 +14,22 @@ update opens a new output below for what follows. Every update is one message, a
 answer. What is not yet settled (a tool line still running, thinking still streaming) is never shown
 as finished.
 
-When the answer ends, the first output is set to the whole answer, exactly, with its footer: what the
-notebook saves as the answer (one output, for GitHub, nbviewer, nbconvert) and what `%%ask` re-runs
-and the history update. The others are emptied (`{}`): a kernel cannot remove an output, and
-clearing the cell would also clear what else it shows (the approval of code, what that code
-printed or plotted), which sits between them. Every output holds neutralised Markdown (neutralize.py)
-of exactly what it shows, so each is safe on its own.
+When the answer ends, the whole answer, exactly, with its footer is what the notebook saves (for
+GitHub, nbviewer, nbconvert) and what `%%ask` re-runs and the history update; it keeps the first
+output's display id, which later updates (a stale note, state.py / ask.py) address. A kernel cannot
+remove an output; it can only clear the whole cell. So:
+
+- when the cell showed nothing but this answer's outputs (`alone`: the Ask decides, conservatively,
+  from what it knows: a `%%ask` cell, no tool ran, no notice, not `--background`, nothing else
+  printed or displayed meanwhile, `OutputWatch`) and the answer took more than one output, the cell
+  is cleared with `wait=True` (the frontend clears on the next output, so nothing flickers) and the
+  answer shown once under the first output's display id: the saved notebook holds exactly one output;
+- otherwise the first output is set to the whole answer and the others emptied (`{}`), since clearing
+  the cell would also clear what else it shows (the kernel-tools notice, the approval of code, what
+  that code printed or plotted), which sits between them.
+
+Every output holds neutralised Markdown (neutralize.py) of exactly what it shows, so each is safe on
+its own.
 
 In a terminal the text is simply written as it comes.
 """
@@ -29,7 +39,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from IPython.display import display
+from IPython.display import clear_output, display
 
 from .markdown_blocks import finished_end
 from .render import answer_bundle, block_bundle, tail_bundle
@@ -46,6 +56,7 @@ class AnswerView:
         self._outputs: list[Any] = []  # every output opened for this answer, top to bottom
         self._tail: Any = None  # the output showing the unsettled end, None until the next update opens one
         self._shown = 0  # how much of the answer the outputs above the tail hold for good
+        self.sent = 0  # display messages sent (opened or updated), for OutputWatch
         if kernel:
             self._tail = display(
                 {"text/markdown": f"*asking {model_label}…*", "text/plain": f"asking {model_label}…"},
@@ -53,6 +64,7 @@ class AnswerView:
             )
             self._outputs.append(self._tail)
             self.display_id = self._tail.display_id
+            self.sent += 1
 
     def show_partial(self, text: str) -> None:
         if not self.kernel:
@@ -69,8 +81,14 @@ class AnswerView:
         else:
             self._show(tail_bundle(text[self._shown:]))
 
-    def show_final(self, text: str, footer_line: str) -> None:
-        if self.kernel:
+    def show_final(self, text: str, footer_line: str, *, alone: bool = False) -> None:
+        """The whole answer; `alone`: the cell shows nothing else, so it may be cleared to hold only this."""
+        if self.kernel and alone and len(self._outputs) > 1:  # one output already: updated as below
+            clear_output(wait=True)
+            self._tail = display(answer_bundle(text, footer_line), raw=True, display_id=self.display_id)
+            self._outputs, self._shown = [self._tail], 0
+            self.sent += 1
+        elif self.kernel:
             self._replace_all(answer_bundle(text, footer_line))
         else:
             self._write(text)
@@ -90,6 +108,7 @@ class AnswerView:
             self._outputs.append(self._tail)
         else:
             self._tail.update(bundle, raw=True)
+        self.sent += 1
 
     def _replace_all(self, bundle: dict[str, str]) -> None:
         """The first output shows `bundle`, the others nothing."""
@@ -97,6 +116,7 @@ class AnswerView:
         first.update(bundle, raw=True)
         for handle in rest:
             handle.update({}, raw=True)
+        self.sent += 1 + len(rest)
         self._outputs = [first]
         self._tail, self._shown = first, 0
 
@@ -104,3 +124,50 @@ class AnswerView:
         sys.stdout.write(text[self._printed:])
         sys.stdout.flush()
         self._printed = len(text)
+
+
+class OutputWatch:
+    """What the kernel sent to the cell while an answer streamed besides the answer's own outputs:
+    writes to stdout / stderr (from any thread, a logging handler too: they share the stream objects)
+    and displays, counted while it watches. Conservative: a display of another cell (a `--background`
+    answer) counts as well."""
+
+    def __init__(self, shell: Any) -> None:
+        self.writes = 0
+        self.displays = 0
+        self._patched: list[tuple[Any, str, Any]] = []  # (object, attribute, what its instance had)
+        self._watching = False
+        targets = [(sys.stdout, "write"), (sys.stderr, "write"), (getattr(shell, "display_pub", None), "publish")]
+        for target, name in targets:
+            if target is None or not hasattr(target, "__dict__"):
+                continue
+            original = getattr(target, name)
+            self._patched.append((target, name, target.__dict__.get(name)))
+            setattr(target, name, self._counting(original, "writes" if name == "write" else "displays"))
+        self._watching = True
+
+    def _counting(self, original: Any, counter: str) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if self._watching:
+                setattr(self, counter, getattr(self, counter) + 1)
+            return original(*args, **kwargs)
+        counted.__nbagent_watch__ = self  # type: ignore[attr-defined]
+        return counted
+
+    def stop(self) -> None:
+        """Stop counting and put back what was there (a wrapper someone added over ours stays, harmless)."""
+        self._watching = False
+        for target, name, before in self._patched:
+            if getattr(getattr(target, name, None), "__nbagent_watch__", None) is not self:
+                continue
+            if before is None:
+                delattr(target, name)
+            else:
+                setattr(target, name, before)
+        self._patched = []
+
+    def only(self, view: AnswerView) -> bool:
+        """Stop, and say whether the cell was shown nothing but `view`'s displays since the watch began
+        (started before the view, so every display of the view was counted)."""
+        self.stop()
+        return self.writes == 0 and self.displays == view.sent

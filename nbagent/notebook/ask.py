@@ -23,7 +23,7 @@ from ..models import infer_model
 from ..result import RunResult
 from ..settings import validate_settings
 from .activity import ToolLine, turn_pieces
-from .answer_view import AnswerView
+from .answer_view import AnswerView, OutputWatch
 from .config import TOOLS_KERNEL
 from .kernel_tools import INSTRUCTIONS, NOTICE, KernelContext, notebook_tools, offline_model
 from .live import StreamProgress, cancel_and_wait, compose, follow, follow_async, is_kernel, loop_thread
@@ -57,6 +57,12 @@ def cell_id_of(shell: Any) -> str | None:
     return str(cell_id) if cell_id else None
 
 
+def is_ask_cell(shell: Any) -> bool:
+    """Whether the cell being run is a `%%ask` cell: no code of its own ran before the question."""
+    code = parent_request(shell).get("content", {}).get("code", "")
+    return isinstance(code, str) and code.startswith("%%ask")
+
+
 def can_click(shell: Any) -> bool:
     """Whether the frontend that ran this cell is one a user sits at (JupyterLab, Notebook, VS Code ask
     for the user's input, `allow_stdin`); `jupyter execute`, nbclient and papermill do not."""
@@ -66,7 +72,8 @@ def can_click(shell: Any) -> bool:
 class Ask:
     """One `%%ask`: pick the history and tools, stream the answer into the cell, record the turn."""
 
-    def __init__(self, shell: Any, args: Any, prompt: str | list[UserContent]) -> None:
+    def __init__(self, shell: Any, args: Any, prompt: str | list[UserContent], *,
+                 watch: OutputWatch | None = None) -> None:
         self.shell = shell
         self.args = args
         self.prompt = prompt
@@ -81,6 +88,8 @@ class Ask:
         self.kernel = is_kernel()
         self.kernel_tools = args.tools or self.state.settings.tools == TOOLS_KERNEL
         self.interactive = False  # the user can click Run: set for an async cell in a frontend they sit at
+        self.tool_called = False  # a tool ran for this answer (it may have shown something in the cell)
+        self._watch = watch  # what else the cell was shown since it started (None: not watched, never cleared)
         self.structured = StructuredAnswer(output_type_of(args.output_type, shell.user_ns)) if args.output_type else None
         if self.kernel_tools:
             self.model = offline_model(self.model, prompt if isinstance(prompt, str) else " ".join(
@@ -97,10 +106,13 @@ class Ask:
         if progress is None:
             return
         try:
-            follow(progress, view.show_partial, upto_pending=not self.kernel)
-        except KeyboardInterrupt:
-            self._interrupted(future, progress, view)
-        self._finish(self._result(future, view), progress, view)
+            try:
+                follow(progress, view.show_partial, upto_pending=not self.kernel)
+            except KeyboardInterrupt:
+                self._interrupted(future, progress, view)
+            self._finish(self._result(future, view), progress, view)
+        finally:
+            self._alone(view)  # the watch stopped, however the answer ended
 
     async def run_async(self) -> None:
         """Ask and follow the answer in an async cell, where the user can click Run on code to run."""
@@ -109,10 +121,13 @@ class Ask:
         if progress is None:
             return
         try:
-            await follow_async(progress, view.show_partial)
-        except (KeyboardInterrupt, asyncio.CancelledError):  # the kernel's interrupt, in an async cell
-            self._interrupted(future, progress, view)
-        self._finish(self._result(future, view), progress, view)
+            try:
+                await follow_async(progress, view.show_partial)
+            except (KeyboardInterrupt, asyncio.CancelledError):  # the kernel's interrupt, in an async cell
+                self._interrupted(future, progress, view)
+            self._finish(self._result(future, view), progress, view)
+        finally:
+            self._alone(view)  # the watch stopped, however the answer ended
 
     def _start(self) -> tuple[StreamProgress | None, "AnswerView", Any]:
         """Send the question; the answer's progress, its view and the request's future (no progress:
@@ -129,9 +144,19 @@ class Ask:
         self._follow_in_background(progress, future, view)
         return None, view, future
 
+    def _alone(self, view: "AnswerView") -> bool:
+        """Stop watching the cell; whether it showed nothing but this answer's outputs: then the view
+        may clear the cell and show the answer as its one output (answer_view.py)."""
+        watch, self._watch = self._watch, None
+        if watch is None:
+            return False
+        alone = watch.only(view)
+        return alone and self.kernel and not (self.tool_called or self.kernel_tools or self.args.background)
+
     def _interrupted(self, future: Any, progress: StreamProgress, view: "AnswerView") -> NoReturn:
         cancel_and_wait(future, progress)
-        view.show_final(progress.text(), self._footer(progress, None, "⏹ interrupted: partial answer, not added to the conversation"))
+        view.show_final(progress.text(), self._footer(progress, None, "⏹ interrupted: partial answer, not added to the conversation"),
+                        alone=self._alone(view))
         raise AskInterrupted("interrupted; the partial answer above is not part of the conversation") from None
 
     @staticmethod
@@ -180,6 +205,7 @@ class Ask:
                     elif type(event.part) is ThinkingPart and event.part.content:
                         progress.add_thinking(event.part.content)
                 elif type(event) is FunctionToolCallEvent:
+                    self.tool_called = True
                     lines[event.tool_call_id] = line = ToolLine(event.part)
                     progress.add_block(line)
                 elif type(event) is FunctionToolResultEvent and event.tool_call_id in lines:
@@ -235,7 +261,7 @@ class Ask:
             if stale:
                 notes.append(f"{len(stale)} later turn(s) were asked against the old version")
         turn.footer = self._footer(progress, result.usage(), " · ".join(notes))
-        view.show_final(progress.text(), turn.footer)
+        view.show_final(progress.text(), turn.footer, alone=self._alone(view))
         for later in stale:
             if later.display_id:
                 update_display(answer_bundle(compose(turn_pieces(later.messages)), f"{later.footer} · {STALE_NOTE}"),

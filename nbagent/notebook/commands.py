@@ -20,7 +20,8 @@ from traitlets import TraitError
 from ..errors import NbAgentError, UserError
 from ..models import default_model_name, infer_model
 from ..settings import validate_settings
-from .ask import Ask
+from .answer_view import OutputWatch
+from .ask import Ask, is_ask_cell
 from .config import AgentSettings, get_settings
 from .history import change_history, show_history
 from .live import is_kernel
@@ -73,13 +74,20 @@ def _question(shell: Any, args: Any, cell: str) -> Ask:
         raise AskError(f"-o/--output needs a variable name, got {args.output!r}")
     if args.output_type is not None and args.code:
         raise AskError("--code takes a code block from a text answer; it cannot be used with --output-type")
+    # Watched from here, before `{expr}` runs: the answer may be the cell's only output in the end (answer_view.py).
+    watch = OutputWatch(shell) if is_kernel() and not args.background and is_ask_cell(shell) else None
     try:
-        prompt, notes = interpolate(cell.strip(), shell.user_ns)
-    except InterpolationError as exc:
-        raise AskError(str(exc)) from None
-    for note in notes:
-        print(f"nbagent: {note}", file=sys.stderr)
-    return Ask(shell, args, prompt)
+        try:
+            prompt, notes = interpolate(cell.strip(), shell.user_ns)
+        except InterpolationError as exc:
+            raise AskError(str(exc)) from None
+        for note in notes:
+            print(f"nbagent: {note}", file=sys.stderr)
+        return Ask(shell, args, prompt, watch=watch)
+    except BaseException:
+        if watch is not None:
+            watch.stop()
+        raise
 
 
 @one_line_errors
