@@ -548,6 +548,25 @@ def sse(
     )
 
 
+def anthropic_thinking(thinking: Sequence[str], text: Sequence[str]) -> list[dict[str, Any]]:
+    """The events of a Messages API answer that thinks (the `thinking` deltas, then a signature) and then
+    answers with the `text` deltas: for `sse(..., named=True)`."""
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-0", "content": [],
+               "stop_reason": None, "usage": {"input_tokens": 10, "output_tokens": 1}}
+    return [
+        {"type": "message_start", "message": message},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+        *({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": t}} for t in thinking),
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        *({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": t}} for t in text),
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 90}},
+        {"type": "message_stop"},
+    ]
+
+
 ToolCalls = Sequence[tuple[str, str, str]]  # (id, name, arguments as the model writes them: JSON text)
 
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 from kernel_session import kernel_env, nbagent_kernel
-from provider_server import openai_stream, openai_tool_stream, split_words, sse
+from provider_server import anthropic_thinking, openai_stream, openai_tool_stream, split_words, sse
 
 CODE = "def mean(values):\n\n    return sum(values) / len(values)\n\n\nprint(mean([1, 2, 3]))"
 LOOSE_LIST = "- first item, with words\n\n- second item, after a blank line\n\n  still the second item"
@@ -103,23 +103,6 @@ def test_every_output_is_neutralised(kernel, provider):
         "Careful:\n\n&lt;script>window.x=1&lt;/script>\n\n" + "text " * 30 + "\n\n&lt;img src=x onerror=alert(1)>\n\n"
         "[click](#unsafe-link-removed)\n\n")
     assert "`<b>code</b>`" in run.final_markdown()  # code stays as written
-
-
-def anthropic_thinking(thinking: list[str], text: list[str]) -> list[dict]:
-    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-sonnet-4-0", "content": [],
-               "stop_reason": None, "usage": {"input_tokens": 10, "output_tokens": 1}}
-    return [
-        {"type": "message_start", "message": message},
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
-        *({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": t}} for t in thinking),
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "sig-1"}},
-        {"type": "content_block_stop", "index": 0},
-        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
-        *({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": t}} for t in text),
-        {"type": "content_block_stop", "index": 1},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 90}},
-        {"type": "message_stop"},
-    ]
 
 
 def test_thinking_streams_above_the_answer_then_collapses_to_one_line(kernel, provider):
