@@ -181,14 +181,18 @@ _ANSWER_AND_FOOTER_JS = """
 """
 
 
-@pytest.fixture(scope="module")
-def lab_env(provider_server: ProviderServer) -> dict[str, str]:
+def loopback_env(provider_server: ProviderServer) -> dict[str, str]:
     """The kernel's model: `openai:gpt-4o` at the loopback provider server."""
     return {
         "OPENAI_BASE_URL": provider_server.openai_base_url,
         "OPENAI_API_KEY": "sk-browser-test-0123456789",
         "NBAGENT_MODEL": "openai:gpt-4o",
     }
+
+
+@pytest.fixture(scope="module")
+def lab_env(provider_server: ProviderServer) -> dict[str, str]:
+    return loopback_env(provider_server)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ import pytest
 
 from provider_server import ProviderServer, anthropic_thinking, split_words, sse
 
+from .test_nbagent_in_lab import loopback_env
+
 NOTEBOOK = "thinking.ipynb"
 MODEL = "anthropic:claude-sonnet-4-0"
 
@@ -32,13 +34,8 @@ ANSWER = f"{SENTENCE}\n\n```python\n{CODE}\n```\n"
 @pytest.fixture(scope="module")
 def lab_env(provider_server: ProviderServer) -> dict[str, str]:
     """The kernel can reach Anthropic at the loopback provider server (and OpenAI, the default model)."""
-    return {
-        "OPENAI_BASE_URL": provider_server.openai_base_url,
-        "OPENAI_API_KEY": "sk-browser-test-0123456789",
-        "NBAGENT_MODEL": "openai:gpt-4o",
-        "ANTHROPIC_BASE_URL": provider_server.anthropic_base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-browser-test-0123456789",
-    }
+    return {**loopback_env(provider_server), "ANTHROPIC_BASE_URL": provider_server.anthropic_base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-browser-test-0123456789"}
 
 
 @pytest.fixture(scope="module")
