@@ -80,6 +80,7 @@ class AgentRun:
         self.output = output
         self.finisher = OutputFinisher(output, output_validators, self.context)
         self.final: FinalOutput | None = None
+        self.streaming: TextBuffer | None = None  # the text of the response being streamed, until it is whole
         self.params = ModelRequestParameters(
             function_tools=[tool.tool_def for tool in tools.values()], output_mode=output.mode,
             output_tools=output.tool_defs(), output_object=output.object_def,
@@ -89,6 +90,11 @@ class AgentRun:
     @property
     def new_messages(self) -> list[ModelMessage]:
         return self.messages[len(self.history):]
+
+    def streamed_text(self) -> str:
+        """All the text the model wrote in this run so far: finished responses, then the one streaming."""
+        done = [message.text for message in self.new_messages if isinstance(message, ModelResponse)]
+        return "".join(done) + (self.streaming.text() if self.streaming is not None else "")
 
     def context(self, tool_name: str | None = None, tool_call_id: str | None = None, retry: int = 0) -> RunContext[Any]:
         """What a tool or an output validator is told about the run, now."""
@@ -119,7 +125,7 @@ class AgentRun:
                 if first:
                     first = False
                     yield None  # the caller's signal that the run is under way
-                text = TextBuffer()
+                text = self.streaming = TextBuffer()
                 items = stream.deltas()
                 try:
                     async for item in items:
@@ -132,6 +138,7 @@ class AgentRun:
                     raise UnexpectedModelBehavior(
                         f"{self.model.label}: the stream stopped before the answer was complete")
                 response = stream.response(text.text())
+            self.streaming = None
             self._record(response)
             yield response
             async for event in self.handle_response(response):

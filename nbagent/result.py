@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator, Generic
 
 from .errors import UnexpectedModelBehavior, UserError
 from .events import ToolCallPartDelta
-from .loop import AgentRun, StepItem, TextBuffer
+from .loop import AgentRun, StepItem
 from .messages import ModelMessage, ModelResponse, Usage, messages_to_json
 from .output import OutputDataT, OutputType
 from .output_run import FinalOutput
@@ -23,7 +23,8 @@ class _Conversation:
     _run: AgentRun
 
     def new_messages(self) -> list[ModelMessage]:
-        """The messages this run added: its request, then every response and tool-return request."""
+        """The messages this run added: its request, then every response and tool-return request (while
+        a run streams, only those finished so far)."""
         return self._run.new_messages
 
     def all_messages(self) -> list[ModelMessage]:
@@ -65,7 +66,6 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
     def __init__(self, run: AgentRun, steps: AsyncIterator[StepItem]) -> None:
         self._run = run
         self._steps = steps
-        self._text = TextBuffer()
 
     @property
     def is_complete(self) -> bool:
@@ -77,17 +77,14 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         if self._run.output.mode in ("native", "prompted") or not self._run.output.allow_text:
             raise UserError("stream_text() streams text answers; this run's output is structured: "
                             "use stream_output() (or get_output())")
-        pieces = self._text
         if delta:
             async for item in self._steps:
                 if type(item) is str:
-                    pieces.append(item)
                     yield item
         else:
-            text = pieces.text()
+            text = self._run.streamed_text()
             async for item in self._steps:
                 if type(item) is str:
-                    pieces.append(item)
                     text += item
                     yield text
         self._finish()
@@ -109,7 +106,6 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         parsed = ""  # what was parsed last: nothing new arrived, nothing to parse
         async for item in self._steps:
             if type(item) is str:
-                self._text.append(item)
                 if call_type is None:
                     growing.append(item)
             elif isinstance(item, ToolCallPartDelta):
@@ -149,15 +145,14 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
 
     async def get_output(self) -> OutputDataT:
         """Wait for the whole run and return its output."""
-        async for item in self._steps:
-            if type(item) is str:
-                self._text.append(item)
+        async for _ in self._steps:
+            pass
         return self._finish().value
 
     @property
     def text_so_far(self) -> str:
         """All the text streamed so far (what a display shows)."""
-        return self._text.text()
+        return self._run.streamed_text()
 
     def _finish(self) -> FinalOutput:
         """The run's output; raises if the run ended without one (a cut stream)."""
@@ -165,10 +160,6 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         if final is None:
             raise UnexpectedModelBehavior(f"{self._run.model.label}: the stream stopped before the answer was complete")
         return final
-
-    def new_messages(self) -> list[ModelMessage]:
-        """The messages this run added so far (only the request while the first answer streams)."""
-        return self._run.new_messages
 
     @property
     def response(self) -> ModelResponse | None:

@@ -76,6 +76,7 @@ class StreamedResponse(ABC):
         self.complete = False
         self._calls: dict[int | str, _PendingCall] = {}
         self._thinking: dict[int | str, ThinkingPart] = {}
+        self._thinking_index: dict[int | str, int] = {}
 
     def __aiter__(self) -> AsyncIterator[StreamItem]:
         return self.deltas()
@@ -119,6 +120,7 @@ class StreamedResponse(ABC):
         part = self._thinking.get(key)
         if part is None:
             part = self._thinking[key] = ThinkingPart(content="", provider_name=self.provider_name)
+            self._thinking_index[key] = len(self._thinking_index)  # reasoning chunks are many: no search per chunk
         if content:
             part.content += content
         if signature:
@@ -126,7 +128,7 @@ class StreamedResponse(ABC):
         if redacted:
             part.id, part.signature = "redacted_thinking", redacted
         return ThinkingPartDelta(content_delta=content or None, signature_delta=signature or None,
-                                 index=list(self._thinking).index(key))
+                                 index=self._thinking_index[key])
 
     def response(self, text: str) -> ModelResponse:
         """The whole answer, given the text that was streamed (kept by the consumer, not copied here):
