@@ -57,6 +57,7 @@ _LAZY = {
     "DeltaToolCalls": "nbagent.models.function",
     "TestModel": "nbagent.models.test",
     "OpenAIModel": "nbagent.models.openai",
+    "OpenAIChatModel": "nbagent.models.openai",
     "AnthropicModel": "nbagent.models.anthropic",
     "NbAgentError": "nbagent.errors",
     "UserError": "nbagent.errors",
@@ -83,7 +84,7 @@ if TYPE_CHECKING:
     from .models.anthropic import AnthropicModel
     from .models.base import Model, ModelRequestParameters
     from .models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
-    from .models.openai import OpenAIModel
+    from .models.openai import OpenAIChatModel, OpenAIModel
     from .models.test import TestModel
     from .notebook.kernel_tools import tool
     from .result import RunResult, StreamedRunResult

@@ -53,3 +53,30 @@ async def test_local_servers_need_no_key_and_list_their_models(provider: Provide
     with pytest.raises(ModelConnectionError, match=r"^lmstudio: no server at http://127\.0\.0\.1:\d+/v1 "
                                                    r"\(start it, or set LMSTUDIO_BASE_URL\)$"):
         await served_models(PROVIDERS["lmstudio"])
+
+
+@pytest.mark.parametrize("written, preset", [("google-gla:gemini-2.5-flash", "gemini"),
+                                             ("google:gemini-2.5-flash", "gemini"),
+                                             ("openai-chat:gpt-4o", "openai")])
+def test_pydantic_ai_provider_names_reach_the_same_presets(written: str, preset: str, provider: ProviderServer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PROVIDERS[preset].base_url_env, provider.openai_base_url)
+    monkeypatch.setenv(PROVIDERS[preset].optional_key_env, "sk-alias-loopback-0123456789")
+    provider.enqueue(openai_json("hi"))
+    agent = Agent(written)
+    assert agent.model.label == f"{preset}:{written.split(':')[1]}"
+    assert agent.run_sync("hello").output == "hi"
+    assert provider.last_request.json["model"] == written.split(":")[1]
+
+
+def test_openai_chat_model_is_pydantic_ai_v2s_name() -> None:
+    from nbagent import OpenAIChatModel, OpenAIModel
+
+    assert OpenAIChatModel is OpenAIModel
+    assert OpenAIChatModel("gpt-4o", provider="google-gla").label == "gemini:gpt-4o"
+
+
+def test_the_responses_api_is_pointed_to_chat_completions() -> None:
+    with pytest.raises(UserError, match=r"^'openai-responses:gpt-5': nbagent speaks Chat Completions, not the "
+                                        r"Responses API; write 'openai:gpt-5'$"):
+        Agent("openai-responses:gpt-5")

@@ -11,11 +11,11 @@ import sys
 
 from ..errors import UserError
 from .base import Model, StreamedResponse
-from .providers import PROVIDERS
+from .providers import PROVIDER_ALIASES, PROVIDERS
 
 __all__ = ["Model", "StreamedResponse", "infer_model", "default_model_name", "KNOWN_PROVIDERS", "PROVIDERS"]
 
-KNOWN_PROVIDERS = (*PROVIDERS, "test")
+KNOWN_PROVIDERS = (*PROVIDERS, *PROVIDER_ALIASES, "test")
 
 OFFLINE_NOTICE = (
     "nbagent: no model configured, using the offline `test` model. "
@@ -49,6 +49,10 @@ def infer_model(model: "Model | str | None") -> Model:
     if not isinstance(model, str) or not model.strip():
         raise UserError(f"model must be 'provider:model-name' or a Model object, got {model!r}")
     provider, _, name = model.strip().partition(":")
+    provider = PROVIDER_ALIASES.get(provider, provider)
+    if provider == "openai-responses":
+        raise UserError(f"{model!r}: nbagent speaks Chat Completions, not the Responses API; "
+                        f"write 'openai:{name or '<model-name>'}'")
     if provider == "test":
         from .test import TestModel
 

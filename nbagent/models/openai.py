@@ -15,7 +15,7 @@ from ..output import OutputObjectDefinition
 from ..tools import ToolDefinition
 from .base import ModelRequestParameters, StreamItem
 from .http import HTTPModel, SSEStream
-from .providers import PROVIDERS
+from .providers import PROVIDER_ALIASES, PROVIDERS
 
 _SAME_NAME_SETTINGS = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
 
@@ -99,6 +99,7 @@ class OpenAIModel(HTTPModel):
         api_key: str | None = None,
         settings: ModelSettings | None = None,
     ) -> None:
+        provider = PROVIDER_ALIASES.get(provider, provider)
         preset = PROVIDERS.get(provider)
         if preset is None or preset.protocol != "openai":
             known = ", ".join(name for name, known in PROVIDERS.items() if known.protocol == "openai")
@@ -261,3 +262,7 @@ def _error_text(error: Any) -> str:
     if isinstance(error, dict):
         return f"{error.get('message', error)} (code {error.get('code')})"
     return str(error)
+
+
+OpenAIChatModel = OpenAIModel
+"""PydanticAI v2's name for the Chat Completions model."""

@@ -57,3 +57,7 @@ PROVIDERS: dict[str, Provider] = {provider.name: provider for provider in (
     Provider("vllm", "http://127.0.0.1:8000/v1", None),
 )}
 """Every provider by name; the README's provider table lists the same."""
+
+PROVIDER_ALIASES: dict[str, str] = {"google": "gemini", "google-gla": "gemini", "openai-chat": "openai"}
+"""PydanticAI's names for the same presets: `google-gla:gemini-2.5-flash` is Gemini's endpoint, `openai-chat:`
+is Chat Completions."""
