@@ -21,6 +21,7 @@ _LAZY = {
     "Tool": "nbagent.tools",
     "ToolDefinition": "nbagent.tools",
     "UsageLimits": "nbagent.usage",
+    "ModelRequestContext": "nbagent.capabilities",
     "ToolOutput": "nbagent.output",
     "NativeOutput": "nbagent.output",
     "PromptedOutput": "nbagent.output",
@@ -74,6 +75,7 @@ __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension"]
 
 if TYPE_CHECKING:
     from .agent import Agent
+    from .capabilities import ModelRequestContext
     from .errors import (ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError, ToolExecutionError,
                          UnexpectedModelBehavior, UsageLimitExceeded, UserError)
     from .events import (AgentRunResultEvent, FinalResultEvent, FunctionToolCallEvent, FunctionToolResultEvent,

@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator, Callable, Generic, Iterator, Mapping, Seq
 
 from typing_extensions import TypedDict, Unpack
 
+from .capabilities import AbstractCapability, HistoryProcessor, capabilities_from, static_settings
 from .errors import UserError
 from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
                      FunctionToolResultEvent, ResponseEvents, ThinkingPartDelta, ToolCallPartDelta)
@@ -48,7 +49,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
     `instructions` are sent with every request, as the latest agent states them. Tools are functions
     the model may call (`@agent.tool`, `@agent.tool_plain`, `tools=[...]`); `deps` given to a run
     reach them through `RunContext.deps`. `output_type` makes `result.output` a validated object
-    (output.py); `@agent.output_validator` checks it further.
+    (output.py); `@agent.output_validator` checks it further. `capabilities` (and `history_processors`,
+    each wrapped in `ProcessHistory`) act before every request (capabilities.py).
     """
 
     def __init__(
@@ -64,6 +66,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         tools: Sequence[Tool[AgentDepsT] | Callable[..., Any]] = (),
         output_type: OutputSpec[OutputDataT] = str,  # type: ignore[assignment]
         output_retries: int | None = None,
+        capabilities: Sequence[AbstractCapability[AgentDepsT]] = (),
+        history_processors: Sequence[HistoryProcessor] = (),
     ) -> None:
         self.model: Model = infer_model(model)
         self.instructions = instructions
@@ -81,6 +85,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         self._tools: dict[str, Tool[AgentDepsT]] = {}
         for tool in tools:
             self._register(tool_from(tool))
+        self.capabilities = capabilities_from(capabilities, history_processors)
+        self._capability_settings = static_settings(self.capabilities)
         self._model_override: Model | None = None
         self._deps_override: tuple[Any] | None = None
 
@@ -179,7 +185,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         run_model = self._model_override or (self.model if model is None else infer_model(model))
         if self._deps_override is not None:
             deps = self._deps_override[0]
-        settings = merge_settings(run_model.settings, self._model_settings, validate_settings(model_settings))
+        settings = merge_settings(run_model.settings, self._model_settings, self._capability_settings,
+                                  validate_settings(model_settings))
         history = list(message_history or [])
         for message in history:
             if not isinstance(message, (ModelRequest, ModelResponse)):
@@ -201,7 +208,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         return AgentRun(model=run_model, settings=settings, tools=self._tools, deps=deps,
                         usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
                         history=history, request=request, prompt=content, output=output,
-                        output_validators=self._output_validators)
+                        output_validators=self._output_validators, capabilities=self.capabilities)
 
     async def run(
         self,

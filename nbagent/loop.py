@@ -15,6 +15,7 @@ tool-call pieces, tool events), which `run_stream` and `run_stream_events` consu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any, AsyncGenerator, Sequence, Union
 
 from pydantic import ValidationError
@@ -24,9 +25,10 @@ from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPart
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
                        Usage, UserContent)
 from .models.base import Model, ModelRequestParameters
+from .capabilities import AbstractCapability, ModelRequestContext
 from .output import OutputSchema
 from .output_run import NOT_RUN, OUTPUT_PROCESSED, FinalOutput, OutputFinisher, OutputValidator
-from .settings import ModelSettings
+from .settings import ModelSettings, merge_settings, validate_settings
 from .tools import RunContext, Tool
 from .usage import UsageLimits
 
@@ -65,7 +67,8 @@ class AgentRun:
     def __init__(self, *, model: Model, settings: ModelSettings, tools: dict[str, Tool[Any]], deps: Any,
                  usage_limits: UsageLimits, default_retries: int, history: Sequence[ModelMessage],
                  request: ModelRequest, prompt: str | list[UserContent], output: OutputSchema,
-                 output_validators: Sequence[OutputValidator]) -> None:
+                 output_validators: Sequence[OutputValidator],
+                 capabilities: Sequence[AbstractCapability[Any]] = ()) -> None:
         self.model = model
         self.settings = settings
         self.tools = tools
@@ -74,6 +77,10 @@ class AgentRun:
         self.default_retries = default_retries
         self.history = history
         self.messages: list[ModelMessage] = [*history, request]
+        self.capabilities = capabilities
+        # with capabilities, a history processor may replace the messages: the run's own are known by identity
+        self._added: dict[int, ModelMessage] | None = {id(request): request} if capabilities else None
+        self.offered: set[str] | None = None  # the function tools prepared for this step (None: all of them)
         self.prompt = prompt
         self.usage = Usage()
         self.retries: dict[str, int] = {}
@@ -89,7 +96,37 @@ class AgentRun:
 
     @property
     def new_messages(self) -> list[ModelMessage]:
-        return self.messages[len(self.history):]
+        if self._added is None:
+            return self.messages[len(self.history):]
+        return [message for message in self.messages if id(message) in self._added]
+
+    def add(self, message: ModelMessage) -> None:
+        """Append a message the run made (a response, tool returns, a retry prompt)."""
+        self.messages.append(message)
+        if self._added is not None:
+            self._added[id(message)] = message
+
+    async def prepare_request(self) -> tuple[list[ModelMessage], ModelSettings, ModelRequestParameters]:
+        """What the next request sends: the messages, settings and tools, after the capabilities had
+        their say (history processors, prepared tools, per-step settings); as is without capabilities."""
+        if not self.capabilities:
+            return self.messages, self.settings, self.params
+        ctx = self.context()
+        ctx.messages = self.messages  # the run's own list: a history processor replaces its contents
+        settings = self.settings
+        tool_defs = [tool.tool_def for tool in self.tools.values()]
+        for capability in self.capabilities:
+            per_step = capability.get_model_settings()
+            if callable(per_step):
+                settings = merge_settings(settings, validate_settings(per_step(ctx)))
+            tool_defs = await capability.prepare_tools(ctx, tool_defs)
+        self.offered = {tool_def.name for tool_def in tool_defs}
+        params = dataclasses.replace(self.params, function_tools=tool_defs)
+        request = ModelRequestContext(model=self.model, messages=list(self.messages), model_settings=settings,
+                                      model_request_parameters=params)
+        for capability in self.capabilities:
+            request = await capability.before_model_request(ctx, request)
+        return request.messages, request.model_settings, request.model_request_parameters
 
     def streamed_text(self) -> str:
         """All the text the model wrote in this run so far: finished responses, then the one streaming."""
@@ -106,7 +143,7 @@ class AgentRun:
         """Request and run tools until the model gives an output that validates; return it."""
         while self.final is None:
             self.usage_limits.check_before_request(self.usage)
-            response = await self.model.request(self.messages, self.settings, self.params)
+            response = await self.model.request(*await self.prepare_request())
             self._record(response)
             async for _ in self.handle_response(response):
                 pass
@@ -121,7 +158,7 @@ class AgentRun:
         first = True
         while True:
             self.usage_limits.check_before_request(self.usage)
-            async with self.model.request_stream(self.messages, self.settings, self.params) as stream:
+            async with self.model.request_stream(*await self.prepare_request()) as stream:
                 if first:
                     first = False
                     yield None  # the caller's signal that the run is under way
@@ -147,7 +184,7 @@ class AgentRun:
                 return
 
     def _record(self, response: ModelResponse) -> None:
-        self.messages.append(response)
+        self.add(response)
         self.usage = self.usage + response.usage
         self.usage_limits.check_tokens(self.usage)
 
@@ -166,7 +203,7 @@ class AgentRun:
             outcome = await self.finisher.from_tool_call(first)
             if not isinstance(outcome, RetryPromptPart):
                 self.final = FinalOutput(outcome, response, first.tool_name, first.tool_call_id)
-                self.messages.append(ModelRequest(parts=[
+                self.add(ModelRequest(parts=[
                     ToolReturnPart(tool_name=call.tool_name, content=OUTPUT_PROCESSED if call is first else NOT_RUN,
                                    tool_call_id=call.tool_call_id) for call in calls]))
                 return
@@ -182,7 +219,7 @@ class AgentRun:
         else:
             text_outcome = await self.finisher.from_text(response.text)
             if isinstance(text_outcome, RetryPromptPart):
-                self.messages.append(ModelRequest(parts=[text_outcome]))
+                self.add(ModelRequest(parts=[text_outcome]))
             else:
                 self.final = FinalOutput(text_outcome, response)
 
@@ -204,7 +241,7 @@ class AgentRun:
             for call in to_run:
                 yield FunctionToolCallEvent(call)
                 tool = self.tools.get(call.tool_name)
-                if tool is None:
+                if tool is None or (self.offered is not None and call.tool_name not in self.offered):
                     outcomes[call.tool_call_id] = self._retry(call, self._unknown_tool_text(call.tool_name),
                                                               self.default_retries)
                     continue
@@ -231,7 +268,7 @@ class AgentRun:
                 task.cancel()
             if unfinished:
                 await asyncio.gather(*unfinished, return_exceptions=True)
-        self.messages.append(ModelRequest(parts=[outcomes[call.tool_call_id] for call in calls]))
+        self.add(ModelRequest(parts=[outcomes[call.tool_call_id] for call in calls]))
 
     async def _call(self, tool: Tool[Any], call: ToolCallPart, args: dict[str, Any]) -> ToolOutcome:
         ctx = self.context(call.tool_name, call.tool_call_id, self.retries.get(call.tool_name, 0))
@@ -260,5 +297,6 @@ class AgentRun:
         return RetryPromptPart(content=content, tool_name=call.tool_name, tool_call_id=call.tool_call_id)
 
     def _unknown_tool_text(self, name: str) -> str:
-        known = ", ".join(repr(tool) for tool in [*self.tools, *self.output.tools]) or "none"
+        offered = [tool for tool in self.tools if self.offered is None or tool in self.offered]
+        known = ", ".join(repr(tool) for tool in [*offered, *self.output.tools]) or "none"
         return f"Unknown tool name: {name!r}. Available tools: {known}"

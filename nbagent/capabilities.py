@@ -1,0 +1,175 @@
+"""Capabilities: behaviour that plugs into every step of a run, as PydanticAI's `nbagent.capabilities`.
+
+A capability is an object the agent consults before each model request. It may rewrite what is
+about to be sent (`before_model_request`: the messages, settings and request parameters), choose
+the function tools the model sees on this step (`prepare_tools`), and add settings
+(`get_model_settings`, a dict or a function of the run context evaluated per step).
+`Agent(capabilities=[...])` applies them in order; `Agent(history_processors=[...])` (PydanticAI's
+first spelling) wraps each processor in `ProcessHistory`.
+
+`ProcessHistory(fn)` wraps a history processor: `fn(messages)` or `fn(ctx, messages)`, sync or async,
+returning the messages to send. What it returns *replaces* the run's messages, as in PydanticAI, so a
+processor that trims the history keeps it trimmed for the rest of the run; `new_messages()` still
+names the messages the run itself added (those the processor kept). `PrepareTools(fn)` wraps
+`fn(ctx, tool_defs)` the same way. Both are checked where PydanticAI is lax: a processor whose
+signature fits neither shape is a `UserError` when the capability is made, and one that returns
+something other than a non-empty list of messages ending with a request is a `UserError` naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Sequence, Union
+
+from .errors import UserError
+from .messages import ModelMessage, ModelRequest, ModelResponse
+from .settings import ModelSettings, validate_settings
+from .tools import AgentDepsT, RunContext, ToolDefinition
+
+if TYPE_CHECKING:
+    from .models.base import Model, ModelRequestParameters
+
+__all__ = ["AbstractCapability", "ModelRequestContext", "ProcessHistory", "PrepareTools", "HistoryProcessor"]
+
+HistoryProcessor = Union[
+    Callable[[list[ModelMessage]], Union[list[ModelMessage], Awaitable[list[ModelMessage]]]],
+    Callable[[RunContext[Any], list[ModelMessage]], Union[list[ModelMessage], Awaitable[list[ModelMessage]]]],
+]
+"""`fn(messages)` or `fn(ctx, messages)`, sync or async, returning the messages to send."""
+
+ToolsPrepareFunc = Callable[[RunContext[Any], list[ToolDefinition]],
+                            Union[list[ToolDefinition], None, Awaitable[Union[list[ToolDefinition], None]]]]
+
+
+@dataclass
+class ModelRequestContext:
+    """What is about to be sent to the model; `before_model_request` hooks may change any of it."""
+
+    model: Model
+    messages: list[ModelMessage]
+    model_settings: ModelSettings
+    model_request_parameters: ModelRequestParameters
+
+
+class AbstractCapability(Generic[AgentDepsT]):
+    """Subclass and override what you need; every method's default changes nothing.
+
+    Plain classes and dataclasses both work (no `__init__` to call).
+    """
+
+    def get_model_settings(self) -> ModelSettings | Callable[[RunContext[AgentDepsT]], ModelSettings] | None:
+        """Settings this capability adds (over the agent's, under the run's), or a function of the run
+        context giving them for each step."""
+        return None
+
+    async def before_model_request(
+        self, ctx: RunContext[AgentDepsT], request_context: ModelRequestContext
+    ) -> ModelRequestContext:
+        """Called before each model request with what is about to be sent; return it (changed or not).
+        `ctx.messages` is the run's own list: assigning into it changes the run's history."""
+        return request_context
+
+    async def prepare_tools(self, ctx: RunContext[AgentDepsT], tool_defs: list[ToolDefinition]) -> list[ToolDefinition]:
+        """The function tools the model sees on this step (and may call): filter or change the definitions."""
+        return tool_defs
+
+
+def _takes_ctx(function: Callable[..., Any], label: str, shapes: str) -> bool:
+    """Does `function` take the run context first? Decided from how many positional parameters it has."""
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        raise UserError(f"{label}: cannot read the signature of {function!r}; wrap it in a plain def") from None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                  and p.default is p.empty]
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or len(positional) not in (1, 2):
+        name = getattr(function, "__qualname__", repr(function))
+        raise UserError(f"{label}: {name} must be {shapes}")
+    return len(positional) == 2
+
+
+async def _call(function: Callable[..., Any], *args: Any) -> Any:
+    """Await a coroutine function; run a plain one in a worker thread, so a slow one never blocks the loop."""
+    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None)):
+        return await function(*args)
+    result = await asyncio.to_thread(function, *args)
+    return await result if inspect.isawaitable(result) else result
+
+
+@dataclass
+class ProcessHistory(AbstractCapability[AgentDepsT]):
+    """Pass the messages through `processor` before each request; what it returns replaces the run's history."""
+
+    processor: HistoryProcessor
+    _takes_ctx: bool = field(init=False, repr=False, default=False)
+
+    def __post_init__(self) -> None:
+        self._takes_ctx = _takes_ctx(self.processor, "history processor",
+                                     "fn(messages) or fn(ctx: RunContext, messages), sync or async")
+
+    async def before_model_request(
+        self, ctx: RunContext[AgentDepsT], request_context: ModelRequestContext
+    ) -> ModelRequestContext:
+        messages = list(request_context.messages)
+        args = (ctx, messages) if self._takes_ctx else (messages,)
+        processed = check_history(await _call(self.processor, *args), self.processor)
+        request_context.messages = list(processed)
+        ctx.messages[:] = processed
+        return request_context
+
+
+def check_history(messages: Any, processor: Any) -> list[ModelMessage]:
+    """A processor's result, or a `UserError` saying what is wrong with it."""
+    name = getattr(processor, "__qualname__", type(processor).__name__)
+    if not isinstance(messages, list) or not all(isinstance(m, (ModelRequest, ModelResponse)) for m in messages):
+        raise UserError(f"history processor {name} must return a list of ModelRequest / ModelResponse, "
+                        f"got {type(messages).__name__}")
+    if not messages or not isinstance(messages[-1], ModelRequest):
+        raise UserError(f"history processor {name} must return messages ending with a ModelRequest "
+                        "(the request about to be sent)")
+    return messages
+
+
+@dataclass
+class PrepareTools(AbstractCapability[AgentDepsT]):
+    """Choose the function tools the model sees on each step: `fn(ctx, tool_defs)`, sync or async,
+    returning the definitions to offer (None offers none). A tool left out cannot be called either."""
+
+    prepare: ToolsPrepareFunc
+
+    def __post_init__(self) -> None:
+        if not _takes_ctx(self.prepare, "PrepareTools", "fn(ctx: RunContext, tool_defs), sync or async"):
+            raise UserError("PrepareTools: the function must take (ctx: RunContext, tool_defs)")
+
+    async def prepare_tools(self, ctx: RunContext[AgentDepsT], tool_defs: list[ToolDefinition]) -> list[ToolDefinition]:
+        prepared = await _call(self.prepare, ctx, tool_defs)
+        if prepared is None:
+            return []
+        if not isinstance(prepared, list) or not all(isinstance(d, ToolDefinition) for d in prepared):
+            name = getattr(self.prepare, "__qualname__", repr(self.prepare))
+            raise UserError(f"PrepareTools: {name} must return a list of ToolDefinition (or None), "
+                            f"got {type(prepared).__name__}")
+        return prepared
+
+
+def capabilities_from(capabilities: Sequence[Any], history_processors: Sequence[Any]) -> list[AbstractCapability[Any]]:
+    """The agent's capabilities in order: those given, then one `ProcessHistory` per history processor."""
+    found: list[AbstractCapability[Any]] = []
+    for capability in capabilities:
+        if not isinstance(capability, AbstractCapability):
+            raise UserError(f"capabilities= takes AbstractCapability instances (e.g. ProcessHistory(fn)), "
+                            f"got {type(capability).__name__}")
+        found.append(capability)
+    return found + [ProcessHistory(processor) for processor in history_processors]
+
+
+def static_settings(capabilities: Sequence[AbstractCapability[Any]]) -> ModelSettings:
+    """The settings capabilities give as plain dicts, validated once, merged in order."""
+    merged: dict[str, Any] = {}
+    for capability in capabilities:
+        settings = capability.get_model_settings()
+        if settings is not None and not callable(settings):
+            merged.update(validate_settings(settings))
+    return merged  # type: ignore[return-value]
