@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
@@ -88,6 +88,13 @@ class RecordedRequest:
     body: bytes
     json: Any  # parsed body, or None when absent / not JSON
     query: str = ""
+    client_hung_up: bool = False  # the client closed the connection before the reply was all written
+    replied: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)  # reply over
+
+    def wait_replied(self, timeout: float = 10.0) -> bool:
+        """Block until the server is done with the reply (written in full, or the client hung up);
+        False when `timeout` passed first."""
+        return self.replied.wait(timeout)
 
     @property
     def is_anthropic(self) -> bool:
@@ -1063,7 +1070,13 @@ class ProviderServer:
             reply = error(401, message)
         elif reply is None:
             reply = self._default_reply(req)
-        reply.play(handler, req)
+        try:
+            reply.play(handler, req)
+        except _QUIET_ERRORS:
+            req.client_hung_up = True
+            raise
+        finally:
+            req.replied.set()
 
     @staticmethod
     def _default_reply(req: RecordedRequest) -> Reply:
