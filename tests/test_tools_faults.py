@@ -232,19 +232,23 @@ async def test_arguments_that_are_not_json_are_retried(provider: ProviderServer)
 
 
 async def test_several_calls_run_concurrently_and_return_in_call_order() -> None:
-    both_started = asyncio.Barrier(2) if hasattr(asyncio, "Barrier") else None
+    # Each async tool waits for the other to start (events, not asyncio.Barrier: Python 3.10 has
+    # none), so the run only finishes if both run at once; `first` also waits for `second` to finish
+    # so the results come back out of call order.
+    first_started, second_started, second_finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
     loop_thread = threading.get_ident()
     threads: list[int] = []
 
     async def first(value: str) -> str:
-        if both_started:
-            await asyncio.wait_for(both_started.wait(), 5)  # only passes if both run at once
-        await asyncio.sleep(0.05)  # finishes last
+        first_started.set()
+        await asyncio.wait_for(second_started.wait(), 5)
+        await asyncio.wait_for(second_finished.wait(), 5)
         return "first"
 
     async def second(value: str) -> str:
-        if both_started:
-            await asyncio.wait_for(both_started.wait(), 5)
+        second_started.set()
+        await asyncio.wait_for(first_started.wait(), 5)
+        second_finished.set()
         return "second"
 
     def blocking(value: str) -> str:
