@@ -96,6 +96,22 @@ async def test_cassette_stream_high_max_tokens(provider: ProviderServer) -> None
     assert sent_body(provider) == cassette_request(cassette)
 
 
+async def test_cassette_refused_effort_is_a_typed_short_error(provider: ProviderServer) -> None:
+    """A setting we do not model goes through `extra_body` unchanged; the provider's refusal comes
+    back as a one-line ModelHTTPError quoting its message."""
+    cassette = "test_anthropic_test_anthropic_explicit_effort_xhigh_unsupported_model_errors"
+    provider.enqueue(from_cassette(cassette))
+    agent = Agent(model(provider, "claude-opus-4-6"), model_settings={"extra_body": {"output_config": {"effort": "xhigh"}}})
+
+    with pytest.raises(ModelHTTPError) as caught:
+        await agent.run("What is 2+2?")
+
+    assert caught.value.status_code == 400
+    assert str(caught.value) == ("anthropic:claude-opus-4-6 returned HTTP 400: This model does not support effort level "
+                                 "'xhigh'. Supported levels: high, low, max, medium.")
+    assert sent_body(provider) == cassette_request(cassette)  # the SDK's `?beta=true` query aside
+
+
 async def test_cassette_redacted_thinking_stream_yields_only_text(provider: ProviderServer) -> None:
     cassette = "test_anthropic_test_anthropic_model_thinking_part_redacted_stream"
     provider.enqueue(from_cassette(cassette))

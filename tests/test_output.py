@@ -102,6 +102,33 @@ def test_native_output_recorded(provider: ProviderServer) -> None:
     assert wire["json_schema"]["strict"] is True  # every field required, no defaults: strict mode accepts it
 
 
+def test_native_output_from_ollama_recorded(provider: ProviderServer) -> None:
+    """Ollama's OpenAI-compatible answer carries the model's reasoning in a `reasoning` field: it is
+    kept as thinking, the JSON text is the output."""
+    name = "test_ollama_test_ollama_local_native_output_uses_json_schema"
+    provider.enqueue(from_cassette(name))
+    agent = Agent(OpenAIModel("qwen3:0.6b", provider="ollama", base_url=provider.openai_base_url),
+                  output_type=NativeOutput(CityLocation))
+
+    result = agent.run_sync("What is the capital of France?")
+
+    assert result.output == CityLocation(city="Paris", country="France")
+    usage = result.usage()
+    assert (usage.requests, usage.input_tokens, usage.output_tokens) == (1, 136, 15)
+    thinking, text = result.response.parts
+    assert thinking.part_kind == "thinking" and thinking.content.startswith("Okay, the user is asking")
+    assert text.content == '{ "city": "Paris", "country": "France" }'
+    sent, expected = provider.last_request.json, cassette_request(name)
+    # The recorded client sent the schema loose; ours closes it and asks for strict mode, which a
+    # schema with every field required allows (the same as test_native_output_recorded checks).
+    wire, recorded = sent.pop("response_format"), expected.pop("response_format")
+    assert sent == expected
+    assert wire["type"] == recorded["type"] and wire["json_schema"]["name"] == recorded["json_schema"]["name"]
+    assert without_titles(wire["json_schema"]["schema"]) == {**without_titles(recorded["json_schema"]["schema"]),
+                                                             "additionalProperties": False}
+    assert wire["json_schema"]["strict"] is True
+
+
 def test_native_output_with_several_types_recorded(provider: ProviderServer) -> None:
     name = "test_openai_test_openai_native_output_multiple"
     provider.enqueue(from_cassette(name, 0), from_cassette(name, 1))
