@@ -57,6 +57,8 @@ _LAZY = {
     "DeltaToolCall": "nbagent.models.function",
     "DeltaToolCalls": "nbagent.models.function",
     "TestModel": "nbagent.models.test",
+    "OfflineModel": "nbagent.models.offline",
+    "capture_run_messages": "nbagent.capture",
     "OpenAIModel": "nbagent.models.openai",
     "OpenAIChatModel": "nbagent.models.openai",
     "AnthropicModel": "nbagent.models.anthropic",
@@ -69,6 +71,7 @@ _LAZY = {
     "ToolExecutionError": "nbagent.errors",
     "ModelRetry": "nbagent.errors",
     "tool": "nbagent.notebook.kernel_tools",
+    "models": "nbagent.models",
 }
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension"]
@@ -87,7 +90,9 @@ if TYPE_CHECKING:
     from .models.base import Model, ModelRequestParameters
     from .models.function import AgentInfo, DeltaToolCall, DeltaToolCalls, FunctionModel
     from .models.openai import OpenAIChatModel, OpenAIModel
+    from .models.offline import OfflineModel
     from .models.test import TestModel
+    from .capture import capture_run_messages
     from .notebook.kernel_tools import tool
     from .result import RunResult, StreamedRunResult
     from .settings import ModelSettings
@@ -100,7 +105,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'nbagent' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    value = import_module(module) if module == f"nbagent.{name}" else getattr(import_module(module), name)
     globals()[name] = value
     return value
 

@@ -20,6 +20,7 @@ from typing import Any, AsyncGenerator, Sequence, Union
 
 from pydantic import ValidationError
 
+from .capture import run_messages
 from .errors import ModelRetry, ToolExecutionError, UnexpectedModelBehavior
 from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPartDelta, ToolCallPartDelta
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
@@ -76,7 +77,7 @@ class AgentRun:
         self.usage_limits = usage_limits
         self.default_retries = default_retries
         self.history = history
-        self.messages: list[ModelMessage] = [*history, request]
+        self.messages: list[ModelMessage] = run_messages([*history, request])  # capture_run_messages' list, if any
         self.capabilities = capabilities
         # with capabilities, a history processor may replace the messages: the run's own are known by identity
         self._added: dict[int, ModelMessage] | None = {id(request): request} if capabilities else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Sequence, Union
+from typing import Annotated, Any, ClassVar, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 from pydantic_core import to_json
@@ -51,7 +51,26 @@ class Usage(BaseModel):
         )
 
 
-class SystemPromptPart(BaseModel):
+class Positional(BaseModel):
+    """Parts and messages take their leading fields positionally too (`TextPart('hi')`,
+    `ToolCallPart('name', {'a': 1})`), as PydanticAI's dataclasses do."""
+
+    positional: ClassVar[tuple[str, ...]] = ("content",)
+
+    def __init__(self, /, *args: Any, **data: Any) -> None:
+        if args:
+            names = self.positional
+            if len(args) > len(names):
+                raise TypeError(f"{type(self).__name__}() takes at most {len(names)} positional argument(s) "
+                                f"({', '.join(names)}); give the others by name")
+            for name, value in zip(names, args):
+                if name in data:
+                    raise TypeError(f"{type(self).__name__}() got two values for {name!r}")
+                data[name] = value
+        super().__init__(**data)
+
+
+class SystemPromptPart(Positional):
     content: str
     timestamp: datetime = Field(default_factory=_now)
     part_kind: Literal["system-prompt"] = "system-prompt"
@@ -69,7 +88,7 @@ ToolContent = Annotated[
 ]
 
 
-class UserPromptPart(BaseModel):
+class UserPromptPart(Positional):
     """The user's question: text, or a sequence of text and images."""
 
     content: Union[str, list[UserContent]]
@@ -77,8 +96,10 @@ class UserPromptPart(BaseModel):
     part_kind: Literal["user-prompt"] = "user-prompt"
 
 
-class ToolReturnPart(BaseModel):
+class ToolReturnPart(Positional):
     """What a tool returned, sent back to the model as the answer to its call (an image is sent as one)."""
+
+    positional: ClassVar[tuple[str, ...]] = ("tool_name", "content", "tool_call_id")
 
     tool_name: str
     content: ToolContent
@@ -96,7 +117,7 @@ class ToolReturnPart(BaseModel):
         return to_json(self.content, fallback=repr).decode()
 
 
-class RetryPromptPart(BaseModel):
+class RetryPromptPart(Positional):
     """Asks the model to try again: after invalid tool arguments, an unknown tool or a `ModelRetry`.
 
     `content` is either the reason as text, or pydantic's error list (rendered as JSON for the model).
@@ -119,12 +140,12 @@ class RetryPromptPart(BaseModel):
         return f"{description}\n\nFix the errors and try again."
 
 
-class TextPart(BaseModel):
+class TextPart(Positional):
     content: str
     part_kind: Literal["text"] = "text"
 
 
-class ThinkingPart(BaseModel):
+class ThinkingPart(Positional):
     """The model's reasoning before its answer (Anthropic thinking, OpenAI-compatible `reasoning`).
 
     Never part of the answer's text. `signature` is Anthropic's proof the thinking is its own, needed
@@ -143,13 +164,22 @@ class ThinkingPart(BaseModel):
         return self.id == "redacted_thinking"
 
 
-class ToolCallPart(BaseModel):
-    """The model asks for a tool to be run. `args` is kept as the model sent it: a JSON string or a dict."""
+class ToolCallPart(Positional):
+    """The model asks for a tool to be run. `args` is kept as the model sent it: a JSON string, or the very
+    dict it was given."""
+
+    positional: ClassVar[tuple[str, ...]] = ("tool_name", "args", "tool_call_id")
 
     tool_name: str
     args: Union[str, dict[str, Any], None] = None
     tool_call_id: str = Field(default_factory=new_tool_call_id)
     part_kind: Literal["tool-call"] = "tool-call"
+
+    def __init__(self, /, *args: Any, **data: Any) -> None:
+        super().__init__(*args, **data)
+        given = args[1] if len(args) > 1 else data.get("args")
+        if type(given) is dict:
+            self.__dict__["args"] = given  # validation copied it; the caller's dict compares and mutates as theirs
 
     def args_as_dict(self) -> dict[str, Any]:
         """The arguments as a dict (empty when none); raises ValueError if the model sent invalid JSON."""
@@ -177,16 +207,20 @@ RequestPart = Annotated[
 ResponsePart = Annotated[Union[TextPart, ToolCallPart, ThinkingPart], Field(discriminator="part_kind")]
 
 
-class ModelRequest(BaseModel):
+class ModelRequest(Positional):
     """What was sent to the model in one step. `instructions` are re-sent with every request."""
+
+    positional: ClassVar[tuple[str, ...]] = ("parts",)
 
     parts: list[RequestPart]
     instructions: str | None = None
     kind: Literal["request"] = "request"
 
 
-class ModelResponse(BaseModel):
+class ModelResponse(Positional):
     """What the model answered in one step: text, tool calls, or both."""
+
+    positional: ClassVar[tuple[str, ...]] = ("parts",)
 
     parts: list[ResponsePart]
     model_name: str | None = None

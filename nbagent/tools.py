@@ -74,6 +74,9 @@ class ToolDefinition:
     description: str | None = None
     parameters_json_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+    outer_typed_dict_key: str | None = None
+    """For an output tool whose type is not an object (`int`, `list[str]`): the one key its arguments wrap
+    the value in (`response`)."""
 
 
 class SchemaWithoutFieldTitles(GenerateJsonSchema):

@@ -152,8 +152,8 @@ def test_offline_model_is_deterministic_streams_words_and_counts_usage(no_provid
     assert response.usage().output_tokens == len(text.split()) and response.usage().input_tokens == 3
     short, _ = asyncio.run(stream("What is 2+2?", model_settings={"max_tokens": 3}))
     assert len(short) == 3 and "".join(short) == "This is nbagent's"
-    assert TestModel("fixed answer").label == "test"
-    assert Agent(TestModel("fixed answer")).run_sync("x").output == "fixed answer"
+    assert TestModel(custom_output_text="fixed answer").label == "test"
+    assert Agent(TestModel(custom_output_text="fixed answer")).run_sync("x").output == "fixed answer"
 
 
 def test_function_model_plain_async_and_streaming():

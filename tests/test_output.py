@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from nbagent import (Agent, AnthropicModel, FunctionModel, ModelResponse, ModelRetry, NativeOutput, OpenAIModel,
-                     PromptedOutput, RunContext, TestModel, ToolCallPart, ToolOutput, ToolReturnPart,
+                     OfflineModel, PromptedOutput, RunContext, TestModel, ToolCallPart, ToolOutput, ToolReturnPart,
                      UnexpectedModelBehavior, UserError)
 
 pytestmark = pytest.mark.usefixtures("closed_client")
@@ -234,9 +234,9 @@ class Nested(BaseModel):
     (ToolOutput(Point, name="point"), lambda out: isinstance(out, Point)),
 ], ids=lambda value: getattr(value, "__name__", None) or type(value).__name__)
 def test_every_kind_of_output_type_offline(output_type: Any, check: Any) -> None:
-    result = Agent(TestModel(), output_type=output_type).run_sync("go")
+    result = Agent(OfflineModel(), output_type=output_type).run_sync("go")
     assert check(result.output)
-    assert Agent(TestModel()).run_sync("go", output_type=output_type).output == result.output  # per run
+    assert Agent(OfflineModel()).run_sync("go", output_type=output_type).output == result.output  # per run
 
 
 class Opaque:
@@ -409,7 +409,7 @@ async def test_stream_output_of_a_list() -> None:
 
 def test_stream_output_of_text_is_the_text_so_far() -> None:
     async def main() -> list[str]:
-        async with Agent(TestModel("one two three")).run_stream("go") as response:
+        async with Agent(TestModel(custom_output_text="one two three")).run_stream("go") as response:
             return [output async for output in response.stream_output(debounce_by=None)]
 
     assert asyncio.run(main()) == ["one", "one two", "one two three"]

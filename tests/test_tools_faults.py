@@ -303,7 +303,7 @@ def test_the_default_request_limit_stops_a_model_that_never_answers() -> None:
 
 
 def test_token_limits() -> None:
-    agent = Agent(TestModel("one two three four five"))
+    agent = Agent(TestModel(custom_output_text="one two three four five"))
     with pytest.raises(UsageLimitExceeded, match=r"output_tokens_limit of 3 \(output_tokens=5\)"):
         agent.run_sync("go", usage_limits=UsageLimits(output_tokens_limit=3))
     with pytest.raises(UserError, match="request_limit"):

@@ -15,6 +15,10 @@ from .providers import PROVIDER_ALIASES, PROVIDERS
 
 __all__ = ["Model", "StreamedResponse", "infer_model", "default_model_name", "KNOWN_PROVIDERS", "PROVIDERS"]
 
+ALLOW_MODEL_REQUESTS = True
+"""Set it to False in a test suite so no HTTP model request leaves by accident (TestModel and FunctionModel
+still answer), as PydanticAI's `models.ALLOW_MODEL_REQUESTS`."""
+
 KNOWN_PROVIDERS = (*PROVIDERS, *PROVIDER_ALIASES, "test")
 
 OFFLINE_NOTICE = (
@@ -54,9 +58,9 @@ def infer_model(model: "Model | str | None") -> Model:
         raise UserError(f"{model!r}: nbagent speaks Chat Completions, not the Responses API; "
                         f"write 'openai:{name or '<model-name>'}'")
     if provider == "test":
-        from .test import TestModel
+        from .offline import OfflineModel
 
-        return TestModel()
+        return OfflineModel()
     if provider not in KNOWN_PROVIDERS:
         raise UserError(
             f"Unknown model provider {provider!r} in {model!r}; known providers: {', '.join(KNOWN_PROVIDERS)} "

@@ -7,10 +7,11 @@ user functions as `AgentInfo`.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import AsyncGenerator, AsyncIterator, Sequence, Union
+from typing import Any, AsyncGenerator, AsyncIterator, Sequence, Union
 
 from ..errors import UnexpectedModelBehavior
 from ..events import ThinkingPartDelta, ToolCallPartDelta
@@ -51,13 +52,14 @@ class ModelRequestParameters:
 class _PendingCall:
     """A tool call being assembled from streamed pieces."""
 
-    __slots__ = ("index", "tool_call_id", "tool_name", "args")
+    __slots__ = ("index", "tool_call_id", "tool_name", "args", "whole_args")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.tool_call_id = ""
         self.tool_name = ""
         self.args: list[str] = []
+        self.whole_args: dict[str, Any] | None = None  # a local model's arguments, kept as the dict it gave
 
 
 class StreamedResponse(ABC):
@@ -86,8 +88,11 @@ class StreamedResponse(ABC):
         """Yield text (`str`) and tool-call pieces; set `complete` when the stream ended properly."""
 
     def tool_call_delta(self, key: int | str, *, tool_call_id: str | None = None, tool_name: str | None = None,
-                        args: str | None = None) -> ToolCallPartDelta:
-        """Record a piece of the tool call `key` (the provider's index or block) and return it as a delta."""
+                        args: str | dict[str, Any] | None = None) -> ToolCallPartDelta:
+        """Record a piece of the tool call `key` (the provider's index or block) and return it as a delta.
+
+        `args` is a piece of the arguments' JSON, or (a local model's) the whole arguments as a dict,
+        which the finished call keeps as that dict."""
         call = self._calls.get(key)
         if call is None:
             call = self._calls[key] = _PendingCall(len(self._calls))
@@ -95,6 +100,9 @@ class StreamedResponse(ABC):
             call.tool_call_id = tool_call_id
         if tool_name:
             call.tool_name += tool_name
+        if isinstance(args, dict):
+            call.whole_args = args
+            args = json.dumps(args, ensure_ascii=False, separators=(",", ":"), default=str)
         if args:
             call.args.append(args)
         return ToolCallPartDelta(tool_name_delta=tool_name or None, args_delta=args or None,
@@ -110,7 +118,8 @@ class StreamedResponse(ABC):
         for call in self._calls.values():
             if not call.tool_name:
                 raise UnexpectedModelBehavior(f"{self.model_name} sent a tool call without a tool name")
-            calls.append(ToolCallPart(tool_name=call.tool_name, args="".join(call.args),
+            args = call.whole_args if call.whole_args is not None else "".join(call.args)
+            calls.append(ToolCallPart(tool_name=call.tool_name, args=args,
                                       tool_call_id=call.tool_call_id or new_tool_call_id()))
         return calls
 

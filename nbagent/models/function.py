@@ -125,5 +125,5 @@ class _FunctionStream(StreamedResponse):
                 items.append(part.content)
             elif isinstance(part, ToolCallPart):
                 items.append(self.tool_call_delta(index, tool_call_id=part.tool_call_id, tool_name=part.tool_name,
-                                                  args=part.args_as_json_str()))
+                                                  args=part.args))
         return items

@@ -14,7 +14,7 @@ from typing import Any, AsyncGenerator, AsyncIterator, ClassVar, Sequence, Union
 
 import httpx
 
-from .. import _http
+from .. import _http, models
 from ..errors import ModelConnectionError, ModelHTTPError, UnexpectedModelBehavior, UserError, register_secret
 from ..messages import ModelMessage, ModelResponse
 from ..settings import ModelSettings
@@ -70,6 +70,9 @@ class HTTPModel(Model):
 
     async def _post(self, messages: Sequence[ModelMessage], settings: ModelSettings, stream: bool,
                     params: ModelRequestParameters | None) -> httpx.Response:
+        if not models.ALLOW_MODEL_REQUESTS:
+            raise UserError(f"Model requests are not allowed here (nbagent.models.ALLOW_MODEL_REQUESTS is False); "
+                            f"{self.label} was asked: use TestModel or FunctionModel, or agent.override(model=...)")
         return await _http.send(
             self.label,
             "POST",

@@ -1,10 +1,14 @@
-"""The offline `test` model: deterministic answers streamed word by word, no network, no key.
+"""`TestModel`, as PydanticAI's: a model for unit tests of code built on nbagent, no network, no key.
 
-With tools offered it behaves as PydanticAI's TestModel does: the first step calls each tool (or
-those named in `call_tools`) once, with arguments made up from the tool's JSON schema; the next step
-answers with the tools' results as JSON, or calls the output tool with arguments made up from the
-output type's schema (a JSON answer in native / prompted modes). So code using tools and structured
-output runs, and is tested, with no key.
+The first request calls every function tool (or those named in `call_tools`) once, with arguments
+made up from each tool's JSON schema; a tool asked to retry is called again. Then it answers: with
+`custom_output_text`, or for text output the JSON of every tool's return (`{"tool": result}`), or
+`success (no tool calls)` when none ran; for structured output it calls the output tool with
+`custom_output_args`, or with arguments made up from the output type's schema. The parameters of
+the last request are kept in `last_model_request_parameters`, for tests to look at.
+
+The offline notebook model (`test` by name, offline.py) is a different, friendlier model; both
+stream word by word through `ScriptedStream` below.
 """
 
 from __future__ import annotations
@@ -14,13 +18,101 @@ import json
 import re
 from typing import Any, AsyncGenerator, Literal, Sequence
 
-from ..messages import (ModelMessage, ModelRequest, RetryPromptPart, ToolCallPart, ToolReturnPart, Usage,
-                        last_user_prompt, part_text)
+from ..errors import UserError
+from ..messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
+                        Usage, part_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import LocalModel, ModelRequestParameters, StreamedResponse, StreamItem
 
 _WORD = re.compile(r"\s*\S+|\s+")  # one word per piece, spaces kept: "".join(pieces) == text
+NO_TOOL_CALLS = "success (no tool calls)"
+
+
+class TestModel(LocalModel):
+    """Calls the tools, then gives an output that fits the output type; see the module docstring."""
+
+    __test__ = False  # not a pytest test class
+    system = "test"
+
+    def __init__(self, *, call_tools: Literal["all"] | Sequence[str] = "all", custom_output_text: str | None = None,
+                 custom_output_args: Any = None, seed: int = 0, model_name: str = "test",
+                 settings: ModelSettings | None = None) -> None:
+        if custom_output_text is not None and custom_output_args is not None:
+            raise UserError("TestModel: give custom_output_text (a text answer) or custom_output_args "
+                            "(the output tool's arguments), not both")
+        if call_tools != "all" and (isinstance(call_tools, str) or not all(isinstance(n, str) for n in call_tools)):
+            raise UserError(f"TestModel(call_tools=...) takes 'all' or a list of tool names, got {call_tools!r}")
+        super().__init__(model_name, settings=settings)
+        self.call_tools = call_tools
+        self.custom_output_text = custom_output_text
+        self.custom_output_args = custom_output_args
+        self.seed = seed
+        self.last_model_request_parameters: ModelRequestParameters | None = None
+
+    @property
+    def label(self) -> str:
+        return self.model_name
+
+    def script(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> tuple[str, list[ToolCallPart]]:
+        """This step's text and tool calls."""
+        self.last_model_request_parameters = params
+        tools = {tool.name: tool for tool in params.function_tools}
+        if self.call_tools != "all":
+            unknown = [name for name in self.call_tools if name not in tools]
+            if unknown:
+                raise UserError(f"TestModel(call_tools=...) names {unknown[0]!r}, which is not a tool of this run; "
+                                f"its tools: {', '.join(tools) or 'none'}")
+        chosen = [tool for tool in tools.values() if self.call_tools == "all" or tool.name in self.call_tools]
+        if chosen and not any(isinstance(message, ModelResponse) for message in messages):
+            return "", [_call(tool.name, sample_arguments(tool)) for tool in chosen]
+        retried = {part.tool_name for part in latest_parts(messages, RetryPromptPart) if part.tool_name}
+        if retried:
+            calls = [ToolCallPart(tool.name, sample_arguments(tool)) for tool in chosen if tool.name in retried]
+            calls += [_call(tool.name, self._output_args(tool)) for tool in params.output_tools if tool.name in retried]
+            if calls:
+                return "", calls
+        return self._answer(messages, params)
+
+    def _answer(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> tuple[str, list[ToolCallPart]]:
+        if params.output_object is not None:  # native / prompted output: the JSON object in the text
+            schema = params.output_object.json_schema
+            value = self.custom_output_args if self.custom_output_args is not None else sample(schema)
+            return json.dumps(value, default=str, ensure_ascii=False), []
+        if self.custom_output_text is not None:
+            if not params.allow_text_output:
+                raise UserError("TestModel(custom_output_text=...) but this run's output is structured; "
+                                "use custom_output_args")
+            return self.custom_output_text, []
+        if (self.custom_output_args is not None or not params.allow_text_output) and params.output_tools:
+            tool = params.output_tools[self.seed % len(params.output_tools)]
+            return "", [_call(tool.name, self._output_args(tool))]
+        if self.custom_output_args is not None:
+            raise UserError("TestModel(custom_output_args=...) needs a structured output_type; "
+                            "for a text answer use custom_output_text")
+        returns = {part.tool_name: part.content for message in messages if isinstance(message, ModelRequest)
+                   for part in message.parts if isinstance(part, ToolReturnPart)}
+        if returns:
+            from pydantic_core import to_json
+
+            return to_json(returns, fallback=str).decode(), []
+        return NO_TOOL_CALLS, []
+
+    def _output_args(self, tool: ToolDefinition) -> Any:
+        if self.custom_output_args is None:
+            return sample_arguments(tool)
+        key = tool.outer_typed_dict_key
+        return {key: self.custom_output_args} if key else self.custom_output_args
+
+    def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings,
+                params: ModelRequestParameters) -> StreamedResponse:
+        text, calls = self.script(messages, params)
+        return ScriptedStream(self.model_name, messages, settings, text, calls)
+
+
+def _call(name: str, args: Any) -> ToolCallPart:
+    """A call with the id PydanticAI's TestModel gives, so tests comparing messages see the same ids."""
+    return ToolCallPart(name, args, tool_call_id=f"pyd_ai_tool_call_id__{name}")
 
 
 def count_words(text: str) -> int:
@@ -33,70 +125,7 @@ def conversation_words(messages: Sequence[ModelMessage]) -> int:
     return sum(count_words(part_text(part)) for message in messages for part in message.parts)
 
 
-class TestModel(LocalModel):
-    """Answers every prompt the same way for the same conversation, so notebooks and tests are reproducible.
-
-    `output_text` fixes the answer; otherwise it restates the question and says how to configure a
-    real model (or, after tools ran, gives their results as JSON). `call_tools` is "all" or the names
-    of the tools to call. `delay` paces the words (seconds) to make streaming visible in demos.
-    """
-
-    __test__ = False  # not a pytest test class
-    system = "test"
-
-    def __init__(self, output_text: str | None = None, *, call_tools: Literal["all"] | Sequence[str] = "all",
-                 delay: float = 0.0, settings: ModelSettings | None = None):
-        super().__init__("test", settings=settings)
-        self.output_text = output_text
-        self.call_tools = call_tools
-        self.delay = delay
-
-    @property
-    def label(self) -> str:
-        return "test"
-
-    def answer_for(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> str:
-        """The fixed text, a JSON object fitting the schema asked for, the results of the tools that just
-        ran, or the question restated."""
-        if self.output_text is not None:
-            return self.output_text
-        if params.output_object is not None:
-            schema = params.output_object.json_schema
-            return json.dumps(_sample(schema, schema.get("$defs", {})), ensure_ascii=False)
-        returns = _latest_parts(messages, ToolReturnPart)
-        if returns:
-            return json.dumps({part.tool_name: part.content for part in returns}, default=str, ensure_ascii=False)
-        excerpt = " ".join(last_user_prompt(messages).split())
-        excerpt = excerpt if len(excerpt) <= 200 else excerpt[:199] + "…"
-        earlier = sum(1 for m in messages if isinstance(m, ModelRequest) for p in m.parts if p.part_kind == "user-prompt") - 1
-        context = f" (with {earlier} earlier question{'s' if earlier != 1 else ''} in the conversation)" if earlier > 0 else ""
-        return (
-            f"This is nbagent's offline **test** model. You asked: “{excerpt}”{context}. "
-            "Set `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, or `NBAGENT_MODEL` (e.g. `ollama:llama3.2`), "
-            "to talk to a real model."
-        )
-
-    def calls_for(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> list[ToolCallPart]:
-        """Tool calls for this step: the chosen function tools once after a question, then the first output
-        tool (if the output comes through one); a tool asked to retry, again."""
-        tools = {tool.name: tool for tool in params.tool_defs}
-        retried = [part.tool_name for part in _latest_parts(messages, RetryPromptPart) if part.tool_name in tools]
-        if retried:
-            names = retried
-        elif _latest_parts(messages, ToolReturnPart):
-            names = [tool.name for tool in params.output_tools[:1]]
-        else:
-            names = [tool.name for tool in params.function_tools
-                     if self.call_tools == "all" or tool.name in self.call_tools]
-            names = names or [tool.name for tool in params.output_tools[:1]]
-        return [ToolCallPart(tool_name=name, args=sample_arguments(tools[name])) for name in names]
-
-    def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings,
-                params: ModelRequestParameters) -> StreamedResponse:
-        return _WordStream(self, messages, settings, params)
-
-
-def _latest_parts(messages: Sequence[ModelMessage], kind: type) -> list[Any]:
+def latest_parts(messages: Sequence[ModelMessage], kind: type) -> list[Any]:
     """Parts of `kind` in the newest request (what the previous step's tools produced)."""
     if not messages or not isinstance(messages[-1], ModelRequest):
         return []
@@ -105,14 +134,19 @@ def _latest_parts(messages: Sequence[ModelMessage], kind: type) -> list[Any]:
 
 def sample_arguments(tool: ToolDefinition) -> dict[str, Any]:
     """Arguments that fit the tool's schema: its required parameters, each with a plain value of its type."""
-    schema = tool.parameters_json_schema
-    value = _sample(schema, schema.get("$defs", {}))
+    value = sample(tool.parameters_json_schema)
     return value if isinstance(value, dict) else {}
 
 
-def _sample(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
+_FORMATS = {"date": "2024-01-01", "date-time": "2024-01-01T00:00:00Z", "time": "00:00:00", "email": "a@example.com",
+            "uri": "https://example.com", "uuid": "00000000-0000-4000-8000-000000000000", "duration": "P1D"}
+
+
+def sample(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
+    """A plain value valid against `schema` (strings "a", numbers 0, the first enum member, ...)."""
+    defs = schema.get("$defs", {}) if defs is None else defs
     if "$ref" in schema:
-        return _sample(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
+        return sample(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
     if "default" in schema:
         return schema["default"]
     if "const" in schema:
@@ -122,42 +156,50 @@ def _sample(schema: dict[str, Any], defs: dict[str, Any]) -> Any:
     for union in ("anyOf", "oneOf", "allOf"):
         if schema.get(union):
             options = [option for option in schema[union] if option.get("type") != "null"] or schema[union]
-            return _sample(options[0], defs)
+            return sample(options[0], defs)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
     if kind == "object" or "properties" in schema:
         properties = schema.get("properties", {})
-        return {name: _sample(properties[name], defs) for name in schema.get("required", []) if name in properties}
+        return {name: sample(properties[name], defs) for name in schema.get("required", []) if name in properties}
     if kind == "array":
-        return [_sample(schema["items"], defs)] * schema.get("minItems", 0) if "items" in schema else []
-    samples = {"string": "a", "integer": 0, "number": 0.0, "boolean": False, "null": None}
+        return [sample(schema["items"], defs)] * schema.get("minItems", 0) if "items" in schema else []
+    if kind == "string":
+        return _FORMATS.get(schema.get("format", ""), "a" * max(1, schema.get("minLength", 1)))
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
+        low = max(0, low) if "exclusiveMinimum" not in schema else low + 1
+        return low if kind == "integer" else float(low)
+    samples = {"boolean": False, "null": None}
     return samples.get(str(kind), "a")
 
 
-class _WordStream(StreamedResponse):
-    def __init__(self, model: TestModel, messages: Sequence[ModelMessage], settings: ModelSettings,
-                 params: ModelRequestParameters) -> None:
-        super().__init__("test")
-        self._model = model
+class ScriptedStream(StreamedResponse):
+    """A text (word by word, `delay` seconds apart) and then tool calls, streamed as a provider would."""
+
+    def __init__(self, model_name: str, messages: Sequence[ModelMessage], settings: ModelSettings, text: str,
+                 calls: list[ToolCallPart], delay: float = 0.0) -> None:
+        super().__init__(model_name)
         self._messages = messages
         self._settings = settings
-        self._params = params
+        self._text = text
+        self._calls_scripted = calls
+        self._delay = delay
 
     async def deltas(self) -> AsyncGenerator[StreamItem, None]:
-        calls = self._model.calls_for(self._messages, self._params)
-        pieces = [] if calls else _WORD.findall(self._model.answer_for(self._messages, self._params))
+        calls = self._calls_scripted
+        pieces = [] if calls else _WORD.findall(self._text)
         max_tokens = self._settings.get("max_tokens")
         truncated = max_tokens is not None and count_words("".join(pieces)) > max_tokens
         if truncated:
             pieces = pieces[:max_tokens]
         for piece in pieces:
-            await asyncio.sleep(self._model.delay)
+            await asyncio.sleep(self._delay)  # also with no delay: the loop serves others between words
             yield piece
         for index, call in enumerate(calls):
-            await asyncio.sleep(self._model.delay)
-            yield self.tool_call_delta(index, tool_call_id=call.tool_call_id, tool_name=call.tool_name,
-                                       args=call.args_as_json_str())
+            await asyncio.sleep(self._delay)
+            yield self.tool_call_delta(index, tool_call_id=call.tool_call_id, tool_name=call.tool_name, args=call.args)
         self.usage = Usage(
             requests=1,
             input_tokens=conversation_words(self._messages),

@@ -30,7 +30,7 @@ from pydantic_core import to_jsonable_python
 from ..errors import UserError, redact
 from ..messages import BinaryContent, ImageUrl
 from ..models import Model
-from ..models.test import TestModel
+from ..models.offline import OfflineModel
 from ..tools import DocstringFormat, RunContext, Tool
 from .approval import ask_to_run
 from .code_runner import run_code as run_in_namespace
@@ -262,10 +262,10 @@ def offline_model(model: Model, question: str) -> Model:
     notebook it looks around instead: it calls list_variables (last_error too when the question is
     about an error, and the user's own tools) and answers with what they returned, so notebooks show
     tool use with no key."""
-    if not isinstance(model, TestModel) or model.call_tools != "all":
+    if not isinstance(model, OfflineModel) or model.call_tools != "all":
         return model
     looks = ["list_variables", *(["last_error"] if _ABOUT_AN_ERROR.search(question) else []), *_user_tools]
-    return TestModel(model.output_text, call_tools=looks, delay=model.delay, settings=model.settings)
+    return OfflineModel(model.output_text, call_tools=looks, delay=model.delay, settings=model.settings)
 
 
 # ------------------------------------------------------------------ helpers
