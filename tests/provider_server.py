@@ -1154,6 +1154,13 @@ class Blackhole:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def connecting(self) -> int:
+        """How many connects to this port wait for an answer now (SYN-SENT in /proc/net/tcp), the parked
+        clients' included: a client that started connecting raises the count."""
+        target = f"0100007F:{self.port:04X}"
+        with open("/proc/net/tcp") as table:
+            return sum(1 for line in table if line.split()[2:4] == [target, "02"])
+
     def close(self) -> None:
         for sock in self._parked:
             sock.close()

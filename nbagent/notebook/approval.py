@@ -16,6 +16,8 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import display
 
+from .live import interruptible
+
 
 def code_block(code: str) -> str:
     """`code` as a fenced Python block whose fence no backtick run inside the code can close."""
@@ -39,7 +41,7 @@ async def ask_to_run(code: str) -> bool:
     handle: Any = display(row, display_id=True)
     said = "⏹ interrupted before a choice"
     try:
-        approved = await decision
+        approved = await interruptible(decision)
         said = "▶ you chose Run" if approved else "⏭ you chose Skip: not run"
         return approved
     finally:

@@ -26,6 +26,10 @@ from .thinking import Thinking
 
 MAX_UPDATES_PER_SECOND = 15
 CANCEL_GRACE_SECONDS = 5.0
+INTERRUPT_SLICE = 0.1
+"""The longest a `%%ask` cell's await lasts. ipykernel delivers an interrupt to an async cell only when
+the await it sits in returns (its SIGINT handler queues the cancel without waking the kernel's loop), so
+every wait of the cell is cut into slices of this length: the interrupt lands within one."""
 
 
 class LoopThread:
@@ -204,11 +208,19 @@ async def follow_async(
 ) -> None:
     """`follow` in an async cell: between updates the kernel's loop is free, so widget clicks arrive
     while the answer waits. An interrupt arrives as CancelledError (or KeyboardInterrupt from code run
-    for a tool) and propagates to the caller."""
+    for a tool) and propagates to the caller; no wait is longer than `INTERRUPT_SLICE`."""
     for timeout in _updates(progress, render, max_updates_per_second, False):
         await progress.run_cell_tasks_async()
         if not progress.wake.is_set():
-            await asyncio.to_thread(progress.wake.wait, timeout)
+            await asyncio.to_thread(progress.wake.wait, INTERRUPT_SLICE if timeout is None else min(timeout, INTERRUPT_SLICE))
+
+
+async def interruptible(future: "asyncio.Future[Any]") -> Any:
+    """Await `future` (e.g. a click) in slices of `INTERRUPT_SLICE`, so the kernel's interrupt reaches
+    the cell meanwhile; the future itself is left alone by the interrupt."""
+    while not future.done():
+        await asyncio.wait({future}, timeout=INTERRUPT_SLICE)
+    return future.result()
 
 
 def _updates(progress: StreamProgress, render: Callable[[str], None], max_updates_per_second: float,
