@@ -29,7 +29,12 @@ def new_tool_call_id() -> str:
 
 
 class Usage(BaseModel):
-    """Token counts as the provider reported them; `requests` counts HTTP requests made."""
+    """Token counts as the provider reported them; `requests` counts HTTP requests made.
+
+    `input_tokens` counts every input token, those read from or written to the provider's prompt cache
+    included (PydanticAI's convention); `cache_read_tokens` / `cache_write_tokens` say how many of them
+    were (they are priced differently).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -37,10 +42,17 @@ class Usage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     tool_calls: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    @property
+    def cache_hit_ratio(self) -> float:
+        """The share of input tokens read from the prompt cache (0.0 with no input)."""
+        return self.cache_read_tokens / self.input_tokens if self.input_tokens else 0.0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -48,6 +60,8 @@ class Usage(BaseModel):
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             tool_calls=self.tool_calls + other.tool_calls,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
         )
 
 

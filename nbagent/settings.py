@@ -15,12 +15,22 @@ from typing_extensions import TypedDict
 from .errors import UserError
 
 
+CacheTTL = Union[StrictBool, Literal["5m", "1h"]]
+"""A prompt cache breakpoint: True (5 minutes), False (none), or the time it lives."""
+
+
 @with_config(ConfigDict(extra="forbid"))
 class ModelSettings(TypedDict, total=False):
     """Settings for a model request; every key is optional.
 
     `thinking` asks for reasoning before the answer: True, or a budget in tokens (Anthropic, OpenRouter);
     `reasoning_effort` is how OpenAI-compatible reasoning models take it.
+
+    Anthropic prompt caching, as PydanticAI names it (True: 5 minutes, or "5m" / "1h"):
+    `anthropic_cache_instructions` and `anthropic_cache_tool_definitions` put a cache breakpoint after the
+    system text and after the tools; `anthropic_cache_messages` after the last message, so the next turn
+    reads the conversation so far from the cache; `anthropic_cache` asks Anthropic to place it
+    (not with `anthropic_cache_messages`). Other protocols ignore them (OpenAI caches by itself).
     """
 
     max_tokens: Annotated[int, Field(ge=1, strict=True)]
@@ -37,6 +47,10 @@ class ModelSettings(TypedDict, total=False):
     parallel_tool_calls: Annotated[bool, Field(strict=True)]
     thinking: Union[StrictBool, Annotated[int, Field(ge=1, strict=True)]]
     reasoning_effort: Literal["minimal", "low", "medium", "high"]
+    anthropic_cache_instructions: CacheTTL
+    anthropic_cache_tool_definitions: CacheTTL
+    anthropic_cache_messages: CacheTTL
+    anthropic_cache: CacheTTL
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(ModelSettings.__annotations__)
@@ -55,11 +69,17 @@ def validate_settings(settings: Optional[Mapping[str, Any]]) -> ModelSettings:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UserError(f"Unknown model setting {key!r}{hint}; known settings: {', '.join(SETTING_NAMES)}")
     try:
-        return _adapter.validate_python(dict(settings))
+        valid = _adapter.validate_python(dict(settings))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "model_settings"
-        raise UserError(f"Invalid model setting {field}={error['input']!r}: {error['msg'].lower()}") from None
+        errors = exc.errors()
+        field = str(errors[0]["loc"][0]) if errors[0]["loc"] else "model_settings"
+        # a union (e.g. True or "1h") fails once per member: say every way the value could have been right
+        reasons = dict.fromkeys(e["msg"].lower() for e in errors if e["loc"] and str(e["loc"][0]) == field)
+        raise UserError(f"Invalid model setting {field}={settings[field]!r}: {' or '.join(reasons)}") from None
+    if valid.get("anthropic_cache") and valid.get("anthropic_cache_messages"):
+        raise UserError("anthropic_cache and anthropic_cache_messages both place the messages' cache breakpoint; "
+                        "keep one of them")
+    return valid
 
 
 def merge_settings(*layers: Optional[Mapping[str, Any]]) -> ModelSettings:

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 from urllib.parse import urlsplit
 
+from prompt_cache import CacheUse, PromptCache
+
 CASSETTES = Path(__file__).resolve().parent / "fixtures" / "cassettes" / "pydantic-ai"
 
 OPENAI_CHAT_PATH = "/v1/chat/completions"
@@ -90,6 +92,7 @@ class RecordedRequest:
     query: str = ""
     client_hung_up: bool = False  # the client closed the connection before the reply was all written
     replied: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)  # reply over
+    cache: CacheUse | None = None  # what the server's prompt cache read / wrote (None: no cache simulated)
 
     def wait_replied(self, timeout: float = 10.0) -> bool:
         """Block until the server is done with the reply (written in full, or the client hung up);
@@ -180,6 +183,23 @@ def _text_of(pieces: Sequence[Any]) -> str:
 
 def _req_body(req: RecordedRequest) -> dict[str, Any]:
     return req.json if isinstance(req.json, dict) else {}
+
+
+def _openai_usage(counts: tuple[int, int], req: RecordedRequest) -> dict[str, Any]:
+    """Chat Completions usage; with the prompt cache on, the cached prefix in prompt_tokens_details."""
+    usage: dict[str, Any] = {"prompt_tokens": counts[0], "completion_tokens": counts[1],
+                             "total_tokens": counts[0] + counts[1]}
+    if req.cache is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": req.cache.read, "audio_tokens": 0}
+    return usage
+
+
+def _anthropic_input(counts: tuple[int, int], req: RecordedRequest) -> dict[str, Any]:
+    """Messages usage of the input: `input_tokens` excludes what was read from or written to the cache."""
+    if req.cache is None:
+        return {"input_tokens": counts[0]}
+    return {"input_tokens": counts[0] - req.cache.read - req.cache.write,
+            "cache_creation_input_tokens": req.cache.write, "cache_read_input_tokens": req.cache.read}
 
 
 def _usage_for(usage: Usage, req: RecordedRequest, answer: str) -> tuple[int, int] | None:
@@ -354,8 +374,7 @@ def openai_stream(
         include = usage is not None or bool((body.get("stream_options") or {}).get("include_usage"))
         counts = _usage_for(usage, req, _text_of(pieces)) if include else None
         if counts is not None:
-            u = {"prompt_tokens": counts[0], "completion_tokens": counts[1], "total_tokens": counts[0] + counts[1]}
-            events.append(b"data: " + head + b',"choices":[],"usage":' + _dumps(u) + b"}\n\n")
+            events.append(b"data: " + head + b',"choices":[],"usage":' + _dumps(_openai_usage(counts, req)) + b"}\n\n")
         if not omit_done:
             events.append(b"data: [DONE]\n\n")
         if malformed_at is not None and 0 <= malformed_at < len(events):
@@ -403,11 +422,7 @@ def openai_json(
         }
         counts = _usage_for(usage, req, text or "")
         if counts is not None:
-            body["usage"] = {
-                "prompt_tokens": counts[0],
-                "completion_tokens": counts[1],
-                "total_tokens": counts[0] + counts[1],
-            }
+            body["usage"] = _openai_usage(counts, req)
         return _dumps(body)
 
     return _BodyReply(status, build, _merge_headers(_JSON_HEADERS, headers))
@@ -450,7 +465,7 @@ def anthropic_stream(
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": counts[0], "output_tokens": 1},
+            "usage": {**_anthropic_input(counts, req), "output_tokens": 1},
         }
         names = ["message_start", "content_block_start"]
         events = [
@@ -519,7 +534,7 @@ def anthropic_json(
                 "content": content,
                 "stop_reason": stop_reason,
                 "stop_sequence": None,
-                "usage": {"input_tokens": counts[0], "output_tokens": counts[1]},
+                "usage": {**_anthropic_input(counts, req), "output_tokens": counts[1]},
             }
         )
 
@@ -911,6 +926,7 @@ class ProviderServer:
         self._host, self._port_wanted = host, port
         self._default_api_key = api_key
         self.api_key = api_key
+        self.prompt_cache: PromptCache | None = None  # set a PromptCache() to report cached tokens
         self._lock = threading.Condition()
         self._queue: deque[Reply] = deque()
         self._requests: list[RecordedRequest] = []
@@ -999,6 +1015,7 @@ class ProviderServer:
             self._queue.clear()
             self._requests.clear()
             self.api_key = self._default_api_key
+            self.prompt_cache = None
             old, self._cancel = self._cancel, threading.Event()
         old.set()
 
@@ -1057,6 +1074,9 @@ class ProviderServer:
             json=parsed,
             query=parts.query,
         )
+        if self.prompt_cache is not None and req.method == "POST" and parts.path in (OPENAI_CHAT_PATH,
+                                                                                     ANTHROPIC_MESSAGES_PATH):
+            req.cache = self.prompt_cache.use(parsed, anthropic=req.is_anthropic)
         with self._lock:
             self._requests.append(req)
             self._lock.notify_all()

@@ -90,16 +90,57 @@ def test_agent_usage_per_model_for_the_conversation_and_the_session(fresh, provi
     fresh.execute("%%ask --model ollama:llama3.2\nlocal question")
     tables = usage_rows(fresh.execute("%agent_usage"))
     assert tables["Conversation"] == [
-        ["openai:gpt-4o", "1", "2,000", "100", "$0.006", "genai-prices"],
-        ["openai:gpt-4o-mini", "1", "400", "200", "$0.00018", "your prices"],
-        ["ollama:llama3.2", "1", "10", "5", "–", "no price"],
-        ["total", "3", "2,410", "305", "$0.00618", "not counted: ollama:llama3.2"]]
-    assert tables["Session"][0] == ["openai:gpt-4o", "2", "3,000", "600", "$0.0135", "genai-prices"]
+        ["openai:gpt-4o", "1", "2,000", "0", "100", "$0.006", "genai-prices"],
+        ["openai:gpt-4o-mini", "1", "400", "0", "200", "$0.00018", "your prices"],
+        ["ollama:llama3.2", "1", "10", "0", "5", "–", "no price"],
+        ["total", "3", "2,410", "0", "305", "$0.00618", "not counted: ollama:llama3.2"]]
+    assert tables["Session"][0] == ["openai:gpt-4o", "2", "3,000", "0", "600", "$0.0135", "genai-prices"]
     fresh.execute("%agent_history --clear")
     after = usage_rows(fresh.execute("%agent_usage"))
     assert after["Conversation"] == [] and after["Session"] == tables["Session"]
     assert "nothing asked yet" in shown(fresh.execute("%agent_usage"))[0]
     assert KEY not in shown(fresh.execute("%agent_usage"))[0]
+
+
+def test_anthropic_turns_are_cached_and_priced_as_cache_reads(fresh, provider):
+    """In the notebook an Anthropic conversation carries cache breakpoints by default; the loopback's prompt
+    cache then reports reads and writes, which %agent_usage shows and prices (genai-prices, your prices)."""
+    import json
+    from decimal import Decimal
+
+    from genai_prices import Usage, calc_price
+    from prompt_cache import PromptCache
+
+    provider.prompt_cache = PromptCache()
+    fresh.execute(f"import os\nos.environ['ANTHROPIC_API_KEY'] = 'sk-ant-kernel-0123456789'\n"
+                  f"os.environ['ANTHROPIC_BASE_URL'] = {provider.anthropic_base_url!r}")
+    try:
+        for number in range(3):
+            run = fresh.execute(f"%%ask --model anthropic:claude-sonnet-4-5\nquestion {number} " + "about the data " * 20)
+            assert run.reply["status"] == "ok", run.errors
+        bodies = [request.json for request in provider.requests if request.method == "POST"]
+        assert all(body["messages"][-1]["content"][-1]["cache_control"] == {"type": "ephemeral"} for body in bodies)
+        [row] = usage_rows(fresh.execute("%agent_usage"))["Conversation"]
+        listed = fresh.execute("import json\nfrom nbagent.messages import ModelResponse\nprint(json.dumps([[m.usage.input_tokens, "
+                               "m.usage.cache_read_tokens, m.usage.cache_write_tokens, m.usage.output_tokens] for t in "
+                               "get_state().conversation().turns for m in t.messages if isinstance(m, ModelResponse)]))")
+        responses = json.loads(listed.stdout)
+        inputs, reads, writes, outputs = (sum(column) for column in zip(*responses))
+        assert reads > 0 and writes > 0
+        assert row[:5] == ["anthropic:claude-sonnet-4-5", "3", f"{inputs:,}", f"{reads:,} ({reads / inputs:.0%})",
+                           f"{outputs:,}"]
+        # priced per response, each with its own cache reads and writes
+        expected = sum((calc_price(Usage(input_tokens=i, cache_read_tokens=r, cache_write_tokens=w, output_tokens=o),
+                                   "claude-sonnet-4-5", provider_id="anthropic").total_price
+                        for i, r, w, o in responses), Decimal(0))
+        uncached = calc_price(Usage(input_tokens=inputs, output_tokens=outputs),
+                              "claude-sonnet-4-5", provider_id="anthropic").total_price
+        assert row[5] == f"${expected:.{3 - expected.adjusted()}f}".rstrip("0") and expected < uncached
+        fresh.execute('%agent_settings prices={"anthropic:claude-sonnet-4-5": [3, 15, 0.3, 3.75]}')
+        [mine] = usage_rows(fresh.execute("%agent_usage"))["Conversation"]
+        assert mine[5] == row[5] and mine[6] == "your prices"  # the same prices genai-prices knows
+    finally:
+        fresh.execute("import os\nos.environ.pop('ANTHROPIC_API_KEY', None)\nos.environ.pop('ANTHROPIC_BASE_URL', None)")
 
 
 def test_bad_prices_are_one_line_errors(fresh):

@@ -139,6 +139,9 @@ class AnthropicModel(HTTPModel):
         system = join_system(system_text(messages), params.output_instructions)
         if system:
             body["system"] = system
+            if settings.get("anthropic_cache_instructions"):
+                body["system"] = [{"type": "text", "text": system,
+                                   "cache_control": _cache_control(settings["anthropic_cache_instructions"])}]
         if params.output_mode == "native":
             raise UserError(f"{self.label}: Anthropic has no native JSON-schema output; use the default tool output "
                             "(output_type=T) or PromptedOutput(T)")
@@ -148,6 +151,12 @@ class AnthropicModel(HTTPModel):
             if settings.get("parallel_tool_calls") is False:
                 choice["disable_parallel_tool_use"] = True
             body["tool_choice"] = choice
+            if settings.get("anthropic_cache_tool_definitions"):
+                body["tools"][-1]["cache_control"] = _cache_control(settings["anthropic_cache_tool_definitions"])
+        if settings.get("anthropic_cache_messages") and wire_messages:
+            wire_messages[-1]["content"][-1]["cache_control"] = _cache_control(settings["anthropic_cache_messages"])
+        if settings.get("anthropic_cache"):
+            body["cache_control"] = _cache_control(settings["anthropic_cache"])
         if "thinking" in settings:
             body["thinking"] = self._thinking(settings)
         if "reasoning_effort" in settings:
@@ -257,6 +266,11 @@ def _args_object(call: ToolCallPart) -> dict[str, Any]:
         return {"invalid_arguments": call.args_as_json_str()}
 
 
+def _cache_control(ttl: bool | str) -> dict[str, str]:
+    """A cache breakpoint: everything up to here is cached, for 5 minutes (True) or as long as asked."""
+    return {"type": "ephemeral"} if ttl is True else {"type": "ephemeral", "ttl": str(ttl)}
+
+
 def _tool(tool: ToolDefinition) -> dict[str, Any]:
     return {"name": tool.name, "description": tool.description or "", "input_schema": tool.parameters_json_schema}
 
@@ -265,17 +279,21 @@ def _usage(raw: dict[str, Any] | None) -> Usage:
     """Cache reads and writes are input tokens too (billed as such), so they count as input."""
     if not raw:
         return Usage(requests=1)
-    return Usage(requests=1, input_tokens=_input_tokens(raw), output_tokens=raw.get("output_tokens") or 0)
+    return Usage(requests=1, input_tokens=_input_tokens(raw), output_tokens=raw.get("output_tokens") or 0,
+                 cache_read_tokens=raw.get("cache_read_input_tokens") or 0,
+                 cache_write_tokens=raw.get("cache_creation_input_tokens") or 0)
 
 
 def _updated_usage(usage: Usage, raw: dict[str, Any] | None) -> Usage:
-    """`message_delta` carries the final (cumulative) output count, and sometimes the input count again."""
+    """`message_delta` carries the final (cumulative) output count, and sometimes the input counts again."""
     if not raw:
         return usage
     return Usage(
         requests=usage.requests,
         input_tokens=_input_tokens(raw) if "input_tokens" in raw else usage.input_tokens,
         output_tokens=raw.get("output_tokens", usage.output_tokens) or 0,
+        cache_read_tokens=raw.get("cache_read_input_tokens", usage.cache_read_tokens) or 0,
+        cache_write_tokens=raw.get("cache_creation_input_tokens", usage.cache_write_tokens) or 0,
     )
 
 

@@ -251,10 +251,14 @@ def _tool(tool: ToolDefinition) -> dict[str, Any]:
 def _usage(raw: dict[str, Any] | None) -> Usage:
     if not raw:
         return Usage(requests=1)
+    details = raw.get("prompt_tokens_details")
+    details = details if isinstance(details, dict) else {}
     return Usage(
         requests=1,
         input_tokens=raw.get("prompt_tokens") or 0,
         output_tokens=raw.get("completion_tokens") or 0,
+        cache_read_tokens=details.get("cached_tokens") or 0,  # OpenAI caches prefixes by itself
+        cache_write_tokens=details.get("cache_write_tokens") or 0,  # OpenRouter, for models billed for writes
     )
 
 

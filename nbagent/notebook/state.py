@@ -22,6 +22,11 @@ from ..models import default_model_name, infer_model
 from .config import AgentSettings, get_settings
 
 HISTORY_FILE_FORMAT = "nbagent-history/1"
+PROMPT_CACHING = {"anthropic_cache_instructions": True, "anthropic_cache_tool_definitions": True,
+                  "anthropic_cache_messages": True}
+"""A notebook conversation re-sends its whole history with every question: on Anthropic, cache breakpoints
+after the instructions, the tools and the latest message let the next question read all of it from the
+prompt cache (a tenth of the input price). Other protocols ignore these; OpenAI caches by itself."""
 
 
 @dataclass
@@ -54,7 +59,7 @@ class Conversation:
         if self.agent.model.label != wanted:
             self.agent.model = infer_model(settings.model or None)
         self.agent.instructions = settings.system or None
-        self.agent.model_settings = settings.model_settings()
+        self.agent.model_settings = {**PROMPT_CACHING, **settings.model_settings()}
 
     @property
     def history(self) -> list[ModelMessage]:

@@ -6,10 +6,12 @@ replaced and cleared turns included (what was spent). A question interrupted or 
 answer is not counted: its usage never arrived.
 
 A cost is shown only from a known price, never a guess: the user's own (`%agent_settings
-prices={"openai:gpt-4o": [2.5, 10]}`, USD per million input / output tokens), else Pydantic's
+prices={"openai:gpt-4o": [2.5, 10]}`, USD per million input / output tokens, optionally then cache read /
+cache write: `[2.5, 10, 1.25, 0]`; without them cached tokens cost as input), else Pydantic's
 genai-prices library for the hosted providers it knows (imported here, on first use, as it takes a
 quarter of a second to load). Local servers, the offline model and any model neither knows show
-"no price", and the table says where each price came from.
+"no price", and the table says where each price came from. Tokens read from the provider's prompt
+cache are shown apart ("cached in", with their share of the input) and priced as cache reads.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ MILLION = Decimal(1_000_000)
 GENAI_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "groq": "groq", "mistral": "mistral",
                   "deepseek": "deepseek", "together": "together", "fireworks": "fireworks", "cerebras": "cerebras",
                   "openrouter": "openrouter", "gemini": "google"}  # nbagent's provider names -> genai-prices ids
-PRICES_FORMAT = 'give prices as {"provider:model": [input, output]} in USD per million tokens, e.g. {"openai:gpt-4o": [2.5, 10]}'
+PRICES_FORMAT = ('give prices as {"provider:model": [input, output]} (or [input, output, cache read, cache write]) '
+                 'in USD per million tokens, e.g. {"openai:gpt-4o": [2.5, 10]}')
 
 
 def check_prices(value: Any) -> dict[str, list[float]]:
@@ -47,7 +50,7 @@ def check_prices(value: Any) -> dict[str, list[float]]:
         if not colon or not name or provider not in PROVIDERS:
             raise UserError(f"prices: {model!r} is not provider:model with a known provider; {PRICES_FORMAT}")
         numbers = list(pair) if isinstance(pair, (list, tuple)) else []
-        if len(numbers) != 2 or not all(_is_price(number) for number in numbers):
+        if len(numbers) not in (2, 4) or not all(_is_price(number) for number in numbers):
             raise UserError(f"prices[{model!r}] = {pair!r}: {PRICES_FORMAT}")
         checked[str(model)] = [float(number) for number in numbers]
     return checked
@@ -63,6 +66,7 @@ class ModelUsage:
 
     requests: int = 0
     input_tokens: int = 0
+    cache_read_tokens: int = 0
     output_tokens: int = 0
     cost: Decimal | None = Decimal(0)
     sources: set[str] = field(default_factory=set)
@@ -70,6 +74,7 @@ class ModelUsage:
     def add(self, response: ModelResponse, price: tuple[Decimal, str] | None) -> None:
         self.requests += response.usage.requests or 1
         self.input_tokens += response.usage.input_tokens
+        self.cache_read_tokens += response.usage.cache_read_tokens
         self.output_tokens += response.usage.output_tokens
         if price is None or self.cost is None:
             self.cost = None
@@ -91,15 +96,21 @@ def price_of(model: str, response: ModelResponse, prices: Mapping[str, list[floa
     """One response's cost and where its price came from, or None when no price is known."""
     usage = response.usage
     if model in prices:
-        per_input, per_output = (Decimal(str(price)) for price in prices[model])
-        return (per_input * usage.input_tokens + per_output * usage.output_tokens) / MILLION, YOUR_PRICES
+        per_input, per_output, *per_cache = (Decimal(str(price)) for price in prices[model])
+        read, write = per_cache or (per_input, per_input)
+        uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
+        cost = (per_input * uncached + read * usage.cache_read_tokens + write * usage.cache_write_tokens
+                + per_output * usage.output_tokens)
+        return cost / MILLION, YOUR_PRICES
     provider, _, name = model.partition(":")
     if provider not in GENAI_PROVIDER:
         return None
     from genai_prices import Usage, calc_price  # a quarter of a second to import: only when a price is needed
 
     try:
-        calculated = calc_price(Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
+        calculated = calc_price(Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                      cache_read_tokens=usage.cache_read_tokens,
+                                      cache_write_tokens=usage.cache_write_tokens),
                                 response.model_name or name, provider_id=GENAI_PROVIDER[provider])
     except LookupError:
         return None
@@ -123,17 +134,25 @@ def show_usage(conversation: Conversation, asked: list[tuple[str, ModelResponse]
 
 
 def _table(lines: dict[str, ModelUsage]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-    header = ("model", "requests", "tokens in", "tokens out", "cost (USD)", "price from")
-    rows: list[tuple[str, ...]] = [(model, f"{line.requests:,}", f"{line.input_tokens:,}", f"{line.output_tokens:,}", _money(line.cost),
+    header = ("model", "requests", "tokens in", "cached in", "tokens out", "cost (USD)", "price from")
+    rows: list[tuple[str, ...]] = [(model, f"{line.requests:,}", f"{line.input_tokens:,}",
+                                    _cached(line.cache_read_tokens, line.input_tokens), f"{line.output_tokens:,}", _money(line.cost),
              ", ".join(sorted(line.sources)) if line.cost is not None else NO_PRICE) for model, line in lines.items()]
     if len(lines) > 1:
         priced = [line.cost for line in lines.values() if line.cost is not None]
         unpriced = [model for model, line in lines.items() if line.cost is None]
-        rows.append(("total", *(f"{sum(getattr(line, name) for line in lines.values()):,}"
-                                for name in ("requests", "input_tokens", "output_tokens")),
+        total = {name: sum(getattr(line, name) for line in lines.values())
+                 for name in ("requests", "input_tokens", "cache_read_tokens", "output_tokens")}
+        rows.append(("total", f"{total['requests']:,}", f"{total['input_tokens']:,}",
+                     _cached(total["cache_read_tokens"], total["input_tokens"]), f"{total['output_tokens']:,}",
                      _money(sum(priced, Decimal(0))) if priced else "–",
                      f"not counted: {', '.join(unpriced)}" if unpriced else ""))
     return header, rows
+
+
+def _cached(cached: int, total: int) -> str:
+    """Input tokens read from the prompt cache, and their share of all input tokens."""
+    return f"{cached:,} ({cached / total:.0%})" if cached and total else "0"
 
 
 def _money(cost: Decimal | None) -> str:
