@@ -206,3 +206,50 @@ def test_a_file_that_is_not_a_history_is_refused_and_never_overwritten(fresh, pr
     ask(fresh, "a question after the refusal")
     assert precious.read_text() == '{"my": "data"}'
     assert "history_file=default" in fresh.execute("%agent_settings model=default").stdout
+
+
+SETTINGS_AS_SET = "temperature=0.5 max_tokens=100 model=openai:gpt-4o system=terse history_file=default tools=off approve_code=ask"
+
+
+@pytest.mark.parametrize("bad, says", [
+    ("history_file=/missing_dir/h.json", "the directory /missing_dir does not exist"),
+    ("history_file=/tmp", "it is a directory"),
+    ("temperature=0.7 history_file=/missing_dir/h.json", "does not exist"),  # the line's good setting is not kept either
+    ("model=opnai:gpt-4o", "opnai"),
+    ("temperature=5", "temperature"),
+    ("max_tokens=0", "max_tokens"),
+    ("tools=everything", "tools must be one of"),
+    ("approve_code=never", "approve_code must be one of"),
+    ('prices={"openai:gpt-4o": "cheap"}', "prices"),
+])
+def test_a_setting_that_fails_is_one_line_and_not_kept(fresh, bad, says):
+    assert fresh.execute(f"%agent_settings {SETTINGS_AS_SET}").reply["status"] == "ok"
+    before = fresh.execute("%agent_settings").stdout
+    try:
+        run = fresh.execute(f"%agent_settings {bad}")
+        assert run.reply["status"] == "error"
+        [error] = run.errors
+        assert len(error["traceback"]) == 1 and "\n" not in error["evalue"] and says in error["evalue"], error
+        assert fresh.execute("%agent_settings").stdout == before
+    finally:
+        fresh.execute("%agent_settings temperature=default max_tokens=default model=default system=default")
+
+
+def test_a_history_file_that_cannot_be_written_never_breaks_an_answer(fresh, provider, tmp_path):
+    directory = tmp_path / "gone"
+    directory.mkdir()
+    assert fresh.execute(f"%agent_settings history_file={directory / 'h.json'}").reply["status"] == "ok"
+    try:
+        ask(fresh, "saved")
+        (directory / "h.json").unlink()
+        directory.rmdir()  # the file's directory disappears under the running kernel
+        run = ask(fresh, "not saved")
+        assert run.reply["status"] == "ok", run.errors
+        assert run.final_markdown().startswith("Echo: not saved")
+        [warning] = run.stderr.strip().splitlines()
+        assert warning.startswith(f"nbagent: cannot write the history file {directory / 'h.json'}: ")
+        assert warning.endswith("the conversation is kept in this kernel only")
+        ask(fresh, "next")
+        assert sent_contents(provider) == ["saved", "Echo: saved", "not saved", "Echo: not saved", "next"]
+    finally:
+        fresh.execute("%agent_settings history_file=default")

@@ -266,7 +266,10 @@ class Ask:
             if later.display_id:
                 update_display(answer_bundle(compose(turn_pieces(later.messages)), f"{later.footer} · {STALE_NOTE}"),
                                display_id=later.display_id, raw=True)
-        self.state.save_history_file()
+        try:
+            self.state.save_history_file()
+        except NbAgentError as exc:  # the answer stands and its turn stays in the kernel's conversation
+            print(f"nbagent: {exc}; the conversation is kept in this kernel only", file=sys.stderr)
         if self.args.output:
             self.shell.user_ns[self.args.output] = result.output
         if self.args.code:

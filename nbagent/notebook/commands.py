@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import shlex
 import sys
@@ -30,7 +29,7 @@ from .model_list import show_models
 from .usage_report import check_prices, show_usage
 from .panel import settings_panel
 from .prompt import InterpolationError, interpolate
-from .state import get_state, read_history_file
+from .state import check_history_file, get_state
 
 SETTING_KINDS = {"temperature": float, "max_tokens": int, "model": str, "system": str, "history_file": str,
                  "tools": str, "approve_code": str, "prices": dict}
@@ -143,8 +142,8 @@ def check_setting(name: str, value: Any) -> Any:
             value = check_prices(value)
         elif name == "history_file":
             value = value.strip()
-            if value and os.path.exists(value):
-                read_history_file(value)  # refuse a file that is not a history, so it is never overwritten
+            if value:
+                check_history_file(value)
     except UserError as exc:
         raise TraitError(str(exc)) from None
     return value
@@ -205,7 +204,7 @@ def _apply_settings_line(settings: AgentSettings, line: str) -> None:
         with settings.hold_trait_notifications():
             for name, value in changes.items():
                 setattr(settings, name, value)
-    except TraitError as exc:
+    except TraitError as exc:  # refused by a check: traitlets puts every value of the line back
         raise AskError(str(exc)) from None
 
 

@@ -155,7 +155,8 @@ class NotebookState:
             self.conversation(name).turns = turns
 
     def save_history_file(self) -> None:
-        """Write all conversations atomically (temp file + rename), if a history file is set."""
+        """Write all conversations atomically (temp file + rename), if a history file is set; a
+        `UserError` naming the file if it cannot be written (the conversations stay in memory)."""
         path = self.settings.history_file
         if not path:
             return
@@ -170,16 +171,42 @@ class NotebookState:
                     "cell_ids": [turn.cell_id for turn in turns],
                     "models": [turn.model for turn in turns],
                 }
-            directory = os.path.dirname(os.path.abspath(path))
-            descriptor, temporary = tempfile.mkstemp(prefix=".nbagent-history-", dir=directory)
+            try:
+                descriptor, temporary = tempfile.mkstemp(prefix=".nbagent-history-", dir=_directory_of(path))
+            except OSError as exc:
+                raise UserError(f"cannot write the history file {path}: {first_line(exc)}") from None
             try:
                 with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                     json.dump({"format": HISTORY_FILE_FORMAT, "conversations": conversations}, handle,
                               ensure_ascii=False, indent=1)
                 os.replace(temporary, path)
-            except BaseException:
+            except BaseException as exc:
                 os.unlink(temporary)
+                if isinstance(exc, OSError):
+                    raise UserError(f"cannot write the history file {path}: {first_line(exc)}") from None
                 raise
+
+
+def check_history_file(path: str) -> None:
+    """A `UserError` unless `path` can be the history file: an existing history file, or a new file in
+    an existing directory this kernel can write to. Checked when the setting is made, not at the next answer."""
+    directory = _directory_of(path)
+    if os.path.isdir(path):
+        raise UserError(f"cannot use {path} as history file: it is a directory; name a file in it, e.g. {os.path.join(path, 'history.json')}")
+    if not os.path.isdir(directory):
+        raise UserError(f"cannot use {path} as history file: the directory {directory} does not exist; create it first")
+    if os.path.exists(path):
+        read_history_file(path)  # refuse a file that is not a history, so it is never overwritten
+        return
+    try:
+        with tempfile.TemporaryFile(prefix=".nbagent-history-", dir=directory):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot use {path} as history file: cannot write in {directory} ({first_line(exc)})") from None
+
+
+def _directory_of(path: str) -> str:
+    return os.path.dirname(os.path.abspath(path))
 
 
 def read_history_file(path: str) -> dict[str, list[Turn]]:
