@@ -32,6 +32,9 @@ _LAZY = {
     "UserPromptPart": "nbagent.messages",
     "BinaryContent": "nbagent.messages",
     "ImageUrl": "nbagent.messages",
+    "BinaryImage": "nbagent.media",
+    "TextOutput": "nbagent.output",
+    "StructuredDict": "nbagent.output",
     "TextPart": "nbagent.messages",
     "ThinkingPart": "nbagent.messages",
     "ToolCallPart": "nbagent.messages",
@@ -97,7 +100,8 @@ if TYPE_CHECKING:
     from .result import RunResult, StreamedRunResult
     from .settings import ModelSettings
     from .tools import RunContext, Tool, ToolDefinition
-    from .output import NativeOutput, PromptedOutput, ToolOutput
+    from .media import BinaryImage
+    from .output import NativeOutput, PromptedOutput, StructuredDict, TextOutput, ToolOutput
     from .usage import UsageLimits
 
 

@@ -21,7 +21,7 @@ from typing import Any, AsyncGenerator, Sequence, Union
 from pydantic import ValidationError
 
 from .capture import run_messages
-from .errors import ModelRetry, ToolExecutionError, UnexpectedModelBehavior
+from .errors import ModelRetry, ToolExecutionError, UnexpectedModelBehavior, UserError
 from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPartDelta, ToolCallPartDelta
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
                        Usage, UserContent)
@@ -88,6 +88,9 @@ class AgentRun:
         self.output = output
         self.finisher = OutputFinisher(output, output_validators, self.context)
         self.final: FinalOutput | None = None
+        if output.image_output:
+            raise UserError(f"Image output is not supported by {model.label}: nbagent's models answer in text "
+                            "(and tool calls); take BinaryImage out of output_type")
         self.streaming: TextBuffer | None = None  # the text of the response being streamed, until it is whole
         self.params = ModelRequestParameters(
             function_tools=[tool.tool_def for tool in tools.values()], output_mode=output.mode,

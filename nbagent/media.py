@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class BinaryContent(BaseModel):
@@ -35,6 +35,16 @@ class BinaryContent(BaseModel):
 
     def __repr__(self) -> str:  # never dump megabytes of image bytes into a traceback or a cell
         return f"BinaryContent(<{len(self.data):,} bytes>, media_type={self.media_type!r})"
+
+
+class BinaryImage(BinaryContent):
+    """An image's bytes (`BinaryContent` whose media type is `image/...`), as PydanticAI names an image output."""
+
+    @model_validator(mode="after")
+    def _an_image(self) -> "BinaryImage":
+        if not self.is_image:
+            raise ValueError(f"BinaryImage needs an image media type (image/png, ...), got {self.media_type!r}")
+        return self
 
 
 class ImageUrl(BaseModel):

@@ -9,32 +9,34 @@ What the user writes, as PydanticAI spells it:
     Agent(model, output_type=PromptedOutput(CityLocation))  # the schema in the instructions, JSON in the text
 
 `OutputSchema` is what a run works with: the output tools or the JSON object the model is asked
-for, and how to validate an answer, whole or (while it streams) partial. A type whose schema is not
-an object with properties (int, list[str], dict[str, float]) is wrapped as `{"response": ...}`,
-because tool arguments and JSON answers must be objects.
+for, text (through a `TextOutput` function, if one is given), or None; each concrete output is an
+`OutputType` (output_types.py).
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import re
+import types
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Sequence, Union
+from typing import Any, Callable, Generic, Literal, Sequence, Union, get_args, get_origin
 
-from pydantic import TypeAdapter, ValidationError, create_model
-from pydantic.errors import PydanticUserError
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, TypeAdapter, ValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 from typing_extensions import TypedDict, TypeVar
 
 from .errors import UserError
-from .json_shapes import json_in_text, partial_type, strict_compatible, with_closed_objects
-from .tools import SchemaWithoutFieldTitles, ToolDefinition
+from .json_shapes import json_in_text, strict_compatible, with_closed_objects
+from .media import BinaryImage
+from .output_types import OUTPUT_TOOL_DESCRIPTION, NoneType, OutputType, TextFunction, is_output_function, type_name
+from .tools import ToolDefinition
 
 T = TypeVar("T")
 OutputDataT = TypeVar("OutputDataT", default=str)
 """The type of a run's output (`str` unless `output_type` says otherwise)."""
 
 DEFAULT_OUTPUT_TOOL = "final_result"
-OUTPUT_TOOL_DESCRIPTION = "The final response which ends this conversation"
 OutputMode = Literal["text", "tool", "native", "prompted"]
 
 
@@ -84,7 +86,38 @@ class PromptedOutput(Generic[T]):
         self.name, self.description, self.template = name, description, template
 
 
-OutputSpec = Union[type[T], ToolOutput[T], NativeOutput[T], PromptedOutput[T], Sequence[Any]]
+@dataclass
+class TextOutput(Generic[T]):
+    """A text answer passed through `output_function(text)` (or `(ctx, text)`), whose return is the output;
+    it may raise `ModelRetry` to ask again."""
+
+    output_function: Callable[..., Any]
+
+
+def StructuredDict(json_schema: dict[str, Any], name: str | None = None,  # noqa: N802 - PydanticAI's name
+                   description: str | None = None) -> type[dict[str, Any]]:
+    """A `dict[str, Any]` output type whose JSON schema is `json_schema` as given (from an external source,
+    say). The model is sent the schema; the answer is checked to be a JSON object, no more (add an output
+    validator to check further)."""
+    if not isinstance(json_schema, dict) or json_schema.get("type") != "object":
+        raise UserError("StructuredDict needs a JSON schema of an object: {'type': 'object', 'properties': {...}}")
+    schema = {**json_schema, **({"title": name} if name else {}), **({"description": description} if description else {})}
+
+    class _StructuredDict(dict):  # type: ignore[type-arg]
+        @classmethod
+        def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+            return core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())
+
+        @classmethod
+        def __get_pydantic_json_schema__(cls, core: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+            return copy.deepcopy(schema)
+
+    _StructuredDict.__name__ = _StructuredDict.__qualname__ = name or "StructuredDict"
+    return _StructuredDict
+
+
+OutputSpec = Union[type[T], ToolOutput[T], NativeOutput[T], PromptedOutput[T], TextOutput[T], Callable[..., T],
+                   Sequence[Any]]
 
 PROMPT_TEMPLATE = (
     "Answer with a single JSON object that validates against this JSON schema, and nothing else "
@@ -103,64 +136,11 @@ class OutputObjectDefinition:
 
 
 def _as_list(outputs: Any) -> list[Any]:
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
-def type_name(type_: Any) -> str:
-    name = getattr(type_, "__name__", None) or re.sub(r"\W+", "_", str(type_)).strip("_")
-    return str(name)
-
-
-class OutputType:
-    """One concrete output type: its schema as sent, and its validators (whole and partial)."""
-
-    def __init__(self, type_: Any, *, name: str, description: str | None = None, max_retries: int | None = None,
-                 strict: bool | None = None) -> None:
-        self.type_ = type_
-        self.name = name
-        self.description = description
-        self.max_retries = max_retries
-        self.strict = strict
-        try:
-            schema = TypeAdapter(type_).json_schema(schema_generator=SchemaWithoutFieldTitles)
-        except (PydanticUserError, TypeError) as exc:
-            reason = str(exc).splitlines()[0]
-            raise UserError(f"output_type {type_name(type_)!r} cannot be described as JSON ({reason}); "
-                            "use a pydantic model, dataclass, TypedDict, or JSON-friendly scalars and containers"
-                            ) from None
-        self.wrapped = schema.get("type") != "object" or "properties" not in schema
-        if self.wrapped:
-            inner = {key: value for key, value in schema.items() if key != "$defs"}
-            schema = {"type": "object", "properties": {"response": inner}, "required": ["response"],
-                      **({"$defs": schema["$defs"]} if "$defs" in schema else {})}
-            self._target: Any = create_model("Wrapped", response=(type_, ...))
-        else:
-            self._target = type_
-        self._adapter: TypeAdapter[Any] = TypeAdapter(self._target)
-        self.title = schema.pop("title", None) or type_name(type_)
-        self.json_schema = schema
-        self._partial: TypeAdapter[Any] | None = None
-
-    def tool_def(self) -> ToolDefinition:
-        return ToolDefinition(self.name, self.description or OUTPUT_TOOL_DESCRIPTION, dict(self.json_schema),
-                              self.strict, "response" if self.wrapped else None)
-
-    def validate(self, data: str | dict[str, Any] | None) -> Any:
-        """The output from the model's JSON (a string or an already parsed object); raises ValidationError."""
-        if data is None or data == "":
-            data = "{}"
-        value = self._adapter.validate_json(data) if isinstance(data, str) else self._adapter.validate_python(data)
-        return value.response if self.wrapped else value
-
-    def validate_partial(self, data: str) -> Any:
-        """The output as far as the JSON so far allows (fields not seen yet are None); None if nothing yet."""
-        if self._partial is None:
-            self._partial = TypeAdapter(partial_type(self._target))
-        try:
-            value = self._partial.validate_json(data, experimental_allow_partial="trailing-strings")
-        except ValidationError:
-            return None
-        return value.response if self.wrapped else value
+    """The outputs listed or joined in a union (`A | B`, `Union[A, B]`, `[A, B | None]`), one by one."""
+    members: list[Any] = []
+    for output in (outputs if isinstance(outputs, (list, tuple)) else [outputs]):
+        members += list(get_args(output)) if get_origin(output) in (Union, types.UnionType) else [output]
+    return [NoneType if member is None else member for member in members]
 
 
 class OutputSchema:
@@ -174,6 +154,9 @@ class OutputSchema:
         self.object_def: OutputObjectDefinition | None = None
         self.instructions: str | None = None
         self.max_retries = default_retries
+        self.allow_none = False  # None is an output: an empty answer (or the None output tool) gives it
+        self.text_function: TextFunction | None = None
+        self.image_output = False
         if spec is str:
             return
         if isinstance(spec, (NativeOutput, PromptedOutput)):
@@ -182,22 +165,40 @@ class OutputSchema:
         outputs = _as_list(spec)
         if not outputs:
             raise UserError("output_type=[] names no type; give a type such as str or a pydantic model")
-        self.mode = "tool"
-        self.allow_text = str in outputs
-        others = [output for output in outputs if output is not str]
+        self.image_output = BinaryImage in outputs  # no model nbagent speaks makes images: refused at run time
+        outputs = [output for output in outputs if output is not BinaryImage] or [str]
+        if all(output is NoneType for output in outputs):
+            raise UserError("output_type=None alone is no output; give None beside another type, e.g. str | None")
+        texts = [output for output in outputs if output is str or isinstance(output, TextOutput)]
+        if len(texts) > 1:
+            raise UserError("output_type has more than one text output (str, TextOutput); keep one")
+        self.allow_text = bool(texts)
+        if texts and isinstance(texts[0], TextOutput):
+            self.text_function = TextFunction(texts[0].output_function)
+        self.allow_none = NoneType in outputs
+        others = [output for output in outputs if output not in texts and not (texts and output is NoneType)]
         if not others:
-            self.mode = "text"
             return
+        self.mode = "tool"
         for output in others:
             if isinstance(output, (NativeOutput, PromptedOutput)):
                 raise UserError(f"{type(output).__name__} cannot be mixed with other output types; give it alone")
-            tool = output if isinstance(output, ToolOutput) else ToolOutput(output)
-            name = tool.name or (DEFAULT_OUTPUT_TOOL if len(others) == 1 else
-                                 f"{DEFAULT_OUTPUT_TOOL}_{type_name(tool.type_)}")
-            if name in self.tools:
-                raise UserError(f"Two output types would both be the tool {name!r}; name them: ToolOutput(T, name=...)")
-            self.tools[name] = OutputType(tool.type_, name=name, description=tool.description,
-                                          max_retries=tool.max_retries, strict=tool.strict)
+            self._add_tool(output if isinstance(output, ToolOutput) else ToolOutput(output), len(others))
+
+    def _add_tool(self, tool: ToolOutput[Any], count: int) -> None:
+        """One output tool: `final_result` alone, `final_result_<Name>` (then `_2`, ...) beside others."""
+        name = tool.name
+        if name is None:
+            name = DEFAULT_OUTPUT_TOOL if count == 1 else f"{DEFAULT_OUTPUT_TOOL}_{type_name(tool.type_)}"
+            name = next(candidate for candidate in (name, *(f"{name}_{n}" for n in range(2, 100)))
+                        if candidate not in self.tools)
+        elif name in self.tools:
+            raise UserError(f"Two output types would both be the tool {name!r}; name them: ToolOutput(T, name=...)")
+        description = tool.description
+        if count > 1 and not is_output_function(tool.type_):
+            description = f"{type_name(tool.type_)}: {description or OUTPUT_TOOL_DESCRIPTION}"
+        self.tools[name] = OutputType(tool.type_, name=name, description=description, max_retries=tool.max_retries,
+                                      strict=tool.strict)
 
     def _object_mode(self, spec: NativeOutput[Any] | PromptedOutput[Any]) -> None:
         self.mode = "native" if isinstance(spec, NativeOutput) else "prompted"  # text is the answer

@@ -18,10 +18,12 @@ from pydantic import ValidationError
 from .errors import ModelRetry, UnexpectedModelBehavior, UserError
 from .messages import ModelResponse, RetryPromptPart, ToolCallPart
 from .output import OutputSchema
+from .output_types import OutputType
 from .tools import RunContext
 
 OUTPUT_PROCESSED = "Final result processed."
 NOT_RUN = "Not run: this response already gave the final result through an output tool."
+NOT_YET: Any = object()  # a partial output a validator or output function refused: not shown
 
 
 @dataclass
@@ -72,11 +74,12 @@ class OutputFinisher:
         limit = self.output.max_retries if tool.max_retries is None else tool.max_retries
         try:
             value = tool.validate(call.args)
+            value = await tool.finish(value, self.context(call.tool_name, call.tool_call_id, self.retries))
             return await self._validated(value, call.tool_name, call.tool_call_id)
         except ValidationError as exc:
-            return self._retry(list(exc.errors(include_url=False, include_context=False)), call, limit)
+            return self._retry(list(exc.errors(include_url=False, include_context=False)), call, limit, exc)
         except ModelRetry as exc:
-            return self._retry(exc.message, call, limit)
+            return self._retry(exc.message, call, limit, exc)
 
     async def from_text(self, text: str) -> Union[Any, RetryPromptPart]:
         """The output a text answer gives, or a retry prompt saying what an answer must be."""
@@ -84,28 +87,56 @@ class OutputFinisher:
         try:
             if self.output.mode in ("native", "prompted"):
                 value = self.output.parse_text(text)
+            elif self.output.allow_none and not text.strip():
+                value = None  # `str | None`: an empty answer (or thinking only) means no output
             elif self.output.allow_text:
                 value = text
+                if self.output.text_function is not None:
+                    value = await self.output.text_function(text, self.context(None, None, self.retries))
             else:
                 names = ", ".join(self.output.tools)
                 return self._retry(f"Plain text is not an answer here: give the result by calling {names}.",
                                    None, limit)
             return await self._validated(value, None, None)
         except ValidationError as exc:
-            return self._retry(list(exc.errors(include_url=False, include_context=False)), None, limit)
+            return self._retry(list(exc.errors(include_url=False, include_context=False)), None, limit, exc)
         except ModelRetry as exc:
-            return self._retry(exc.message, None, limit)
+            return self._retry(exc.message, None, limit, exc)
 
     async def _validated(self, value: Any, tool_name: str | None, tool_call_id: str | None) -> Any:
         for validator in self.validators:
             value = await validator(value, self.context(tool_name, tool_call_id, self.retries))
         return value
 
-    def _retry(self, content: Union[str, list[Any]], call: ToolCallPart | None, limit: int) -> RetryPromptPart:
+    @property
+    def checks_partial_output(self) -> bool:
+        """Whether a partial output goes through user code (validators, an output function) before it is shown."""
+        return bool(self.validators) or self.output.text_function is not None or any(
+            tool.function is not None for tool in self.output.tools.values())
+
+    async def partial(self, value: Any, tool: OutputType | None, *, text_function: bool = True) -> Any:
+        """A streamed output that is not whole yet, through the output function and the validators, each told
+        `ctx.partial_output`; NOT_YET when one of them refuses it (the whole output is checked in earnest)."""
+        ctx = self.context(None if tool is None else tool.name, None, self.retries)
+        ctx.partial_output = True
+        try:
+            if tool is not None:
+                value = await tool.finish(value, ctx)
+            elif self.output.text_function is not None and text_function:
+                value = await self.output.text_function(value, ctx)
+            for validator in self.validators:
+                value = await validator(value, ctx)
+        except (ModelRetry, ValidationError, TypeError, ValueError):
+            return NOT_YET
+        return value
+
+    def _retry(self, content: Union[str, list[Any]], call: ToolCallPart | None, limit: int,
+               cause: Exception | None = None) -> RetryPromptPart:
         prompt = (RetryPromptPart(content=content) if call is None else
                   RetryPromptPart(content=content, tool_name=call.tool_name, tool_call_id=call.tool_call_id))
         self.retries += 1
         if self.retries > limit:
             reason = " ".join(prompt.model_response().split())
-            raise UnexpectedModelBehavior(f"Exceeded maximum retries ({limit}) for output validation: {reason[:400]}")
+            raise UnexpectedModelBehavior(
+                f"Exceeded maximum retries ({limit}) for output validation: {reason[:400]}") from cause
         return prompt

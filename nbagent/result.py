@@ -13,8 +13,9 @@ from .errors import UnexpectedModelBehavior, UserError
 from .events import ToolCallPartDelta
 from .loop import AgentRun, StepItem
 from .messages import ModelMessage, ModelResponse, Usage, messages_to_json
-from .output import OutputDataT, OutputType
-from .output_run import FinalOutput
+from .output import OutputDataT
+from .output_types import OutputType
+from .output_run import NOT_YET, FinalOutput
 
 
 class _Conversation:
@@ -81,6 +82,14 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
             async for item in self._steps:
                 if type(item) is str:
                     yield item
+        elif self._run.finisher.validators:  # each text so far goes through them, as partial output
+            text = self._run.streamed_text()
+            async for item in self._steps:
+                if type(item) is str:
+                    text += item
+                    checked = await self._run.finisher.partial(text, None, text_function=False)
+                    if checked is not NOT_YET:
+                        yield checked
         else:
             text = self._run.streamed_text()
             async for item in self._steps:
@@ -104,6 +113,7 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         last_check = 0.0
         last: Any = None
         parsed = ""  # what was parsed last: nothing new arrived, nothing to parse
+        checked = self._run.finisher.checks_partial_output
         async for item in self._steps:
             if type(item) is str:
                 if call_type is None:
@@ -127,6 +137,10 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
                 continue
             parsed = data
             partial = self._partial(data, call_type)
+            if partial is not None and checked:
+                partial = await self._run.finisher.partial(partial, call_type)
+                if partial is NOT_YET:
+                    continue
             if partial is not None:
                 last = partial
                 yield partial

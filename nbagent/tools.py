@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Generic, Literal, get_args, get_origin, get_type_hints
 
 import docstring_parser
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, with_config
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from pydantic.errors import PydanticUserError
 from pydantic.json_schema import GenerateJsonSchema
 from typing_extensions import NotRequired, TypedDict, TypeVar, is_typeddict
 
 from .errors import UserError
+from .json_shapes import partial_type
 
 if TYPE_CHECKING:
     from .messages import ModelMessage, Usage, UserContent
@@ -64,6 +65,8 @@ class RunContext(Generic[AgentDepsT]):
     tool_call_id: str | None = None
     retry: int = 0
     run_step: int = 0
+    partial_output: bool = False
+    """True while an output validator or output function sees a streamed output that is not whole yet."""
 
 
 @dataclass
@@ -139,6 +142,9 @@ class Tool(Generic[AgentDepsT]):
             target: Any = annotations[params[0].name]
         else:
             target = _arguments_typeddict(label, params, annotations, param_docs)
+        self.parameter_names = tuple(param.name for param in params)
+        self._target = target
+        self._partial: TypeAdapter[Any] | None = None
         try:
             self._validator: TypeAdapter[Any] = TypeAdapter(target)
             self._schema = self._validator.json_schema(schema_generator=SchemaWithoutFieldTitles)
@@ -170,6 +176,17 @@ class Tool(Generic[AgentDepsT]):
             return {self._single_arg: validated}
         arguments: dict[str, Any] = validated  # the TypedDict validator builds a fresh plain dict
         return arguments
+
+    def validate_partial_args(self, args: str) -> dict[str, Any] | None:
+        """The keyword arguments as far as a half-streamed JSON allows (fields not seen yet left out or
+        None); None when nothing usable arrived yet. For output functions called on partial output."""
+        if self._partial is None:
+            self._partial = TypeAdapter(partial_type(self._target))
+        try:
+            validated = self._partial.validate_json(args or "{}", experimental_allow_partial="trailing-strings")
+        except ValidationError:
+            return None
+        return {self._single_arg: validated} if self._single_arg is not None else dict(validated)
 
     async def call(self, args: dict[str, Any], ctx: RunContext[Any]) -> Any:
         """Run the function with validated `args` (`ctx` first when it takes one).

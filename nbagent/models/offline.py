@@ -42,7 +42,7 @@ class OfflineModel(LocalModel):
         if self.output_text is not None:
             return self.output_text
         if params.output_object is not None:
-            return json.dumps(sample(params.output_object.json_schema), ensure_ascii=False)
+            return json.dumps(sample(params.output_object.json_schema, fill_arrays=False), ensure_ascii=False)
         returns = latest_parts(messages, ToolReturnPart)
         if returns:
             return json.dumps({part.tool_name: part.content for part in returns}, default=str, ensure_ascii=False)
@@ -69,7 +69,7 @@ class OfflineModel(LocalModel):
             names = [tool.name for tool in params.function_tools
                      if self.call_tools == "all" or tool.name in self.call_tools]
             names = names or [tool.name for tool in params.output_tools[:1]]
-        return [ToolCallPart(tool_name=name, args=sample_arguments(tools[name])) for name in names]
+        return [ToolCallPart(tool_name=name, args=sample_arguments(tools[name], fill_arrays=False)) for name in names]
 
     def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings,
                 params: ModelRequestParameters) -> StreamedResponse:

@@ -132,47 +132,66 @@ def latest_parts(messages: Sequence[ModelMessage], kind: type) -> list[Any]:
     return [part for part in messages[-1].parts if isinstance(part, kind)]
 
 
-def sample_arguments(tool: ToolDefinition) -> dict[str, Any]:
-    """Arguments that fit the tool's schema: its required parameters, each with a plain value of its type."""
-    value = sample(tool.parameters_json_schema)
-    return value if isinstance(value, dict) else {}
-
-
 _FORMATS = {"date": "2024-01-01", "date-time": "2024-01-01T00:00:00Z", "time": "00:00:00", "email": "a@example.com",
             "uri": "https://example.com", "uuid": "00000000-0000-4000-8000-000000000000", "duration": "P1D"}
 
 
-def sample(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
-    """A plain value valid against `schema` (strings "a", numbers 0, the first enum member, ...)."""
-    defs = schema.get("$defs", {}) if defs is None else defs
-    if "$ref" in schema:
-        return sample(defs.get(schema["$ref"].rsplit("/", 1)[-1], {}), defs)
-    if "default" in schema:
-        return schema["default"]
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    for union in ("anyOf", "oneOf", "allOf"):
-        if schema.get(union):
-            options = [option for option in schema[union] if option.get("type") != "null"] or schema[union]
-            return sample(options[0], defs)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    if kind == "object" or "properties" in schema:
-        properties = schema.get("properties", {})
-        return {name: sample(properties[name], defs) for name in schema.get("required", []) if name in properties}
-    if kind == "array":
-        return [sample(schema["items"], defs)] * schema.get("minItems", 0) if "items" in schema else []
-    if kind == "string":
-        return _FORMATS.get(schema.get("format", ""), "a" * max(1, schema.get("minLength", 1)))
-    if kind in ("integer", "number"):
-        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
-        low = max(0, low) if "exclusiveMinimum" not in schema else low + 1
-        return low if kind == "integer" else float(low)
-    samples = {"boolean": False, "null": None}
-    return samples.get(str(kind), "a")
+def sample_arguments(tool: ToolDefinition, *, fill_arrays: bool = True) -> dict[str, Any]:
+    """Arguments that fit the tool's schema: its required parameters, each with a plain value of its type."""
+    value = sample(tool.parameters_json_schema, fill_arrays=fill_arrays)
+    return value if isinstance(value, dict) else {}
+
+
+def sample(schema: dict[str, Any], *, fill_arrays: bool = True) -> Any:
+    """A plain value valid against `schema`, as PydanticAI's TestModel makes them up: strings "a", numbers
+    0 (or the lower bound), the first enum member or example, required fields only, one item per array
+    (none with `fill_arrays=False`, as the offline model answers)."""
+    return _Sampler(schema.get("$defs", {}), fill_arrays).value(schema)
+
+
+class _Sampler:
+    def __init__(self, defs: dict[str, Any], fill_arrays: bool) -> None:
+        self.defs = defs
+        self.fill_arrays = fill_arrays
+
+    def value(self, schema: Any) -> Any:
+        if not isinstance(schema, dict):
+            return "a"
+        if "const" in schema:
+            return schema["const"]
+        for listed in ("enum", "examples"):
+            if schema.get(listed):
+                return schema[listed][0]
+        if "$ref" in schema:
+            return self.value(self.defs.get(schema["$ref"].rsplit("/", 1)[-1], {}))
+        for union in ("anyOf", "oneOf", "allOf"):
+            if schema.get(union):
+                options = [option for option in schema[union] if option.get("type") != "null"] or schema[union]
+                return self.value(options[0])
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        if kind == "object" or "properties" in schema:
+            properties = schema.get("properties", {})
+            data = {name: self.value(properties[name]) for name in schema.get("required", []) if name in properties}
+            extra = schema.get("additionalProperties")
+            if isinstance(extra, dict) and self.fill_arrays:
+                data["additionalProperty"] = self.value(extra)
+            return data
+        if kind == "array":
+            count = max(schema.get("minItems", 0), 1 if self.fill_arrays and "items" in schema else 0)
+            return [self.value(schema.get("items", {})) for _ in range(count)]
+        if kind == "string":
+            return _FORMATS.get(schema.get("format", ""), "a" * max(1, schema.get("minLength", 1)))
+        if kind in ("integer", "number"):
+            if "minimum" in schema or "exclusiveMinimum" in schema:
+                low = schema["minimum"] if "minimum" in schema else schema["exclusiveMinimum"] + 1
+            elif "maximum" in schema or "exclusiveMaximum" in schema:
+                low = schema["maximum"] if "maximum" in schema else schema["exclusiveMaximum"] - 1
+            else:
+                low = 0
+            return int(low) if kind == "integer" else float(low)
+        return {"boolean": False, "null": None}.get(str(kind), "a")
 
 
 class ScriptedStream(StreamedResponse):

@@ -23,7 +23,8 @@ from pydantic_core import to_jsonable_python
 from ..errors import UserError
 from ..events import PartDeltaEvent, PartStartEvent, ToolCallPartDelta
 from ..messages import ToolCallPart
-from ..output import OutputSchema, OutputType
+from ..output import OutputSchema
+from ..output_types import OutputType
 from .state import first_line
 from .tables import markdown_table
 
