@@ -1,20 +1,25 @@
 """`neutralize`: what an answer's Markdown becomes before JupyterLab renders it as trusted HTML.
 
 The table pins the rewrite case by case; the random test checks the promise itself on answers nobody
-wrote by hand: rendered the way JupyterLab does it (math cut out, Markdown to HTML, math pasted back),
-a neutralised answer holds no element, attribute or link beyond what Markdown makes of text.
+wrote by hand: rendered by JupyterLab's own code under node (tests/lab_render: @jupyterlab/rendermime
+cuts the math out, marked makes HTML of the rest, the math is pasted back), a neutralised answer holds
+no element, attribute or link beyond what Markdown makes of text.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
+from typing import Callable
 
 import pytest
 
-from nbagent.notebook.lab_math import lab_math
 from nbagent.notebook.neutralize import _is_safe_link, neutralize
 
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
@@ -57,6 +62,9 @@ CASES = [
     ("image", "![i](javascript:alert(1))", "![i](#unsafe-link-removed)"),
     ("reference", "[ref]: vbscript:x", "[ref]: #unsafe-link-removed"),
     ("reference-with-title", '[ref]: <javascript:x> "t"\n\n[a][ref]', "[ref]: #unsafe-link-removed\n\n[a][ref]"),
+    # -- a `](` CommonMark reads as text: marked takes `[x](javascript:alert(1)` as a link to `javascript:alert(1`
+    ("unbalanced-destination", "[x](javascript:alert(1)", "[x]&#40;javascript:alert(1)"),
+    ("unbalanced-safe-destination", "see [x](a(b) c", "see [x]&#40;a(b) c"),
     ("safe-links", "[ok](https://e.org) [mail](mailto:a@b.c) [rel](#top) [file](notes.md)",
      "[ok](https://e.org) [mail](mailto:a@b.c) [rel](#top) [file](notes.md)"),
     ("safe-parentheses", "[w](https://en.wikipedia.org/wiki/Set_(mathematics))",
@@ -67,7 +75,7 @@ CASES = [
     ("javascript-autolink", "<javascript:alert(1)>", "&lt;javascript:alert(1)>"),
     # -- escaping changes what the text around means: read again until nothing changes
     ("autolink-hiding-a-backtick", f"<javascript:a`b>`c{HOSTILE_IMG}`", f"&lt;javascript:a`b>`c&lt;{HOSTILE_IMG[1:]}`"),
-    ("angle-destination", f"[a](<b>`x){HOSTILE_IMG}`", f"[a](&lt;b>`x)&lt;{HOSTILE_IMG[1:]}`"),
+    ("angle-destination", f"[a](<b>`x){HOSTILE_IMG}`", f"[a]&#40;&lt;b>`x){HOSTILE_IMG}`"),  # then in code
     # -- code: left as written, in every container
     ("code-span", "use `<div>` here", "use `<div>` here"),
     ("fenced-code", "```html\n<script>kept()</script>\n```\n<i>x</i>", "```html\n<script>kept()</script>\n```\n&lt;i>x&lt;/i>"),
@@ -85,11 +93,15 @@ def test_neutralize(text, expected):
     assert neutralize(expected) == expected  # what is shown is read the same way again
 
 
-# ------------------------------------------------------------------- JupyterLab's pipeline, simulated
+# ---------------------------------------------------------- JupyterLab's own pipeline, under node
+
+LAB_RENDER = Path(__file__).resolve().parent / "lab_render"
+REQUIRED = os.environ.get("NBAGENT_NODE_TESTS") == "1"  # CI sets it: there a missing oracle is a failure
 
 ELEMENTS = {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "li", "pre", "code",
-            "em", "strong", "a", "img", "table", "thead", "tbody", "tr", "th", "td"}
-ATTRIBUTES = {"href", "src", "alt", "title", "class", "style", "start"}
+            "em", "strong", "del", "a", "img", "table", "thead", "tbody", "tr", "th", "td", "input"}
+ATTRIBUTES = {"href", "src", "alt", "title", "class", "style", "start", "id", "align",
+              "type", "checked", "disabled"}  # marked's task-list checkbox: <input checked="" disabled="" type="checkbox">
 
 
 class _Audit(HTMLParser):
@@ -105,26 +117,36 @@ class _Audit(HTMLParser):
         for name, value in attrs:
             if name not in ATTRIBUTES or (name in ("href", "src") and not _is_safe_link(value or "")):
                 self.found.append(f"{tag}[{name}={value}]")
+            elif tag == "input" and name == "type" and value != "checkbox":
+                self.found.append(f"input[type={value}]")
 
 
-def lab_render(markdown: str) -> str:
-    """HTML as JupyterLab makes it of trusted Markdown: removeMath, Markdown to HTML (markdown-it with
-    raw HTML on standing in for marked), each placeholder replaced by its math, HTML-escaped."""
-    from markdown_it import MarkdownIt
+def audit(html: str) -> list[str]:
+    found = _Audit()
+    found.feed(html)
+    return found.found
 
-    md = MarkdownIt("commonmark", {"html": True}).enable("table")
-    md.validateLink = lambda url: True  # marked keeps every link
-    pieces, position, math = [], 0, {}
-    for cut in lab_math(markdown):
-        pieces += [markdown[position:cut.start], cut.placeholder]
-        text = markdown[cut.start:cut.end]
-        math[cut.placeholder] = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") if cut.is_math else text
-        position = cut.end
-    pieces.append(markdown[position:])
-    html = md.render("".join(pieces))
-    for placeholder, text in math.items():
-        html = html.replace(placeholder, text)
-    return html
+
+@pytest.fixture(scope="module")
+def lab_render() -> Callable[[list[str]], list[str]]:
+    """HTML as JupyterLab makes it of trusted Markdown, from JupyterLab's own code: tests/lab_render/
+    runs @jupyterlab/rendermime's removeMath/replaceMath around marked, set up as Lab sets it up."""
+    node = shutil.which("node")
+    missing = ("node is not on PATH" if node is None else
+               "tests/lab_render/node_modules is missing (run: npm ci --prefix tests/lab_render)"
+               if not (LAB_RENDER / "node_modules" / "marked").is_dir() else None)
+    if missing:
+        if REQUIRED:
+            pytest.fail(f"NBAGENT_NODE_TESTS=1 but {missing}", pytrace=False)
+        pytest.skip(f"JupyterLab's renderer under node: {missing}; set NBAGENT_NODE_TESTS=1 to require it")
+
+    def render(markdowns: list[str]) -> list[str]:
+        done = subprocess.run([str(node), "render.mjs"], cwd=LAB_RENDER, input=json.dumps(markdowns),
+                              capture_output=True, text=True, encoding="utf-8", timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    return render
 
 
 FRAGMENTS = [
@@ -136,22 +158,19 @@ FRAGMENTS = [
 ]
 
 
-def test_random_answers_render_to_nothing_but_text_code_math_and_safe_links():
+def test_random_answers_render_to_nothing_but_text_code_math_and_safe_links(lab_render):
     rng = random.Random(20240614)
-    for _ in range(400):
-        answer = "".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 30)))
-        shown = neutralize(answer)
-        audit = _Audit()
-        audit.feed(lab_render(shown))
-        assert audit.found == [], (answer, shown)
-        assert neutralize(shown) == shown, answer
+    answers = ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(1, 30))) for _ in range(400)]
+    shown = [neutralize(answer) for answer in answers]
+    for answer, text, html in zip(answers, shown, lab_render(shown)):
+        assert audit(html) == [], (answer, text, html)
+        assert neutralize(text) == text, answer
 
 
-def test_raw_html_in_the_simulation_is_found():
+def test_raw_html_in_lab_rendering_is_found(lab_render):
     """The audit above can fail: un-neutralised answers do."""
-    audit = _Audit()
-    audit.feed(lab_render('![a](x$"onerror="alert(1)$) <b>x</b> [c](javascript:alert(1))'))
-    assert audit.found == ["img[onerror=alert(1)$]", "b", "a[href=javascript:alert(1)]"]
+    [html] = lab_render(['![a](x$"onerror="alert(1)$) <b>x</b> [c](javascript:alert(1))'])
+    assert audit(html) == ["img[onerror=alert(1)$]", "b", "a[href=javascript:alert(1)]"]
 
 
 def test_load_ext_does_not_import_markdown_it():

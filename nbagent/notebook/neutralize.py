@@ -19,6 +19,8 @@ destinations and reference definitions from text, and rewritten:
 - every `<` outside code, math and http(s)/mailto autolinks becomes `&lt;`, i.e. literal text;
 - a link or image destination with another scheme (`javascript:`, `data:`, ...) becomes
   `#unsafe-link-removed`: the whole `(...)`, so nothing is left on screen;
+- a `](` that CommonMark reads as text gets its `(` written `&#40;`: marked is laxer and may still
+  read a link there (it takes `[x](javascript:alert(1)` as a link to `javascript:alert(1`);
 - math written `\\(…\\)` or `\\[…\\]` (which both marked and Lab read as escaped brackets) is rewritten to
   `\\\\(…\\\\)` or `\\\\[…\\\\]`, the spelling Lab renders as math;
 - math that would be pasted into an HTML attribute (a URL, a title, an image's alt text) and holds a `"`
@@ -130,6 +132,10 @@ class _Rewrite:
             written = self.text[start:end]
             self.edits.append((start, end, "\\" + written[:-2] + "\\" + written[-2:]))
         keep = scan.keep + [(start, end) for start, end, _ in scan.replacements] + scan.bracket_math
+        for bracket in _outside(keep, re.finditer(r"\]\(", t)):
+            if bracket + 1 not in scan.link_openings:  # text to CommonMark, maybe a link to marked
+                at = self._to_text(bracket + 1)
+                self.edits.append((at, at + 1, "&#40;"))
         escaped = _outside(keep, re.finditer("<", t))
         rewritten = [(start, end) for start, end, _ in self.edits]
         self.settled = not rewritten and not any(
@@ -176,7 +182,8 @@ class _Scan:
     - `keep`: code blocks, code spans and http(s)/mailto autolinks (their `<` stays as written),
     - `replacements`: unsafe link destinations and reference definitions, with what replaces them,
     - `bracket_math`: `\\(…\\)` and `\\[…\\]` outside code,
-    - `unsafe_autolinks`: the `<` of autolinks with another scheme (escaping it makes them text);
+    - `unsafe_autolinks`: the `<` of autolinks with another scheme (escaping it makes them text),
+    - `link_openings`: the `(` of every inline link and image;
 
     and, with `watch_placeholders`, which placeholders are in text (`in_text`) and which in an HTML
     attribute (`in_attribute`).
@@ -189,6 +196,7 @@ class _Scan:
         self.replacements: list[tuple[int, int, str]] = []
         self.bracket_math: list[tuple[int, int]] = []
         self.unsafe_autolinks: set[int] = set()
+        self.link_openings: set[int] = set()
         self.in_text: set[str] = set()
         self.in_attribute: set[str] = set()
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", t)] + [len(t) + 1]
@@ -288,8 +296,10 @@ class _Scan:
             else:
                 self.unsafe_autolinks.add(runs(start))
         for end, href, label_end in record.links:
-            if not _is_safe_link(href) and content.startswith("(", label_end + 1):
-                self.replacements.append((runs(label_end + 1), runs(end), f"({REMOVED_LINK})"))
+            if content.startswith("(", label_end + 1):
+                self.link_openings.add(runs(label_end + 1))
+                if not _is_safe_link(href):
+                    self.replacements.append((runs(label_end + 1), runs(end), f"({REMOVED_LINK})"))
         self.bracket_math += [(runs(start), runs(end)) for start, end in record.bracket_math]
         self.in_text |= in_text
         self.in_attribute |= in_attribute
