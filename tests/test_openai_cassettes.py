@@ -6,7 +6,7 @@ usage, model name, error — equals what the recording holds.
 The cassettes live in tests/fixtures/cassettes/pydantic-ai/ (a copy of the recordings, so a clean
 clone has all it needs). Where each one is replayed:
   here: the OpenAI chat cassettes, the compatible providers (Crusoe, Snowflake, OpenRouter) and
-    the text answer after a tool call (test_openai_text_output_function);
+    a text output function after a tool call (test_openai_text_output_function);
   tests/test_anthropic.py: the Anthropic exchanges, among them the refused `xhigh` effort;
   tests/test_output.py: the structured-output exchanges, among them Ollama's native output;
   tests/test_tools_wire.py, tests/test_thinking.py, tests/test_provider_server.py: the rest.
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from provider_server import cassette_replies, cassette_request, from_cassette
 
-from nbagent import Agent, ModelHTTPError, Tool, UnexpectedModelBehavior
+from nbagent import Agent, ModelHTTPError, TextOutput, Tool, UnexpectedModelBehavior
 
 
 def usage_of(result: Any) -> tuple[int, int, int]:
@@ -70,16 +70,22 @@ def test_extra_headers_and_extra_body(openai_env):
     assert openai_env.last_request.headers["xproxy-limit-ids"] == "monthly_budget"
 
 
-def test_a_text_answer_after_a_tool_call(openai_env):
-    """Two rounds: the model calls the tool, we send its result back, the model answers in text."""
+def test_a_text_output_function_after_a_tool_call(openai_env):
+    """Two rounds: the model calls the tool, we send its result back, the model answers in text, and
+    the text output function makes the output of it."""
     name = "test_openai_test_openai_text_output_function"
     openai_env.enqueue(*cassette_replies(name))
 
     def get_user_country() -> str:
         return "Mexico"
 
-    result = Agent("openai:gpt-4o", tools=[get_user_country]).run_sync("What is the largest city in the user country?")
-    assert result.output == "The largest city in Mexico is Mexico City."
+    def upcase(text: str) -> str:
+        return text.upper()
+
+    agent = Agent("openai:gpt-4o", tools=[get_user_country], output_type=TextOutput(upcase))
+    result = agent.run_sync("What is the largest city in the user country?")
+    assert result.output == "THE LARGEST CITY IN MEXICO IS MEXICO CITY."
+    assert result.response.parts[-1].content == "The largest city in Mexico is Mexico City."
     assert usage_of(result) == (2, 42 + 63, 11 + 10)
     assert sent_requests(openai_env) == [cassette_request(name, 0), cassette_request(name, 1)]
 
