@@ -15,6 +15,7 @@ import math
 import random
 import time
 import weakref
+from contextvars import ContextVar
 from datetime import timezone
 from typing import Any
 
@@ -34,6 +35,25 @@ BACKOFF_CAP = 8.0
 logger = logging.getLogger("nbagent")
 
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
+
+
+class RequestGate:
+    """What a row map (rowmap/limiter.py) puts in front of every request its runs make, through
+    `request_gate`: `send` waits for a slot before each attempt, hands back the response (or None on a
+    connection error), and on a 429 asks the gate, which then owns the wait and the resend (not counted
+    as one of the request's retries), so retries at two layers never multiply into a storm."""
+
+    async def acquire(self, resend: bool = False) -> None:
+        """Wait until this request may start (`resend`: it is sent again after a failure)."""
+
+    def release(self, response: httpx.Response | None) -> None:
+        """The attempt got its response headers (or failed to connect)."""
+
+    async def rate_limited(self, response: httpx.Response, body: str, model_label: str) -> None:
+        """A 429: wait as the gate decides before the request is sent again, or raise to give up."""
+
+
+request_gate: ContextVar[RequestGate | None] = ContextVar("nbagent_request_gate", default=None)
 
 
 def get_client() -> httpx.AsyncClient:
@@ -110,11 +130,13 @@ async def send(
     client = get_client()
     request = client.build_request(method, url, headers=headers, json=json, timeout=timeout_for(settings))
     max_retries = settings.get("max_retries", DEFAULT_MAX_RETRIES)
+    gate = request_gate.get()
     waited = 0.0
     attempt = 0
+    resend = False
     while True:
         try:
-            response = await client.send(request, stream=True)
+            response = await _attempt(client, request, gate, resend)
         except httpx.ConnectError as exc:
             raise ModelConnectionError(f"Cannot connect to {_origin(url)} for {model_label}: {_reason(exc)}") from None
         except (httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
@@ -134,6 +156,10 @@ async def send(
             finally:
                 await response.aclose()
             status = response.status_code
+            if status == 429 and gate is not None:
+                await gate.rate_limited(response, body, model_label)  # the gate waits, resends or gives up
+                resend = True
+                continue
             if status not in RETRY_STATUSES or attempt >= max_retries:
                 raise ModelHTTPError(status, model_label, body, attempts=attempt + 1)
             asked = retry_after_seconds(response)
@@ -142,9 +168,24 @@ async def send(
                 raise ModelHTTPError(status, model_label, body, attempts=attempt + 1, retry_after=asked)
             cause = f"HTTP {status}"
         attempt += 1
+        resend = True
         waited += wait
         logger.info("%s: %s, retry %d of %d in %.2f s", model_label, cause, attempt, max_retries, wait)
         await asyncio.sleep(wait)
+
+
+async def _attempt(client: httpx.AsyncClient, request: httpx.Request, gate: RequestGate | None,
+                   resend: bool) -> httpx.Response:
+    """One attempt, through the map's gate when there is one."""
+    if gate is None:
+        return await client.send(request, stream=True)
+    await gate.acquire(resend)
+    response = None
+    try:
+        response = await client.send(request, stream=True)
+        return response
+    finally:
+        gate.release(response)
 
 
 def _origin(url: str) -> str:

@@ -4,8 +4,10 @@ over any `Model`. The loop of one run (requests, tool calls, retries, limits) li
 from __future__ import annotations
 
 import asyncio
+import os
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, AsyncIterator, Callable, Generic, Iterator, Mapping, Sequence, TypeVar, overload
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Iterator, Mapping, Sequence, TypeVar,
+                    overload)
 
 from typing_extensions import TypedDict, Unpack
 
@@ -24,6 +26,11 @@ from .settings import ModelSettings, merge_settings, validate_settings
 from .tools import AgentDepsT, DocstringFormat, Tool, tool_from
 from .usage import UsageLimits
 
+if TYPE_CHECKING:
+    import pandas
+
+    from .rowmap.estimate import MapEstimate
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,6 +44,19 @@ class ToolOptions(TypedDict, total=False):
     docstring_format: DocstringFormat
     require_parameter_descriptions: bool
     strict: bool | None
+
+class MapOptions(TypedDict, total=False):
+    """What `agent.map(...)` and `agent.map_async(...)` take besides the rows and the prompt."""
+
+    output_type: OutputSpec[Any] | None
+    concurrency: int
+    cache: bool | str | os.PathLike[str]
+    budget: float | None
+    deps: Any
+    model_settings: Mapping[str, Any] | None
+    progress: bool | Callable[[Any], None]
+    prices: Mapping[str, Sequence[float]] | None
+
 
 _KEEP: Any = object()  # override(deps=...) was not given (None is a valid deps value)
 
@@ -201,7 +221,12 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
             parts += [SystemPromptPart(content=text) for text in self.system_prompts]
         parts.append(UserPromptPart(content=content))
         request = ModelRequest(parts=parts, instructions=self.instructions if instructions is None else instructions)
-        output = self._output if output_type is None else OutputSchema(output_type, default_retries=self.output_retries)
+        if output_type is None:
+            output = self._output
+        elif isinstance(output_type, OutputSchema):  # built once by a row map for all its runs
+            output = output_type
+        else:
+            output = OutputSchema(output_type, default_retries=self.output_retries)
         clash = set(output.tools) & set(self._tools)
         if clash:
             raise UserError(f"Output tool name {sorted(clash)[0]!r} is also a function tool's; rename one of them")
@@ -322,6 +347,53 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         finally:
             await steps.aclose()
 
+
+    # ------------------------------------------------------------------ one question over many rows
+
+    def map(self, rows: Any, prompt: str | None = None, /, **options: Unpack[MapOptions]) -> "pandas.DataFrame":
+        """Ask `prompt` (a `str.format` template over each row's fields) of every row, each an independent
+        run; return a DataFrame aligned with the input's index (README: "One question over every row").
+
+        `rows`: a DataFrame, a Series, a list of dicts, or a list of strings (each the prompt when no
+        template is given). Options (`MapOptions`): `output_type` (the result's columns), `concurrency`
+        (16: requests in flight at most, fewer while the provider answers 429), `cache` (True: the
+        default SQLite file; a path; False), `budget` (USD; needs a price from `prices` or
+        genai-prices), `deps`, `model_settings`, `progress` (True: a text line on stderr; False; or a
+        function taking a `MapProgress`), `prices` (`{"provider:model": [input, output]}` USD per million
+        tokens). Identical requests are sent once; every answer is committed to the cache as it lands,
+        so running it again sends only the rows not answered yet; a row that fails has its one-line
+        message in `_error`. Runs on its own loop in a thread, so it works inside Jupyter's loop too.
+        """
+        from .rowmap.run import map_rows  # pandas, only when a map is asked for
+
+        return map_rows(self, rows, prompt, **options)
+
+    async def map_async(self, rows: Any, prompt: str | None = None, /,
+                        **options: Unpack[MapOptions]) -> "pandas.DataFrame":
+        """`map` as a coroutine, on the caller's loop; cancelling it loses only the rows in flight."""
+        from .rowmap.run import map_rows_async
+
+        return await map_rows_async(self, rows, prompt, **options)
+
+    def estimate_map(
+        self,
+        rows: Any,
+        prompt: str | None = None,
+        *,
+        output_type: OutputSpec[Any] | None = None,
+        model_settings: Mapping[str, Any] | None = None,
+        prices: Mapping[str, Sequence[float]] | None = None,
+        cache: bool | str | os.PathLike[str] = True,
+        pilot: int = 3,
+    ) -> "MapEstimate":
+        """What `map` would send and cost, before it sends anything: requests after duplicates and cache
+        hits, input tokens from the rendered prompts, output tokens from `max_tokens` or a `pilot` of a
+        few rows (run for real and cached, so the map does not pay for them twice), the cost and the
+        batch price where a price is known."""
+        from .rowmap.estimate import estimate_map
+
+        return estimate_map(self, rows, prompt, output_type=output_type, model_settings=model_settings,
+                            prices=prices, cache=cache, pilot=pilot)
 
 def _prompt_content(prompt: Any) -> str | list[UserContent]:
     """A prompt is text, or a sequence of text and images (`BinaryContent`, `ImageUrl`)."""

@@ -57,3 +57,9 @@ def no_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No key and no model configured: the offline default."""
     for name in ("NBAGENT_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def map_cache_home(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """agent.map's default cache file lands in this test's directory, never in the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache-home"))

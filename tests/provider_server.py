@@ -10,7 +10,9 @@ It speaks two protocols:
 * Anthropic Messages:      ``POST /v1/messages``         (base URL ``server.anthropic_base_url``)
 
 With an empty reply queue it echoes ("Echo: " + last user text).  Tests script other
-answers with ``server.enqueue(openai_stream(...), error(429, retry_after=1), ...)``.
+answers with ``server.enqueue(openai_stream(...), error(429, retry_after=1), ...)``, or answer every
+request by what it asks with ``server.respond_with(responder)`` (``per_prompt``, ``RateLimit``,
+``slow``: per-row answers, a provider's request rate limit, a fixed latency).
 
 Run ``python tests/provider_server.py [--port N]`` for a standalone echo server.
 """
@@ -929,6 +931,7 @@ class ProviderServer:
         self.prompt_cache: PromptCache | None = None  # set a PromptCache() to report cached tokens
         self._lock = threading.Condition()
         self._queue: deque[Reply] = deque()
+        self._responder: Responder | None = None
         self._requests: list[RecordedRequest] = []
         self._cancel = threading.Event()
         self._conns: set[socket.socket] = set()
@@ -1004,6 +1007,12 @@ class ProviderServer:
         with self._lock:
             self._queue.extend(replies)
 
+    def respond_with(self, responder: Responder | None) -> None:
+        """Answer every POST the queue does not script with `responder(request)` (a Reply, or None for
+        the default echo), until `clear()`."""
+        with self._lock:
+            self._responder = responder
+
     def require_key(self, key: str | None) -> None:
         """Demand this key (Bearer on OpenAI paths, x-api-key on Anthropic); None disables."""
         self.api_key = key
@@ -1013,6 +1022,7 @@ class ProviderServer:
         and in-flight stalls/delays of earlier tests interrupted."""
         with self._lock:
             self._queue.clear()
+            self._responder = None
             self._requests.clear()
             self.api_key = self._default_api_key
             self.prompt_cache = None
@@ -1085,6 +1095,9 @@ class ProviderServer:
             authorized = self._authorized(req)
             if authorized and req.method == "POST" and self._queue:
                 reply = self._queue.popleft()
+            responder = self._responder
+        if authorized and reply is None and responder is not None and req.method == "POST":
+            reply = responder(req)
         if not authorized:
             message = "invalid x-api-key" if req.is_anthropic else "Incorrect API key provided."
             reply = error(401, message)
@@ -1111,6 +1124,84 @@ class ProviderServer:
 
 
 SERVED_MODELS = ("llama3.2", "qwen2.5-coder")
+
+
+# ------------------------------------------------- responders: answers chosen per request (row maps)
+
+Responder = Callable[[RecordedRequest], Union[Reply, None]]
+
+
+def echo_text(req: RecordedRequest) -> str:
+    return "Echo: " + last_user_text(_req_body(req))
+
+
+def answer(req: RecordedRequest, text: str, *, headers: HeadersArg = None) -> Reply:
+    """`text` as a whole answer in the request's protocol (streamed if it asked to stream)."""
+    streaming = _req_body(req).get("stream") is True
+    if req.is_anthropic:
+        return (anthropic_stream if streaming else anthropic_json)(text, model=None, headers=headers)
+    return (openai_stream if streaming else openai_json)(text, model=None, headers=headers)
+
+
+def per_prompt(choose: Callable[[str], Union[Reply, str, None]]) -> Responder:
+    """Answer by the last user text: `choose(text)` gives a Reply, a text to answer, or None (echo)."""
+
+    def respond(req: RecordedRequest) -> Reply | None:
+        chosen = choose(last_user_text(_req_body(req)))
+        return answer(req, chosen) if isinstance(chosen, str) else chosen
+
+    return respond
+
+
+def slow(seconds: float, then: Responder | None = None) -> Responder:
+    """Every answer after `seconds` (a provider's latency): `then`'s, else the echo."""
+
+    def respond(req: RecordedRequest) -> Reply:
+        return stall(seconds, (then(req) if then is not None else None) or echo())
+
+    return respond
+
+
+class RateLimit:
+    """A provider's request rate limit as a token bucket: `limit` requests per `period` seconds (60: per
+    minute), at most `burst` at once (default: `limit`). Answers carry OpenAI's headers
+    (`x-ratelimit-limit-requests`, `-remaining-requests`, `-reset-requests` as `1.5s`); over the limit
+    a 429 also says `retry-after-ms` (and `Retry-After` in whole seconds). `headers=False` sends a
+    bare 429 with no headers at all. `then` answers the requests let through (default: the echo)."""
+
+    def __init__(self, limit: int, period: float = 60.0, *, burst: int | None = None, headers: bool = True,
+                 then: Responder | None = None) -> None:
+        self.limit, self.period = limit, period
+        self.capacity = float(burst if burst is not None else limit)
+        self.rate = limit / period  # tokens per second
+        self.headers = headers
+        self.then = then
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self.allowed = self.refused = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, req: RecordedRequest) -> Reply:
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            ok = self.tokens >= 1.0
+            if ok:
+                self.tokens -= 1.0
+                self.allowed += 1
+            else:
+                self.refused += 1
+            to_full = (self.capacity - self.tokens) / self.rate
+            info = [("x-ratelimit-limit-requests", str(self.limit)),
+                    ("x-ratelimit-remaining-requests", str(int(self.tokens))),
+                    ("x-ratelimit-reset-requests", f"{to_full:.3f}s")] if self.headers else []
+            wait = (1.0 - self.tokens) / self.rate
+        if ok:
+            return (self.then(req) if self.then is not None else None) or answer(req, echo_text(req), headers=info)
+        if self.headers:
+            info += [("retry-after-ms", str(max(1, round(wait * 1000)))), ("retry-after", str(max(1, round(wait))))]
+        return error(429, "Rate limit reached for requests", headers=info)
 
 
 def unused_port() -> int:

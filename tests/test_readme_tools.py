@@ -1,4 +1,4 @@
-"""The README's tools and structured-output examples run as written, offline, and do what their
+"""The README's tools, structured-output and row-map examples run as written, offline, and do what their
 comments say."""
 
 from __future__ import annotations
@@ -25,3 +25,12 @@ def test_readme_structured_output_example_runs_offline(capsys) -> None:
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})
     assert capsys.readouterr().out == "CityLocation(city='a', country='a')\n"
+
+
+def test_readme_row_map_example_runs_offline(capsys) -> None:
+    section = README.read_text().split("## One question over every row", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, str(README), "exec", dont_inherit=True), {"__name__": "readme_example"})  # as written: no future import
+    estimate, dtypes, folded = capsys.readouterr().out.splitlines()
+    assert estimate.startswith("3 rows → 2 requests to test (0 cached, 1 duplicates folded)")
+    assert dtypes == "{'sentiment': 'string', 'stars': 'Int64', '_error': 'string'}" and folded == "1"

@@ -26,7 +26,8 @@ from .history import change_history, show_history
 from .live import is_kernel
 from .magics import AskError
 from .model_list import show_models
-from .usage_report import check_prices, show_usage
+from ..prices import check_prices
+from .usage_report import show_usage
 from .panel import settings_panel
 from .prompt import InterpolationError, interpolate
 from .state import check_history_file, get_state

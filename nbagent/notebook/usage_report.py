@@ -8,56 +8,27 @@ answer is not counted: its usage never arrived.
 A cost is shown only from a known price, never a guess: the user's own (`%agent_settings
 prices={"openai:gpt-4o": [2.5, 10]}`, USD per million input / output tokens, optionally then cache read /
 cache write: `[2.5, 10, 1.25, 0]`; without them cached tokens cost as input), else Pydantic's
-genai-prices library for the hosted providers it knows (imported here, on first use, as it takes a
-quarter of a second to load). Local servers, the offline model and any model neither knows show
+genai-prices library for the hosted providers it knows (nbagent/prices.py: imported on first use, as it
+takes a quarter of a second to load). Local servers, the offline model and any model neither knows show
 "no price", and the table says where each price came from. Tokens read from the provider's prompt
 cache are shown apart ("cached in", with their share of the input) and priced as cache reads.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from IPython.display import display
 
-from ..errors import UserError
 from ..messages import ModelResponse
-from ..models.providers import PROVIDERS
+from ..prices import cost_of
 from .neutralize import neutralize
 from .state import Conversation
 from .tables import markdown_table
 
-YOUR_PRICES, LIBRARY = "your prices", "genai-prices"
 NO_PRICE = "no price"
-MILLION = Decimal(1_000_000)
-GENAI_PROVIDER = {"openai": "openai", "anthropic": "anthropic", "groq": "groq", "mistral": "mistral",
-                  "deepseek": "deepseek", "together": "together", "fireworks": "fireworks", "cerebras": "cerebras",
-                  "openrouter": "openrouter", "gemini": "google"}  # nbagent's provider names -> genai-prices ids
-PRICES_FORMAT = ('give prices as {"provider:model": [input, output]} (or [input, output, cache read, cache write]) '
-                 'in USD per million tokens, e.g. {"openai:gpt-4o": [2.5, 10]}')
-
-
-def check_prices(value: Any) -> dict[str, list[float]]:
-    """The `prices` setting, validated: `provider:model` names of known providers, two numbers >= 0 each."""
-    if not isinstance(value, Mapping):
-        raise UserError(f"prices: {PRICES_FORMAT}")
-    checked = {}
-    for model, pair in value.items():
-        provider, colon, name = str(model).partition(":")
-        if not colon or not name or provider not in PROVIDERS:
-            raise UserError(f"prices: {model!r} is not provider:model with a known provider; {PRICES_FORMAT}")
-        numbers = list(pair) if isinstance(pair, (list, tuple)) else []
-        if len(numbers) not in (2, 4) or not all(_is_price(number) for number in numbers):
-            raise UserError(f"prices[{model!r}] = {pair!r}: {PRICES_FORMAT}")
-        checked[str(model)] = [float(number) for number in numbers]
-    return checked
-
-
-def _is_price(number: Any) -> bool:
-    return isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number) and number >= 0
 
 
 @dataclass
@@ -94,27 +65,7 @@ def tally(asked: Iterable[tuple[str, ModelResponse]], prices: Mapping[str, list[
 
 def price_of(model: str, response: ModelResponse, prices: Mapping[str, list[float]]) -> tuple[Decimal, str] | None:
     """One response's cost and where its price came from, or None when no price is known."""
-    usage = response.usage
-    if model in prices:
-        per_input, per_output, *per_cache = (Decimal(str(price)) for price in prices[model])
-        read, write = per_cache or (per_input, per_input)
-        uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens
-        cost = (per_input * uncached + read * usage.cache_read_tokens + write * usage.cache_write_tokens
-                + per_output * usage.output_tokens)
-        return cost / MILLION, YOUR_PRICES
-    provider, _, name = model.partition(":")
-    if provider not in GENAI_PROVIDER:
-        return None
-    from genai_prices import Usage, calc_price  # a quarter of a second to import: only when a price is needed
-
-    try:
-        calculated = calc_price(Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                                      cache_read_tokens=usage.cache_read_tokens,
-                                      cache_write_tokens=usage.cache_write_tokens),
-                                response.model_name or name, provider_id=GENAI_PROVIDER[provider])
-    except LookupError:
-        return None
-    return Decimal(calculated.total_price), LIBRARY
+    return cost_of(model, response.model_name, response.usage, prices)
 
 
 def show_usage(conversation: Conversation, asked: list[tuple[str, ModelResponse]],
