@@ -1,8 +1,8 @@
 """What is fixed for one map: the model, settings, output type and columns, its price, and the key of
 each row's request.
 
-A row's key is a SHA-256 of everything that decides its answer: the model (label, base URL, and the
-offline models' own fixed answer or function), the settings that reach the provider (not `timeout`,
+A row's key is a SHA-256 of everything that decides its answer: the model (label, its public plain
+attributes such as the base URL or an offline model's fixed answer, a FunctionModel's function), the settings that reach the provider (not `timeout`,
 `max_retries` or `extra_headers`), the agent's instructions and system prompts, the tools' and the
 output's definitions as sent, and the rendered prompt. `deps` are not part of it: a map whose tools
 answer differently for other deps should use another cache (`cache=PATH`) or `cache=False`.
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 KEY_VERSION = 1
 NOT_IN_KEY = frozenset({"timeout", "max_retries", "extra_headers"})
+_PLAIN = (str, int, float, bool, type(None), list, tuple, dict)  # a model's attributes that can decide answers
 CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text with BPE tokenizers
+MESSAGE_OVERHEAD = 8  # tokens a chat request adds around its messages (roles, separators)
 
 
 class MapSpec:
@@ -47,26 +49,34 @@ class MapSpec:
         self.price: Price | None = price_of(self.model.label, self.prices)
         self.batch_price = batch_price_of(self.model.label, self.price)
         self.exact_tokens = self.model.system in ("test", "function")  # offline models count words
-        fixed = self._fixed_parts()
-        self._key_prefix = hashlib.sha256(fixed.encode())
-        self.fixed_tokens = self.count_tokens(fixed)
+        sent = self._sent_with_every_request()
+        self._key_prefix = hashlib.sha256(self._fixed_parts(sent).encode())
+        texts = [sent["instructions"] or "", *sent["system_prompts"], sent["output"]["instructions"] or ""]
+        schemas = [sent["tools"], sent["output"]["tools"], sent["output"]["object"]]
+        self.fixed_tokens = MESSAGE_OVERHEAD + sum(self.count_tokens(text) for text in texts) + sum(
+            self.count_tokens(json.dumps(schema, ensure_ascii=False)) for schema in schemas if schema)
 
-    def _fixed_parts(self) -> str:
-        """The parts of every request that do not depend on the row, as canonical JSON."""
-        model = self.model
-        function = getattr(model, "function", None)
+    def _sent_with_every_request(self) -> dict[str, Any]:
+        """What every request carries besides the row's prompt: instructions, system prompts, tools, output."""
         tools = [dataclasses.asdict(tool.tool_def) for tool in self.agent.tools.values()]
         output = {"mode": self.output.mode, "tools": [dataclasses.asdict(tool) for tool in self.output.tool_defs()],
                   "object": dataclasses.asdict(self.output.object_def) if self.output.object_def else None,
                   "instructions": self.output.instructions, "allow_text": self.output.allow_text}
+        return {"instructions": self.agent.instructions, "system_prompts": list(self.agent.system_prompts),
+                "tools": tools, "output": output}
+
+    def _fixed_parts(self, sent: dict[str, Any]) -> str:
+        """Everything of every request that decides the answers, as canonical JSON (the key's prefix)."""
+        model = self.model
+        function = getattr(model, "function", None)
+        own = {name: value for name, value in vars(model).items()  # base_url, an offline model's fixed answer, ...
+               if not name.startswith("_") and name != "settings" and isinstance(value, _PLAIN)}
         parts = {
             "version": KEY_VERSION,
-            "model": model.label, "class": type(model).__name__, "base_url": getattr(model, "base_url", None),
-            "fixed_answer": getattr(model, "output_text", None),
+            "model": model.label, "class": type(model).__name__, "attributes": own,
             "function": getattr(function, "__qualname__", None),
             "settings": {name: value for name, value in self.settings.items() if name not in NOT_IN_KEY},
-            "instructions": self.agent.instructions, "system_prompts": list(self.agent.system_prompts),
-            "tools": tools, "output": output,
+            **sent,
         }
         return json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=False)
 
