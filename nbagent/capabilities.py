@@ -75,6 +75,12 @@ class AbstractCapability(Generic[AgentDepsT]):
         """The function tools the model sees on this step (and may call): filter or change the definitions."""
         return tool_defs
 
+    async def retry_after_error(self, ctx: RunContext[AgentDepsT], error: BaseException) -> bool:
+        """The provider refused a request (`ModelHTTPError`): return True after changing the run's messages
+        (`ctx.messages`) so the request is worth sending again; it is sent again once. (nbagent's own hook:
+        `CompactHistory` compacts here when the context was too long.)"""
+        return False
+
 
 def _takes_ctx(function: Callable[..., Any], label: str, shapes: str) -> bool:
     """Does `function` take the run context first? Decided from how many positional parameters it has."""

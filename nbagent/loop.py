@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from contextlib import AsyncExitStack
 from typing import Any, AsyncGenerator, Sequence, Union
 
 from pydantic import ValidationError
 
 from .capture import run_messages
-from .errors import ModelRetry, ToolExecutionError, UnexpectedModelBehavior, UserError
+from .errors import ModelHTTPError, ModelRetry, ToolExecutionError, UnexpectedModelBehavior, UserError
 from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPartDelta, ToolCallPartDelta
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
                        Usage, UserContent)
-from .models.base import Model, ModelRequestParameters
+from .models.base import Model, ModelRequestParameters, StreamedResponse
 from .capabilities import AbstractCapability, ModelRequestContext
 from .output import OutputSchema
 from .output_run import NOT_RUN, OUTPUT_PROCESSED, FinalOutput, OutputFinisher, OutputValidator
@@ -147,7 +148,12 @@ class AgentRun:
         """Request and run tools until the model gives an output that validates; return it."""
         while self.final is None:
             self.usage_limits.check_before_request(self.usage)
-            response = await self.model.request(*await self.prepare_request())
+            try:
+                response = await self.model.request(*await self.prepare_request())
+            except ModelHTTPError as error:
+                if not await self.recovered(error):
+                    raise
+                response = await self.model.request(*await self.prepare_request())
             self._record(response)
             async for _ in self.handle_response(response):
                 pass
@@ -162,7 +168,8 @@ class AgentRun:
         first = True
         while True:
             self.usage_limits.check_before_request(self.usage)
-            async with self.model.request_stream(*await self.prepare_request()) as stream:
+            async with AsyncExitStack() as opened:
+                stream = await self.open_stream(opened)
                 if first:
                     first = False
                     yield None  # the caller's signal that the run is under way
@@ -186,6 +193,27 @@ class AgentRun:
                 yield event
             if self.final is not None:
                 return
+
+    async def open_stream(self, opened: AsyncExitStack) -> StreamedResponse:
+        """Send a streamed request (kept open in `opened`); sent again once if a capability recovered from
+        the provider's refusal (e.g. compacted a history that did not fit the context window)."""
+        try:
+            return await opened.enter_async_context(self.model.request_stream(*await self.prepare_request()))
+        except ModelHTTPError as error:
+            if not await self.recovered(error):
+                raise
+        return await opened.enter_async_context(self.model.request_stream(*await self.prepare_request()))
+
+    async def recovered(self, error: ModelHTTPError) -> bool:
+        """Whether a capability changed what is sent so the refused request is worth sending again."""
+        if not self.capabilities:
+            return False
+        ctx = self.context()
+        ctx.messages = self.messages
+        for capability in self.capabilities:
+            if await capability.retry_after_error(ctx, error):
+                return True
+        return False
 
     def _record(self, response: ModelResponse) -> None:
         self.add(response)
