@@ -21,6 +21,19 @@ _LAZY = {
     "Tool": "nbagent.tools",
     "ToolDefinition": "nbagent.tools",
     "UsageLimits": "nbagent.usage",
+    "RunUsage": "nbagent.messages",
+    "RequestUsage": "nbagent.messages",
+    "CancellationToken": "nbagent.cancel",
+    "RunCancelled": "nbagent.errors",
+    "AgentRunError": "nbagent.exceptions",
+    "AgentRunEvents": "nbagent.event_stream",
+    "End": "nbagent.nodes",
+    "FinalResult": "nbagent.nodes",
+    "UserPromptNode": "nbagent.nodes",
+    "ModelRequestNode": "nbagent.nodes",
+    "CallToolsNode": "nbagent.nodes",
+    "PartEndEvent": "nbagent.events",
+    "AgentStreamEvent": "nbagent.events",
     "ModelRequestContext": "nbagent.capabilities",
     "ToolOutput": "nbagent.output",
     "NativeOutput": "nbagent.output",
@@ -83,8 +96,13 @@ if TYPE_CHECKING:
     from .agent import Agent
     from .capabilities import ModelRequestContext
     from .errors import (ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError, ToolExecutionError,
-                         UnexpectedModelBehavior, UsageLimitExceeded, UserError)
-    from .events import (AgentRunResultEvent, FinalResultEvent, FunctionToolCallEvent, FunctionToolResultEvent,
+                         RunCancelled, UnexpectedModelBehavior, UsageLimitExceeded, UserError)
+    from .cancel import CancellationToken
+    from .event_stream import AgentRunEvents
+    from .exceptions import AgentRunError
+    from .messages import RequestUsage, RunUsage
+    from .nodes import CallToolsNode, End, FinalResult, ModelRequestNode, UserPromptNode
+    from .events import (AgentRunResultEvent, AgentStreamEvent, PartEndEvent, FinalResultEvent, FunctionToolCallEvent, FunctionToolResultEvent,
                          PartDeltaEvent, PartStartEvent, TextPartDelta, ThinkingPartDelta, ToolCallPartDelta)
     from .messages import (BinaryContent, ImageUrl, ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, RetryPromptPart,
                            SystemPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from contextlib import asynccontextmanager, contextmanager
 from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Iterator, Mapping, Sequence, TypeVar,
                     overload)
@@ -13,17 +14,18 @@ from typing_extensions import TypedDict, Unpack
 
 from .capabilities import AbstractCapability, HistoryProcessor, capabilities_from, static_settings
 from .errors import UserError
-from .events import (AgentRunResultEvent, AgentStreamEvent, FinalResultEvent, FunctionToolCallEvent,
-                     FunctionToolResultEvent, ResponseEvents, ThinkingPartDelta, ToolCallPartDelta)
+from .cancel import CancellationToken, repair_dangling_tool_calls
+from .event_stream import AgentRunEvents, EventStreamHandler, handled_steps, run_with_handler
 from .loop import AgentRun
+from .nodes import NodeRun, is_call_tools_node, is_end_node, is_model_request_node, is_user_prompt_node
+from .prompts import Prompts, PromptSource
 from .output import OutputDataT, OutputSchema, OutputSpec
 from .output_run import OutputValidator
-from .messages import (MediaContent, ModelMessage, ModelRequest, ModelResponse, SystemPromptPart, UserContent,
-                       UserPromptPart)
+from .messages import MediaContent, ModelMessage, ModelRequest, ModelResponse, RunUsage, UserContent, UserPromptPart
 from .models import Model, infer_model
 from .result import RunResult, StreamedRunResult
 from .settings import ModelSettings, merge_settings, validate_settings
-from .tools import AgentDepsT, DocstringFormat, Tool, tool_from
+from .tools import AgentDepsT, DocstringFormat, RunContext, Tool, tool_from
 from .usage import UsageLimits
 
 if TYPE_CHECKING:
@@ -33,6 +35,25 @@ if TYPE_CHECKING:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RunOptions(TypedDict, total=False):
+    """What run / run_sync / run_stream / run_stream_events / iter take besides the prompt, as PydanticAI
+    names it."""
+
+    message_history: Sequence[ModelMessage] | None
+    model_settings: Mapping[str, Any] | None
+    model: Model | str | None
+    instructions: str | None
+    deps: Any
+    usage_limits: UsageLimits | None
+    usage: RunUsage | None
+    output_type: OutputSpec[Any] | None
+    metadata: Mapping[str, Any] | Callable[[RunContext[Any]], Mapping[str, Any]] | None
+    run_id: str | None
+    conversation_id: str | None
+    cancellation_token: CancellationToken | None
+    event_stream_handler: EventStreamHandler | None
 
 
 class ToolOptions(TypedDict, total=False):
@@ -77,28 +98,28 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         self,
         model: Model | str | None = None,
         *,
-        instructions: str | None = None,
+        instructions: PromptSource | Sequence[PromptSource] | None = None,
         system_prompt: str | Sequence[str] = (),
         deps_type: type[AgentDepsT] = type(None),  # type: ignore[assignment]
         model_settings: Mapping[str, Any] | None = None,
         name: str | None = None,
-        retries: int = 1,
+        retries: int | Mapping[str, int] = 1,
         tools: Sequence[Tool[AgentDepsT] | Callable[..., Any]] = (),
         output_type: OutputSpec[OutputDataT] = str,  # type: ignore[assignment]
         output_retries: int | None = None,
         capabilities: Sequence[AbstractCapability[AgentDepsT]] = (),
         history_processors: Sequence[HistoryProcessor] = (),
+        metadata: Mapping[str, Any] | Callable[[RunContext[AgentDepsT]], Mapping[str, Any]] | None = None,
     ) -> None:
         self.model: Model = infer_model(model)
-        self.instructions = instructions
-        self.system_prompts: tuple[str, ...] = (system_prompt,) if isinstance(system_prompt, str) else tuple(system_prompt)
+        self._prompts = Prompts(instructions, system_prompt)
         self.deps_type = deps_type
         self._model_settings: ModelSettings = validate_settings(model_settings)
         self.name = name
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise UserError(f"Agent(retries={retries!r}): give how many times a failed tool call may be retried (>= 0)")
-        self.retries = retries
-        self.output_retries = retries if output_retries is None else output_retries
+        self.retries, self.output_retries = _retry_budgets(retries, output_retries)
+        if metadata is not None and not (callable(metadata) or isinstance(metadata, Mapping)):
+            raise UserError(f"metadata must be a dict or a function of the RunContext, got {type(metadata).__name__}")
+        self.metadata = metadata
         self.output_type = output_type
         self._output = OutputSchema(output_type, default_retries=self.output_retries)
         self._output_validators: list[OutputValidator] = []
@@ -120,6 +141,20 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         self._model_settings = validate_settings(value)
 
     @property
+    def fixed_instructions(self) -> str | None:
+        """The instructions given as text (functions registered with `@agent.instructions` come after)."""
+        return self._prompts.fixed_instructions
+
+    @fixed_instructions.setter
+    def fixed_instructions(self, text: str | None) -> None:
+        self._prompts.fixed_instructions = text
+
+    @property
+    def fixed_system_prompts(self) -> tuple[str, ...]:
+        """The system prompts given as text (`@agent.system_prompt` functions are evaluated per run)."""
+        return tuple(text for text in self._prompts.system_prompts if isinstance(text, str))
+
+    @property
     def tools(self) -> dict[str, Tool[AgentDepsT]]:
         """The function tools the model may call, by name."""
         return dict(self._tools)
@@ -128,6 +163,30 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         name = f"{self.name!r}, " if self.name else ""
         tools = f", tools={list(self._tools)!r}" if self._tools else ""
         return f"Agent({name}model={self.model.label!r}, model_settings={dict(self._model_settings)!r}{tools})"
+
+    # ------------------------------------------------------------------ instructions
+
+    def instructions(self, function: F, /) -> F:
+        """Register a function giving instructions for each run: `fn()` or `fn(ctx: RunContext)`, sync or
+        async, returning a str ("" or None adds nothing). Evaluated when a run starts, never taken from
+        the history."""
+        self._prompts.add_instructions(function)
+        return function
+
+    @overload
+    def system_prompt(self, function: F, /) -> F: ...
+
+    @overload
+    def system_prompt(self, /, *, dynamic: bool = False) -> Callable[[F], F]: ...
+
+    def system_prompt(self, function: Any = None, /, *, dynamic: bool = False) -> Any:
+        """Register a function giving a system prompt for a new conversation (`fn()` or `fn(ctx)`, sync or
+        async). With `dynamic=True` it is evaluated again when its history is passed back."""
+        def register(fn: F) -> F:
+            self._prompts.add_system_prompt(fn, dynamic)
+            return fn
+
+        return register if function is None else register(function)
 
     # ------------------------------------------------------------------ tools
 
@@ -190,37 +249,47 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         finally:
             self._model_override, self._deps_override = saved
 
-    def _start(
-        self,
-        prompt: str | Sequence[UserContent],
-        message_history: Sequence[ModelMessage] | None,
-        model_settings: Mapping[str, Any] | None,
-        model: Model | str | None,
-        instructions: str | None,
-        deps: Any,
-        usage_limits: UsageLimits | None,
-        output_type: OutputSpec[Any] | None,
-    ) -> AgentRun:
-        content = _prompt_content(prompt)
+    def _start(self, prompt: str | Sequence[UserContent] | None, options: RunOptions) -> AgentRun:
+        unknown = set(options) - set(RunOptions.__annotations__)
+        if unknown:
+            raise UserError(f"Unknown run option {sorted(unknown)[0]!r}; the options are: "
+                            + ", ".join(RunOptions.__annotations__))
+        content = None if prompt is None else _prompt_content(prompt)
+        model = options.get("model")
         run_model = self._model_override or (self.model if model is None else infer_model(model))
-        if self._deps_override is not None:
-            deps = self._deps_override[0]
+        deps = self._deps_override[0] if self._deps_override is not None else options.get("deps")
         settings = merge_settings(run_model.settings, self._model_settings, self._capability_settings,
-                                  validate_settings(model_settings))
-        history = list(message_history or [])
+                                  validate_settings(options.get("model_settings")))
+        history = list(options.get("message_history") or [])
         for message in history:
             if not isinstance(message, (ModelRequest, ModelResponse)):
                 raise UserError(
                     f"message_history must hold ModelRequest/ModelResponse objects (e.g. result.new_messages()), "
                     f"got {type(message).__name__}"
                 )
+        usage_limits = options.get("usage_limits")
         if usage_limits is not None and not isinstance(usage_limits, UsageLimits):
             raise UserError(f"usage_limits must be a UsageLimits(...), got {type(usage_limits).__name__}")
-        parts: list[Any] = []
+        usage = options.get("usage")
+        if usage is not None and not isinstance(usage, RunUsage):
+            raise UserError(f"usage must be a RunUsage (e.g. ctx.usage in a tool), got {type(usage).__name__}")
+        run_instructions = options.get("instructions")
+        if run_instructions is not None and not isinstance(run_instructions, str):
+            raise UserError(f"instructions= of a run must be a str, got {type(run_instructions).__name__}")
+        run_id, conversation_id = _run_ids(history, options.get("run_id"), options.get("conversation_id"))
+        parts: list[Any] = repair_dangling_tool_calls(history)
         if not history:
-            parts += [SystemPromptPart(content=text) for text in self.system_prompts]
-        parts.append(UserPromptPart(content=content))
-        request = ModelRequest(parts=parts, instructions=self.instructions if instructions is None else instructions)
+            parts += self._prompts.system_parts()
+        if content is not None:
+            parts.append(UserPromptPart(content=content))
+        request: ModelRequest | None = None
+        if parts or not history or history[-1].kind == "response":
+            if not parts:
+                raise UserError("Give a prompt: the history passed ends with the model's answer, so there is "
+                                "nothing to send")
+            request = ModelRequest(parts=parts,
+                                   instructions=self._prompts.join_instructions(run_instructions))
+        output_type = options.get("output_type")
         if output_type is None:
             output = self._output
         elif isinstance(output_type, OutputSchema):  # built once by a row map for all its runs
@@ -230,123 +299,92 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         clash = set(output.tools) & set(self._tools)
         if clash:
             raise UserError(f"Output tool name {sorted(clash)[0]!r} is also a function tool's; rename one of them")
-        return AgentRun(model=run_model, settings=settings, tools=self._tools, deps=deps,
-                        usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
-                        history=history, request=request, prompt=content, output=output,
-                        output_validators=self._output_validators, capabilities=self.capabilities)
+        metadata = [source for source in (self.metadata, options.get("metadata")) if source is not None]
+        needs_setup = self._prompts.has_functions or any(callable(source) for source in metadata)
+        run = AgentRun(model=run_model, settings=settings, tools=self._tools, deps=deps,
+                       usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
+                       history=history, request=request, prompt=content, output=output,
+                       output_validators=self._output_validators, capabilities=self.capabilities, usage=usage,
+                       run_id=run_id, conversation_id=conversation_id,
+                       setup=self._setup(request, run_instructions) if needs_setup else None)
+        run.metadata_sources = metadata
+        if not needs_setup:
+            run.refresh_metadata()
+        token = options.get("cancellation_token")
+        if token is not None:
+            if not isinstance(token, CancellationToken):
+                raise UserError(f"cancellation_token must be a CancellationToken(), got {type(token).__name__}")
+            token.attach(run)
+        return run
 
-    async def run(
-        self,
-        prompt: str | Sequence[UserContent],
-        *,
-        message_history: Sequence[ModelMessage] | None = None,
-        model_settings: Mapping[str, Any] | None = None,
-        model: Model | str | None = None,
-        instructions: str | None = None,
-        deps: AgentDepsT = None,  # type: ignore[assignment]
-        usage_limits: UsageLimits | None = None,
-        output_type: OutputSpec[Any] | None = None,
-    ) -> RunResult[OutputDataT]:
+    def _setup(self, request: ModelRequest | None, run_instructions: str | None) -> Callable[[AgentRun], Any]:
+        async def setup(run: AgentRun) -> None:
+            ctx = run.context()
+            run.refresh_metadata()
+            if request is not None:
+                history_length = len(run.history)
+                await self._prompts.complete(ctx, request, run.messages, history_length, run_instructions)
+        return setup
+
+    async def run(self, user_prompt: str | Sequence[UserContent] | None = None, /,
+                  **options: Unpack[RunOptions]) -> RunResult[OutputDataT]:
         """Send the prompt (after the history), run the tools the model calls, and return its answer.
 
-        `model`, `model_settings` and `instructions` given here override the agent's for this run only.
+        `model`, `model_settings` and `instructions` given here override the agent's for this run only;
+        `event_stream_handler` sees the run's events as they happen (event_stream.py).
         """
-        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits,
-                          output_type)
-        return RunResult(run, await run.run())
+        handler = options.pop("event_stream_handler", None)
+        run = self._start(user_prompt, options)
+        if handler is not None:
+            return await run.guard(run_with_handler(run, handler))
+        return RunResult(run, await run.guard(run.run()))
 
-    def run_sync(
-        self,
-        prompt: str | Sequence[UserContent],
-        *,
-        message_history: Sequence[ModelMessage] | None = None,
-        model_settings: Mapping[str, Any] | None = None,
-        model: Model | str | None = None,
-        instructions: str | None = None,
-        deps: AgentDepsT = None,  # type: ignore[assignment]
-        usage_limits: UsageLimits | None = None,
-        output_type: OutputSpec[Any] | None = None,
-    ) -> RunResult[OutputDataT]:
+    def run_sync(self, user_prompt: str | Sequence[UserContent] | None = None, /,
+                 **options: Unpack[RunOptions]) -> RunResult[OutputDataT]:
         """`run` for synchronous code — also inside a running loop (Jupyter), where PydanticAI's fails."""
-        return run_coroutine_sync(
-            self.run(
-                prompt,
-                message_history=message_history,
-                model_settings=model_settings,
-                model=model,
-                instructions=instructions,
-                deps=deps,
-                usage_limits=usage_limits,
-                output_type=output_type,
-            )
-        )
+        return run_coroutine_sync(self.run(user_prompt, **options))
 
     @asynccontextmanager
-    async def run_stream(
-        self,
-        prompt: str | Sequence[UserContent],
-        *,
-        message_history: Sequence[ModelMessage] | None = None,
-        model_settings: Mapping[str, Any] | None = None,
-        model: Model | str | None = None,
-        instructions: str | None = None,
-        deps: AgentDepsT = None,  # type: ignore[assignment]
-        usage_limits: UsageLimits | None = None,
-        output_type: OutputSpec[Any] | None = None,
-    ) -> AsyncIterator[StreamedRunResult[OutputDataT]]:
+    async def run_stream(self, user_prompt: str | Sequence[UserContent] | None = None, /,
+                         **options: Unpack[RunOptions]) -> AsyncIterator[StreamedRunResult[OutputDataT]]:
         """Send the prompt and stream the answer, running tool rounds on the way; leaving the block
         closes the HTTP stream (and cancels tools still running)."""
-        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits,
-                          output_type)
-        steps = run.steps()
+        handler = options.pop("event_stream_handler", None)
+        run = self._start(user_prompt, options)
+        steps = run.steps() if handler is None else handled_steps(run, handler)
         try:
-            await steps.__anext__()  # the first request is sent and answered (or raised) on entry
+            await run.guard(steps.__anext__())  # the first request is sent and answered (or raised) on entry
             yield StreamedRunResult(run, steps)
         finally:
             await steps.aclose()
 
-    async def run_stream_events(
-        self,
-        prompt: str | Sequence[UserContent],
-        *,
-        message_history: Sequence[ModelMessage] | None = None,
-        model_settings: Mapping[str, Any] | None = None,
-        model: Model | str | None = None,
-        instructions: str | None = None,
-        deps: AgentDepsT = None,  # type: ignore[assignment]
-        usage_limits: UsageLimits | None = None,
-        output_type: OutputSpec[Any] | None = None,
-    ) -> AsyncIterator[AgentStreamEvent | AgentRunResultEvent[OutputDataT]]:
-        """The run as typed events, for interfaces that show tool activity live (see events.py).
+    def run_stream_events(self, user_prompt: str | Sequence[UserContent] | None = None, /,
+                          **options: Unpack[RunOptions]) -> AgentRunEvents[OutputDataT]:
+        """The run as typed events, for interfaces that show tool activity live (event_stream.py):
+        `async for event in agent.run_stream_events(...)`, or within `async with` first.
 
-        Each response's parts start and grow (`PartStartEvent`, `PartDeltaEvent`), tools are called and
-        answer (`FunctionToolCallEvent`, `FunctionToolResultEvent`), the output is announced
-        (`FinalResultEvent`, once it validated), and `AgentRunResultEvent` ends it.
+        Each response's parts start, grow and end (`PartStartEvent`, `PartDeltaEvent`, `PartEndEvent`),
+        the output is announced as it starts (`FinalResultEvent`), tools are called and answer
+        (`FunctionToolCallEvent`, `FunctionToolResultEvent`), and `AgentRunResultEvent` ends it.
         """
-        run = self._start(prompt, message_history, model_settings, model, instructions, deps, usage_limits,
-                          output_type)
-        steps = run.steps()
-        parts = ResponseEvents()
-        try:
-            async for item in steps:
-                if item is None:
-                    continue
-                if type(item) is str:
-                    yield parts.text(item)
-                elif isinstance(item, ToolCallPartDelta):
-                    yield parts.tool_call(item)
-                elif isinstance(item, ThinkingPartDelta):
-                    yield parts.thinking(item)
-                elif isinstance(item, ModelResponse):
-                    parts = ResponseEvents()
-                elif isinstance(item, (FunctionToolCallEvent, FunctionToolResultEvent)):
-                    yield item
-            assert run.final is not None  # steps() ends only with the output
-            yield FinalResultEvent(run.final.tool_name, run.final.tool_call_id)
-            yield AgentRunResultEvent(RunResult(run, run.final))
-        finally:
-            await steps.aclose()
+        return AgentRunEvents(self._start(user_prompt, options))
 
+    @asynccontextmanager
+    async def iter(self, user_prompt: str | Sequence[UserContent] | None = None, /,
+                   **options: Unpack[RunOptions]) -> AsyncIterator[NodeRun[OutputDataT]]:
+        """The run node by node (nodes.py): `async for node in agent_run`, or `await agent_run.next(node)`;
+        `agent_run.result` once it reached `End`."""
+        options.pop("event_stream_handler", None)
+        node_run = NodeRun(self._start(user_prompt, options))
+        try:
+            yield node_run
+        finally:
+            await node_run.close()
+
+    is_user_prompt_node = staticmethod(is_user_prompt_node)
+    is_model_request_node = staticmethod(is_model_request_node)
+    is_call_tools_node = staticmethod(is_call_tools_node)
+    is_end_node = staticmethod(is_end_node)
 
     # ------------------------------------------------------------------ one question over many rows
 
@@ -394,6 +432,42 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
 
         return estimate_map(self, rows, prompt, output_type=output_type, model_settings=model_settings,
                             prices=prices, cache=cache, pilot=pilot)
+
+
+def _run_ids(history: list[ModelMessage], run_id: str | None, conversation_id: str | None) -> tuple[str, str]:
+    """This run's id (new unless given) and its conversation's (the history's, unless given or "new")."""
+    if run_id is not None:
+        if not isinstance(run_id, str) or not run_id:
+            raise UserError(f"run_id must be a non-empty str, got {run_id!r}")
+        if any(message.run_id == run_id for message in history):
+            raise UserError(f"run_id {run_id!r} is already in message_history; give each run its own id")
+    if conversation_id is not None and (not isinstance(conversation_id, str) or not conversation_id):
+        raise UserError(f"conversation_id must be a non-empty str (or 'new'), got {conversation_id!r}")
+    if conversation_id is None:
+        conversation_id = next((message.conversation_id for message in reversed(history)
+                                if message.conversation_id), None)
+    if conversation_id is None or conversation_id == "new":
+        conversation_id = str(uuid.uuid4())
+    return run_id or str(uuid.uuid4()), conversation_id
+
+
+def _retry_budgets(retries: Any, output_retries: int | None) -> tuple[int, int]:
+    """`retries=n` (tools and output), or `retries={'tools': n, 'output': m}`; `output_retries=` (v1) wins."""
+    def budget(value: Any, name: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise UserError(f"Agent(retries=...): {name} must be a whole number >= 0, got {value!r}")
+        return value
+
+    if isinstance(retries, Mapping):
+        unknown = set(retries) - {"tools", "output"}
+        if unknown:
+            raise UserError(f"Agent(retries=...): unknown key {sorted(unknown)[0]!r}; use 'tools' and 'output'")
+        tools = budget(retries.get("tools", 1), "retries['tools']")
+        output = budget(retries.get("output", 1), "retries['output']")
+    else:
+        tools = output = budget(retries, "retries")
+    return tools, output if output_retries is None else budget(output_retries, "output_retries")
+
 
 def _prompt_content(prompt: Any) -> str | list[UserContent]:
     """A prompt is text, or a sequence of text and images (`BinaryContent`, `ImageUrl`)."""

@@ -14,7 +14,9 @@
     │                              calling a tool wrongly past the tool's retries
     ├── UsageLimitExceeded         the run would go past one of its `UsageLimits` (names the limit); the
     │                              default request limit stops a model that calls tools forever
-    └── ToolExecutionError         a tool raised (names the tool and the exception, which is `__cause__`)
+    ├── ToolExecutionError         a tool raised (names the tool and the exception, which is `__cause__`)
+    └── RunCancelled               the run was stopped on purpose (a `CancellationToken`, `ctx.cancel()`,
+                                   `cancel()` on a run or its events); holds the history so far
 
     ModelRetry                     not an error of the run: a tool raises it to send its text back to the
                                    model as a retry prompt
@@ -27,6 +29,7 @@ reaches a traceback, a log line or a notebook output.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 _registered_secrets: set[str] = set()
 _MIN_SECRET_LENGTH = 8
@@ -119,6 +122,41 @@ class ToolExecutionError(NbAgentError):
     def __init__(self, tool_name: str, error: BaseException) -> None:
         self.tool_name = tool_name
         super().__init__(f"Tool {tool_name!r} raised {type(error).__name__}: {error}")
+
+
+class RunCancelled(NbAgentError):
+    """The run was cancelled by its own application; `all_messages()` is the history so far, valid to
+    continue from (pass it as `message_history`), `usage` what the run had used.
+
+    A cancel from the surroundings (`task.cancel()`, `asyncio.timeout()`) stays a `CancelledError`,
+    carrying the same state: `RunCancelled.from_cancellation(exc)` gives it back.
+    """
+
+    def __init__(self, messages: list[Any], new_messages: list[Any], usage: Any) -> None:
+        self._messages = messages
+        self._new_messages = new_messages
+        self.usage = usage
+        super().__init__(f"The run was cancelled after {len(messages)} messages; pass exc.all_messages() as "
+                         "message_history to continue")
+
+    def all_messages(self) -> list[Any]:
+        return list(self._messages)
+
+    def new_messages(self) -> list[Any]:
+        return list(self._new_messages)
+
+    @staticmethod
+    def from_cancellation(error: BaseException) -> "RunCancelled | None":
+        """The state of the run an external `CancelledError` ended, or None if it ended no run."""
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            state = getattr(current, "_nbagent_cancelled_run", None)
+            if state is not None:
+                return state
+            current = current.__context__
+        return None
 
 
 class ModelRetry(Exception):

@@ -74,6 +74,15 @@ class PartDeltaEvent:
 
 
 @dataclass(slots=True)
+class PartEndEvent:
+    """The part at `index` is whole (its response arrived complete)."""
+
+    index: int
+    part: TextPart | ToolCallPart | ThinkingPart
+    event_kind: Literal["part_end"] = "part_end"
+
+
+@dataclass(slots=True)
 class FinalResultEvent:
     """The run has its output: from the output tool `tool_name`, or (both None) from the text."""
 
@@ -105,6 +114,11 @@ class FunctionToolResultEvent:
     def tool_call_id(self) -> str:
         return self.result.tool_call_id
 
+    @property
+    def part(self) -> ToolReturnPart | RetryPromptPart:
+        """PydanticAI v2's name for `result`."""
+        return self.result
+
 
 @dataclass(slots=True)
 class AgentRunResultEvent(Generic[OutputDataT]):
@@ -114,7 +128,7 @@ class AgentRunResultEvent(Generic[OutputDataT]):
     event_kind: Literal["agent_run_result"] = "agent_run_result"
 
 
-ModelResponseStreamEvent = Union[PartStartEvent, PartDeltaEvent, FinalResultEvent]
+ModelResponseStreamEvent = Union[PartStartEvent, PartDeltaEvent, PartEndEvent, FinalResultEvent]
 HandleResponseEvent = Union[FunctionToolCallEvent, FunctionToolResultEvent]
 AgentStreamEvent = Union[ModelResponseStreamEvent, HandleResponseEvent]
 

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 from contextlib import AsyncExitStack
-from typing import Any, AsyncGenerator, Sequence, Union
+from typing import Any, AsyncGenerator, Awaitable, Callable, Sequence, Union
 
 from pydantic import ValidationError
 
 from .capture import run_messages
-from .errors import ModelHTTPError, ModelRetry, ToolExecutionError, UnexpectedModelBehavior, UserError
+from .errors import ModelHTTPError, ModelRetry, RunCancelled, ToolExecutionError, UnexpectedModelBehavior, UserError
 from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPartDelta, ToolCallPartDelta
-from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
+from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart,
                        Usage, UserContent)
 from .models.base import Model, ModelRequestParameters, StreamedResponse
 from .capabilities import AbstractCapability, ModelRequestContext
@@ -68,9 +69,19 @@ class AgentRun:
 
     def __init__(self, *, model: Model, settings: ModelSettings, tools: dict[str, Tool[Any]], deps: Any,
                  usage_limits: UsageLimits, default_retries: int, history: Sequence[ModelMessage],
-                 request: ModelRequest, prompt: str | list[UserContent], output: OutputSchema,
+                 request: ModelRequest | None, prompt: str | list[UserContent] | None, output: OutputSchema,
                  output_validators: Sequence[OutputValidator],
-                 capabilities: Sequence[AbstractCapability[Any]] = ()) -> None:
+                 capabilities: Sequence[AbstractCapability[Any]] = (), usage: Usage | None = None,
+                 run_id: str = "", conversation_id: str | None = None, metadata: dict[str, Any] | None = None,
+                 setup: Callable[[AgentRun], Awaitable[None]] | None = None) -> None:
+        self.run_id = run_id
+        self.conversation_id = conversation_id
+        self.metadata = metadata
+        self.metadata_sources: list[Any] = []  # the agent's and the run's: dicts, or functions of the context
+        self._setup = setup  # what must be awaited before the first request (instructions functions, ...)
+        self.cancel_requested = False
+        self._task: asyncio.Task[Any] | None = None  # the task awaiting the run now (what cancel() interrupts)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.model = model
         self.settings = settings
         self.tools = tools
@@ -78,13 +89,17 @@ class AgentRun:
         self.usage_limits = usage_limits
         self.default_retries = default_retries
         self.history = history
-        self.messages: list[ModelMessage] = run_messages([*history, request])  # capture_run_messages' list, if any
+        # capture_run_messages' list, if any
+        self.messages: list[ModelMessage] = run_messages([*history, request] if request is not None else list(history))
         self.capabilities = capabilities
         # with capabilities, a history processor may replace the messages: the run's own are known by identity
-        self._added: dict[int, ModelMessage] | None = {id(request): request} if capabilities else None
+        self._added: dict[int, ModelMessage] | None = (
+            {id(request): request} if request is not None else {}) if capabilities else None
+        if request is not None:
+            request.run_id, request.conversation_id = run_id or None, conversation_id
         self.offered: set[str] | None = None  # the function tools prepared for this step (None: all of them)
         self.prompt = prompt
-        self.usage = Usage()
+        self.usage = Usage() if usage is None else usage  # a caller's usage (delegation) counts this run too
         self.retries: dict[str, int] = {}
         self.output = output
         self.finisher = OutputFinisher(output, output_validators, self.context)
@@ -107,6 +122,7 @@ class AgentRun:
 
     def add(self, message: ModelMessage) -> None:
         """Append a message the run made (a response, tool returns, a retry prompt)."""
+        message.run_id, message.conversation_id = self.run_id or None, self.conversation_id
         self.messages.append(message)
         if self._added is not None:
             self._added[id(message)] = message
@@ -142,19 +158,94 @@ class AgentRun:
         """What a tool or an output validator is told about the run, now."""
         return RunContext(deps=self.deps, model=self.model, usage=self.usage, prompt=self.prompt,
                           messages=list(self.messages), tool_name=tool_name, tool_call_id=tool_call_id,
-                          retry=retry, run_step=self.usage.requests)
+                          retry=retry, run_step=self.usage.requests, run_id=self.run_id,
+                          metadata=self.metadata, usage_limits=self.usage_limits, _cancel=self.cancel)
+
+    # ------------------------------------------------------------------ cancellation
+
+    def cancel(self) -> None:
+        """Stop the run: safe from any task or thread, a no-op once it ended. Whoever awaits it gets
+        `RunCancelled` (see `guard`)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._cancel_now)
+                return
+        self._cancel_now()
+
+    def _cancel_now(self) -> None:
+        if self.final is not None or self.cancel_requested:
+            return
+        self.cancel_requested = True
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()  # interrupts the await; guard() turns it into RunCancelled
+
+    async def guard(self, awaitable: Awaitable[Any]) -> Any:
+        """Await a piece of the run so that `cancel()` can interrupt it: a cancel asked for ends it as
+        `RunCancelled` (the history so far attached); a cancel from the surroundings stays a
+        `CancelledError`, carrying the same state for `RunCancelled.from_cancellation`."""
+        task = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        if self.cancel_requested:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise self.cancelled()
+        self._task = task
+        try:
+            return await awaitable
+        except asyncio.CancelledError as exc:
+            if self.cancel_requested and task is not None and task.cancelling() == 1:
+                task.uncancel()
+                raise self.cancelled() from None
+            exc._nbagent_cancelled_run = self.cancelled()  # type: ignore[attr-defined]
+            raise
+        finally:
+            self._task = None
+
+    def cancelled(self) -> RunCancelled:
+        """The run stops here: a response cut mid-stream is kept as `state="interrupted"`."""
+        if self.streaming is not None:
+            text = self.streaming.text()
+            self.streaming = None
+            self.add(ModelResponse(parts=[TextPart(content=text)] if text else [], model_name=self.model.label,
+                                   state="interrupted"))
+        return RunCancelled(list(self.messages), self.new_messages, self.usage)
+
+    def refresh_metadata(self) -> None:
+        """Compute the run's metadata: at the start, and again once it has its output."""
+        if not self.metadata_sources:
+            return
+        merged: dict[str, Any] = {}
+        for source in self.metadata_sources:
+            merged.update(source(self.context()) if callable(source) else source)
+        self.metadata = merged
+
+    # ------------------------------------------------------------------ driving
+
+    def check_can_request(self) -> None:
+        """Before each request: the run was not cancelled, and one more request stays within the limits."""
+        if self.cancel_requested:
+            raise self.cancelled()
+        self.usage_limits.check_before_request(self.usage)
+
+    async def begin(self) -> None:
+        """What must happen before the first request (evaluating instructions functions, ...)."""
+        if self._setup is not None:
+            setup, self._setup = self._setup, None
+            await setup(self)
 
     async def run(self) -> FinalOutput:
         """Request and run tools until the model gives an output that validates; return it."""
+        await self.begin()
         while self.final is None:
-            self.usage_limits.check_before_request(self.usage)
-            try:
-                response = await self.model.request(*await self.prepare_request())
-            except ModelHTTPError as error:
-                if not await self.recovered(error):
-                    raise
-                response = await self.model.request(*await self.prepare_request())
-            self._record(response)
+            self.check_can_request()
+            response = await self.request()
+            self.record(response)
             async for _ in self.handle_response(response):
                 pass
         return self.final
@@ -165,9 +256,10 @@ class AgentRun:
         A response counts only once its stream completed: a stream cut in the middle of a tool call's
         arguments raises before any tool runs.
         """
+        await self.begin()
         first = True
         while True:
-            self.usage_limits.check_before_request(self.usage)
+            self.check_can_request()
             async with AsyncExitStack() as opened:
                 stream = await self.open_stream(opened)
                 if first:
@@ -187,12 +279,22 @@ class AgentRun:
                         f"{self.model.label}: the stream stopped before the answer was complete")
                 response = stream.response(text.text())
             self.streaming = None
-            self._record(response)
+            self.record(response)
             yield response
             async for event in self.handle_response(response):
                 yield event
             if self.final is not None:
                 return
+
+    async def request(self) -> ModelResponse:
+        """Send one (unstreamed) request; sent again once if a capability recovered from the provider's
+        refusal (e.g. compacted a history that did not fit the context window)."""
+        try:
+            return await self.model.request(*await self.prepare_request())
+        except ModelHTTPError as error:
+            if not await self.recovered(error):
+                raise
+        return await self.model.request(*await self.prepare_request())
 
     async def open_stream(self, opened: AsyncExitStack) -> StreamedResponse:
         """Send a streamed request (kept open in `opened`); sent again once if a capability recovered from
@@ -215,10 +317,10 @@ class AgentRun:
                 return True
         return False
 
-    def _record(self, response: ModelResponse) -> None:
+    def record(self, response: ModelResponse) -> None:
         self.add(response)
-        self.usage = self.usage + response.usage
-        self.usage_limits.check_tokens(self.usage)
+        self.usage.incr(response.usage)
+        self.usage_limits.check_tokens(self.usage, response.usage)
 
     async def handle_response(
         self, response: ModelResponse
@@ -235,6 +337,7 @@ class AgentRun:
             outcome = await self.finisher.from_tool_call(first)
             if not isinstance(outcome, RetryPromptPart):
                 self.final = FinalOutput(outcome, response, first.tool_name, first.tool_call_id)
+                self.refresh_metadata()
                 self.add(ModelRequest(parts=[
                     ToolReturnPart(tool_name=call.tool_name, content=OUTPUT_PROCESSED if call is first else NOT_RUN,
                                    tool_call_id=call.tool_call_id) for call in calls]))
@@ -254,6 +357,7 @@ class AgentRun:
                 self.add(ModelRequest(parts=[text_outcome]))
             else:
                 self.final = FinalOutput(text_outcome, response)
+                self.refresh_metadata()
 
     async def handle_tool_calls(
         self, calls: list[ToolCallPart], settled: dict[str, ToolOutcome]
@@ -266,7 +370,7 @@ class AgentRun:
         """
         to_run = [call for call in calls if call.tool_call_id not in settled]
         self.usage_limits.check_before_tool_calls(self.usage, len(to_run))
-        self.usage = self.usage + Usage(tool_calls=len(to_run))
+        self.usage.tool_calls += len(to_run)
         outcomes: dict[str, ToolOutcome] = dict(settled)
         pending: dict[asyncio.Task[ToolOutcome], ToolCallPart] = {}
         try:

@@ -28,19 +28,23 @@ def new_tool_call_id() -> str:
     return f"call_{uuid.uuid4().hex[:24]}"
 
 
-class Usage(BaseModel):
-    """Token counts as the provider reported them; `requests` counts HTTP requests made.
+class RunUsage(BaseModel):
+    """Token counts as the provider reported them, summed over a run; `requests` counts HTTP requests
+    made, `tool_calls` the tools run. (`Usage` is its v1 name.)
 
     `input_tokens` counts every input token, those read from or written to the provider's prompt cache
     included (PydanticAI's convention); `cache_read_tokens` / `cache_write_tokens` say how many of them
     were (they are priced differently).
-    """
+
+    `result.usage` is one; calling it (`result.usage()`, the v1 spelling) gives it back. A run given
+    `usage=ctx.usage` adds its own counts to that object, so a delegate agent's usage counts in its
+    caller's run."""
 
     model_config = ConfigDict(extra="forbid")
 
-    requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    requests: int = 0
     tool_calls: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
@@ -54,8 +58,8 @@ class Usage(BaseModel):
         """The share of input tokens read from the prompt cache (0.0 with no input)."""
         return self.cache_read_tokens / self.input_tokens if self.input_tokens else 0.0
 
-    def __add__(self, other: "Usage") -> "Usage":
-        return Usage(
+    def __add__(self, other: "RunUsage") -> "RunUsage":
+        return type(self)(
             requests=self.requests + other.requests,
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
@@ -63,6 +67,50 @@ class Usage(BaseModel):
             cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
         )
+
+    def incr(self, other: "RunUsage | RequestUsage") -> None:
+        """Add `other`'s counts to this object in place (the run's usage, shared with delegate runs)."""
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        if isinstance(other, RunUsage):
+            self.requests += other.requests
+            self.tool_calls += other.tool_calls
+
+    def __call__(self) -> "RunUsage":
+        """`result.usage()`: the v1 spelling, when `usage` was a method."""
+        return self
+
+    def __repr_args__(self) -> Any:
+        return [(name, value) for name, value in super().__repr_args__() if value]
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
+Usage = RunUsage
+
+
+class RequestUsage(BaseModel):
+    """The tokens of one request and its response."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __repr_args__(self) -> Any:
+        return [(name, value) for name, value in super().__repr_args__() if value]
+
+    def __str__(self) -> str:
+        return repr(self)
 
 
 class Positional(BaseModel):
@@ -85,8 +133,12 @@ class Positional(BaseModel):
 
 
 class SystemPromptPart(Positional):
+    """A system prompt; `dynamic_ref` names the `@agent.system_prompt(dynamic=True)` function that
+    wrote it, re-evaluated when the history is passed back."""
+
     content: str
     timestamp: datetime = Field(default_factory=_now)
+    dynamic_ref: str | None = None
     part_kind: Literal["system-prompt"] = "system-prompt"
 
 
@@ -228,11 +280,14 @@ class ModelRequest(Positional):
 
     parts: list[RequestPart]
     instructions: str | None = None
+    run_id: str | None = None
+    conversation_id: str | None = None
     kind: Literal["request"] = "request"
 
 
 class ModelResponse(Positional):
-    """What the model answered in one step: text, tool calls, or both."""
+    """What the model answered in one step: text, tool calls, or both. `state` is "interrupted" for a
+    response cut short by a cancel (its parts are what had arrived)."""
 
     positional: ClassVar[tuple[str, ...]] = ("parts",)
 
@@ -241,6 +296,9 @@ class ModelResponse(Positional):
     timestamp: datetime = Field(default_factory=_now)
     usage: Usage = Field(default_factory=Usage)
     finish_reason: str | None = None
+    run_id: str | None = None
+    conversation_id: str | None = None
+    state: Literal["complete", "interrupted"] = "complete"
     kind: Literal["response"] = "response"
 
     @property

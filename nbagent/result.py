@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator, Generic
 from .errors import UnexpectedModelBehavior, UserError
 from .events import ToolCallPartDelta
 from .loop import AgentRun, StepItem
-from .messages import ModelMessage, ModelResponse, Usage, messages_to_json
+from .messages import ModelMessage, ModelResponse, RunUsage, TextPart, messages_to_json
 from .output import OutputDataT
 from .output_types import OutputType
 from .output_run import NOT_YET, FinalOutput
@@ -38,9 +38,26 @@ class _Conversation:
     def all_messages_json(self) -> bytes:
         return messages_to_json(self.all_messages())
 
-    def usage(self) -> Usage:
-        """Tokens, requests and tool calls summed over every step of the run so far."""
+    @property
+    def usage(self) -> RunUsage:
+        """Tokens, requests and tool calls summed over every step of the run so far (`usage()` works too,
+        as in v1)."""
         return self._run.usage
+
+    @property
+    def run_id(self) -> str:
+        """This run's id (new for each run unless given as `run_id=`)."""
+        return self._run.run_id
+
+    @property
+    def conversation_id(self) -> str | None:
+        """The conversation's id, shared by the runs that continue its history."""
+        return self._run.conversation_id
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """The agent's and the run's `metadata=`, as computed when the run ended."""
+        return self._run.metadata
 
 
 class RunResult(_Conversation, Generic[OutputDataT]):
@@ -53,7 +70,7 @@ class RunResult(_Conversation, Generic[OutputDataT]):
         self.output: OutputDataT = final.value
 
     def __repr__(self) -> str:
-        return f"RunResult(output={self.output!r}, usage={self.usage()!r})"
+        return f"RunResult(output={self.output!r}, usage={self.usage!r})"
 
 
 class StreamedRunResult(_Conversation, Generic[OutputDataT]):
@@ -179,6 +196,30 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
     def response(self) -> ModelResponse | None:
         """The final response, or None while the run is still going (or if it was cut short)."""
         return None if self._run.final is None else self._run.final.response
+
+    async def stream_response(self, *, debounce_by: float | None = 0.1) -> AsyncIterator[ModelResponse]:
+        """The response being streamed, as a `ModelResponse` holding what arrived so far (its text, and
+        the tool calls once whole), at most every `debounce_by` seconds, then the final one."""
+        last_check = 0.0
+        async for item in self._steps:
+            if type(item) is not str:
+                continue
+            now = time.monotonic()
+            if debounce_by is not None and now - last_check < debounce_by:
+                continue
+            last_check = now
+            yield ModelResponse(parts=[TextPart(content=self._run.streaming.text())] if self._run.streaming else [],
+                                model_name=self._run.model.label)
+        yield self._finish().response
+
+    async def cancel(self) -> None:
+        """Stop the run here: the HTTP stream closes, the response cut short stays in the history as
+        `state="interrupted"` (with the text that arrived), and nothing more runs."""
+        if self._run.final is not None:
+            return
+        self._run.cancel_requested = True
+        self._run.cancelled()
+        await self._steps.aclose()
 
 
 def _same(value: Any, other: Any) -> bool:

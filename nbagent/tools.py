@@ -67,6 +67,17 @@ class RunContext(Generic[AgentDepsT]):
     run_step: int = 0
     partial_output: bool = False
     """True while an output validator or output function sees a streamed output that is not whole yet."""
+    run_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    usage_limits: Any = None
+    _cancel: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def cancel(self) -> None:
+        """Stop this run (from a tool, an instructions function, an event handler): it ends with
+        `RunCancelled` at its next await; a tool's return value is then discarded."""
+        if self._cancel is None:
+            raise UserError("This RunContext belongs to no run that can be cancelled")
+        self._cancel()
 
 
 @dataclass

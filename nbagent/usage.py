@@ -1,4 +1,5 @@
-"""`UsageLimits`: bounds on one run, checked before each request and after each response.
+"""`UsageLimits`: bounds on one run, checked before each request and after each response; `RunUsage`
+(a run's counts) and `RequestUsage` (one request's) live in messages.py and are exported here too.
 
 A model that keeps calling tools would otherwise loop (and bill) forever; the default request limit
 of 50 stops it with a `UsageLimitExceeded` naming the limit and how to raise it.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import UsageLimitExceeded, UserError
-from .messages import Usage
+from .messages import RequestUsage, RunUsage, Usage  # noqa: F401 - RunUsage and RequestUsage are exported here
 
 
 @dataclass
@@ -21,10 +22,12 @@ class UsageLimits:
     input_tokens_limit: int | None = None
     output_tokens_limit: int | None = None
     total_tokens_limit: int | None = None
+    per_request_input_tokens_limit: int | None = None
+    per_request_output_tokens_limit: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("request_limit", "tool_calls_limit", "input_tokens_limit", "output_tokens_limit",
-                     "total_tokens_limit"):
+                     "total_tokens_limit", "per_request_input_tokens_limit", "per_request_output_tokens_limit"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 raise UserError(f"UsageLimits({name}={value!r}): give a whole number >= 0, or None for no limit")
@@ -45,8 +48,16 @@ class UsageLimits:
                 f"({usage.tool_calls} made, {calls} more asked for)"
             )
 
-    def check_tokens(self, usage: Usage) -> None:
-        """After a response: did the run's tokens go past a token limit?"""
+    def check_tokens(self, usage: Usage, request: Usage | RequestUsage | None = None) -> None:
+        """After a response: did the run's tokens, or this request's, go past a token limit?"""
+        if request is not None:
+            for name, used, limit in (
+                ("per_request_input_tokens_limit", request.input_tokens, self.per_request_input_tokens_limit),
+                ("per_request_output_tokens_limit", request.output_tokens, self.per_request_output_tokens_limit),
+            ):
+                if limit is not None and used > limit:
+                    kind = name.removeprefix("per_request_").removesuffix("_limit")
+                    raise UsageLimitExceeded(f"Exceeded the {name} of {limit} (request_{kind}={used})")
         for name, used, limit in (
             ("input_tokens_limit", usage.input_tokens, self.input_tokens_limit),
             ("output_tokens_limit", usage.output_tokens, self.output_tokens_limit),

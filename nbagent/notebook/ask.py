@@ -172,14 +172,15 @@ class Ask:
         """The conversation's agent, or for a question with tools one like it that offers them."""
         agent = self.conversation.agent
         tools = notebook_tools(kernel=self.kernel_tools)
-        if not tools:
+        if not tools and self.args.system is None:
             return agent
-        return Agent(agent.model, instructions=agent.instructions, model_settings=agent.model_settings,
+        asked = self.args.system if self.args.system is not None else agent.fixed_instructions
+        return Agent(agent.model, instructions=asked, model_settings=agent.model_settings,
                      name=agent.name, deps_type=KernelContext, tools=tools)
 
     def _instructions(self, agent: Agent[Any]) -> str | None:
-        asked = self.args.system if self.args.system is not None else agent.instructions
-        return "\n\n".join(filter(None, [asked, INSTRUCTIONS if self.kernel_tools else None])) or None
+        """What this question adds to the agent's instructions (run instructions add, as in PydanticAI)."""
+        return INSTRUCTIONS if self.kernel_tools else None
 
     async def _consume(self, progress: StreamProgress) -> RunResult:
         agent = self._agent()

@@ -58,7 +58,7 @@ class Conversation:
         wanted = settings.model or default_model_name()
         if self.agent.model.label != wanted:
             self.agent.model = infer_model(settings.model or None)
-        self.agent.instructions = settings.system or None
+        self.agent.fixed_instructions = settings.system or None
         self.agent.model_settings = {**PROMPT_CACHING, **settings.model_settings()}
 
     @property

@@ -62,7 +62,7 @@ class MapSpec:
         output = {"mode": self.output.mode, "tools": [dataclasses.asdict(tool) for tool in self.output.tool_defs()],
                   "object": dataclasses.asdict(self.output.object_def) if self.output.object_def else None,
                   "instructions": self.output.instructions, "allow_text": self.output.allow_text}
-        return {"instructions": self.agent.instructions, "system_prompts": list(self.agent.system_prompts),
+        return {"instructions": self.agent.fixed_instructions, "system_prompts": list(self.agent.fixed_system_prompts),
                 "tools": tools, "output": output}
 
     def _fixed_parts(self, sent: dict[str, Any]) -> str:

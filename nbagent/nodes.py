@@ -1,0 +1,251 @@
+"""`Agent.iter()`: a run as the steps PydanticAI calls nodes, to watch or drive one at a time.
+
+    UserPromptNode ──► ModelRequestNode ──► CallToolsNode ─┬─► End(FinalResult(output))
+                            ▲                              │
+                            └──────── tool returns ◄───────┘
+
+`async for node in agent_run` runs each node after it was yielded (unless the caller ran it already);
+`await agent_run.next(node)` runs one and returns the next. `node.stream(agent_run.ctx)` runs a
+`ModelRequestNode` or `CallToolsNode` while yielding its events (the response's part events, then the
+tools' call and result events). The nodes are plain records; the work is the run's (loop.py), so a run
+driven node by node behaves as `run()` does: same messages, usage, limits, retries and cancellation.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator, Generic, Union
+
+from typing_extensions import TypeGuard, TypeVar
+
+from .errors import UnexpectedModelBehavior, UserError
+from .event_stream import StepEvents
+from .events import TextPartDelta
+from .loop import TextBuffer
+from .messages import ModelMessage, ModelRequest, ModelResponse, RunUsage, UserContent
+from .result import RunResult
+
+if TYPE_CHECKING:
+    from .loop import AgentRun
+
+T = TypeVar("T", default=Any)
+
+
+@dataclass
+class FinalResult(Generic[T]):
+    """The run's output, and the output tool that gave it (None for text)."""
+
+    output: T
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+
+
+@dataclass
+class End(Generic[T]):
+    """The run is over; `data` holds its output."""
+
+    data: T
+
+
+@dataclass
+class UserPromptNode:
+    """The run starts: instructions and system prompt functions are evaluated, the prompt is added."""
+
+    user_prompt: str | list[UserContent] | None
+    _run: AgentRun = field(repr=False, compare=False)
+
+
+@dataclass
+class ModelRequestNode:
+    """The model is asked, with the run's messages ending with `request`."""
+
+    request: ModelRequest
+    _run: AgentRun = field(repr=False, compare=False)
+    _response: ModelResponse | None = field(default=None, repr=False, compare=False)
+
+    @asynccontextmanager
+    async def stream(self, ctx: Any = None) -> AsyncIterator[ResponseStream]:
+        """Send the request and stream the answer as events; the response is recorded on leaving (what the
+        block did not read is read then)."""
+        if self._response is not None:
+            raise UserError("This ModelRequestNode already ran; stream the next node instead")
+        run = self._run
+        run.check_can_request()
+        async with AsyncExitStack() as opened:
+            response_stream = ResponseStream(run, await run.open_stream(opened))
+            try:
+                yield response_stream
+                async for _ in response_stream:
+                    pass
+            finally:
+                await response_stream.close()
+            if not stream.complete:
+                raise UnexpectedModelBehavior(f"{run.model.label}: the stream stopped before the answer was complete")
+            response = stream.response(response_stream.text.text())
+        run.streaming = None
+        run.record(response)
+        self._response = response
+
+
+@dataclass
+class CallToolsNode:
+    """The model's answer is handled: it is the output (the run ends), or its tool calls are run."""
+
+    model_response: ModelResponse
+    _run: AgentRun = field(repr=False, compare=False)
+    _handled: bool = field(default=False, repr=False, compare=False)
+
+    @asynccontextmanager
+    async def stream(self, ctx: Any = None) -> AsyncIterator[AsyncIterator[Any]]:
+        """Handle the response while yielding the tools' call and result events."""
+        if self._handled:
+            raise UserError("This CallToolsNode already ran; stream the next node instead")
+        self._handled = True
+        events = self._run.handle_response(self.model_response)
+        try:
+            yield events
+            async for _ in events:
+                pass
+        finally:
+            await events.aclose()
+
+
+AgentNode = Union[UserPromptNode, ModelRequestNode, CallToolsNode]
+
+
+class ResponseStream:
+    """One streamed response as events (`async for event in ...`), and its text as it grows."""
+
+    def __init__(self, run: AgentRun, stream: Any) -> None:
+        self._run = run
+        self._items = stream.deltas()
+        self._converter = StepEvents(run)
+        self._pending: list[Any] = []
+        self.text = run.streaming = TextBuffer()
+
+    def __aiter__(self) -> ResponseStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        while not self._pending:
+            item = await self._run.guard(self._items.__anext__())  # StopAsyncIteration ends the events
+            if type(item) is str:
+                self.text.append(item)
+            self._pending.extend(self._converter.convert(item))
+        return self._pending.pop(0)
+
+    async def stream_text(self, *, delta: bool = False) -> AsyncIterator[str]:
+        """The text of this response as it grows (accumulated), or only the new pieces with `delta=True`."""
+        if not delta and self.text.text():
+            yield self.text.text()
+        async for event in self:
+            if event.event_kind == "part_start" and event.part.part_kind == "text":
+                piece = event.part.content
+            elif event.event_kind == "part_delta" and isinstance(event.delta, TextPartDelta):
+                piece = event.delta.content_delta
+            else:
+                continue
+            if piece:
+                yield piece if delta else self.text.text()
+
+    async def close(self) -> None:
+        await self._items.aclose()
+
+
+class NodeRun(Generic[T]):
+    """What `agent.iter()` yields: the run's nodes, its context, messages, usage and (at the end) result."""
+
+    def __init__(self, run: AgentRun) -> None:
+        self._run = run
+        self.next_node: AgentNode | End[FinalResult[T]] = UserPromptNode(run.prompt, run)
+        self._yielded: Any = None
+        self.result: RunResult[T] | None = None
+
+    @property
+    def ctx(self) -> NodeRun[T]:
+        """What `node.stream(...)` is given (nodes know their run; kept for PydanticAI's spelling)."""
+        return self
+
+    @property
+    def usage(self) -> RunUsage:
+        return self._run.usage
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        return self._run.metadata
+
+    def all_messages(self) -> list[ModelMessage]:
+        return list(self._run.messages)
+
+    def new_messages(self) -> list[ModelMessage]:
+        return self._run.new_messages
+
+    def cancel(self) -> None:
+        """Stop the run (from any task or thread): it ends with `RunCancelled`."""
+        self._run.cancel()
+
+    def __aiter__(self) -> NodeRun[T]:
+        return self
+
+    async def __anext__(self) -> AgentNode | End[FinalResult[T]]:
+        if self._yielded is None:
+            self._yielded = self.next_node
+            return self.next_node
+        if isinstance(self._yielded, End):
+            raise StopAsyncIteration
+        if self._yielded is self.next_node:  # the caller did not run it: run it now
+            await self.next(self.next_node)
+        self._yielded = self.next_node
+        return self.next_node
+
+    async def next(self, node: AgentNode) -> AgentNode | End[FinalResult[T]]:
+        """Run `node` (the one `next_node` names, possibly changed) and return the node after it."""
+        if isinstance(node, End):
+            raise UserError("The run is over (End): there is no node after it")
+        self.next_node = await self._run.guard(self._advance(node))
+        return self.next_node
+
+    async def _advance(self, node: AgentNode) -> AgentNode | End[FinalResult[T]]:
+        run = self._run
+        if isinstance(node, UserPromptNode):
+            await run.begin()
+            return ModelRequestNode(run.messages[-1], run)  # type: ignore[arg-type]
+        if isinstance(node, ModelRequestNode):
+            if node._response is None:
+                run.check_can_request()
+                response = await run.request()
+                run.record(response)
+                node._response = response
+            return CallToolsNode(node._response, run)
+        if not node._handled:
+            async with node.stream() as events:
+                async for _ in events:
+                    pass
+        if run.final is None:
+            return ModelRequestNode(run.messages[-1], run)  # type: ignore[arg-type]
+        self.result = RunResult(run, run.final)
+        return End(FinalResult(run.final.value, run.final.tool_name, run.final.tool_call_id))
+
+    async def close(self) -> None:
+        """Leaving `agent.iter()`: nothing runs on; the run's history stays as it is."""
+
+
+def is_user_prompt_node(node: Any) -> TypeGuard[UserPromptNode]:
+    return isinstance(node, UserPromptNode)
+
+
+def is_model_request_node(node: Any) -> TypeGuard[ModelRequestNode]:
+    return isinstance(node, ModelRequestNode)
+
+
+def is_call_tools_node(node: Any) -> TypeGuard[CallToolsNode]:
+    return isinstance(node, CallToolsNode)
+
+
+def is_end_node(node: Any) -> TypeGuard[End[Any]]:
+    return isinstance(node, End)
