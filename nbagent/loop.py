@@ -208,12 +208,13 @@ class AgentRun:
             self._task = None
 
     def cancelled(self) -> RunCancelled:
-        """The run stops here: a response cut mid-stream is kept as `state="interrupted"`."""
+        """The run stops here: the text of a response cut mid-stream is kept as `state="interrupted"`."""
         if self.streaming is not None:
             text = self.streaming.text()
             self.streaming = None
-            self.add(ModelResponse(parts=[TextPart(content=text)] if text else [], model_name=self.model.label,
-                                   state="interrupted"))
+            if text:  # an empty response would not be valid to send back; a half tool call is dropped
+                self.add(ModelResponse(parts=[TextPart(content=text)], model_name=self.model.label,
+                                       state="interrupted"))
         return RunCancelled(list(self.messages), self.new_messages, self.usage)
 
     def refresh_metadata(self) -> None:

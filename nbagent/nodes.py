@@ -80,12 +80,9 @@ class ModelRequestNode:
                     pass
             finally:
                 await response_stream.close()
-            if not stream.complete:
-                raise UnexpectedModelBehavior(f"{run.model.label}: the stream stopped before the answer was complete")
-            response = stream.response(response_stream.text.text())
         run.streaming = None
-        run.record(response)
-        self._response = response
+        run.record(response_stream.response)
+        self._response = response_stream.response
 
 
 @dataclass
@@ -119,7 +116,9 @@ class ResponseStream:
 
     def __init__(self, run: AgentRun, stream: Any) -> None:
         self._run = run
+        self._stream = stream
         self._items = stream.deltas()
+        self.response: ModelResponse | None = None  # once the stream is whole
         self._converter = StepEvents(run)
         self._pending: list[Any] = []
         self.text = run.streaming = TextBuffer()
@@ -129,7 +128,15 @@ class ResponseStream:
 
     async def __anext__(self) -> Any:
         while not self._pending:
-            item = await self._run.guard(self._items.__anext__())  # StopAsyncIteration ends the events
+            try:
+                item = await self._run.guard(self._items.__anext__())
+            except StopAsyncIteration:
+                if self.response is not None:
+                    raise
+                if not self._stream.complete:
+                    raise UnexpectedModelBehavior(
+                        f"{self._run.model.label}: the stream stopped before the answer was complete") from None
+                item = self.response = self._stream.response(self.text.text())  # its parts end
             if type(item) is str:
                 self.text.append(item)
             self._pending.extend(self._converter.convert(item))
