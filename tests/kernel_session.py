@@ -43,11 +43,11 @@ class Execution:
     def outputs(self) -> list[dict[str, Any]]:
         """The cell's displays as a frontend holds them at the end, in the order they were opened: each
         one's data after its last update (`{}` for one emptied). A `clear_output` removes those shown
-        before it (with `wait`, when the next output arrives, as JupyterLab and nbclient do)."""
+        before it (with `wait`, when the next output arrives, an error too, as JupyterLab and nbclient do)."""
         shown: list[dict[str, Any]] = []
         where: dict[str, list[int]] = {}
         clear_next = False
-        for message in self.of_type("display_data", "update_display_data", "clear_output", "stream"):
+        for message in self.of_type("display_data", "update_display_data", "clear_output", "stream", "error"):
             content = message["content"]
             if message["msg_type"] == "clear_output":
                 clear_next = bool(content.get("wait"))
@@ -56,7 +56,7 @@ class Execution:
                 continue
             if clear_next and message["msg_type"] != "update_display_data":
                 shown, where, clear_next = [], {}, False
-            if message["msg_type"] == "stream":
+            if message["msg_type"] in ("stream", "error"):
                 continue
             display_id = content.get("transient", {}).get("display_id")
             if message["msg_type"] == "display_data":

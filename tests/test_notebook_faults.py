@@ -85,3 +85,17 @@ def test_the_key_appears_nowhere(provider_server, provider, tmp_path):
     produced += history_file.read_text() + saved.read_text()
     assert "first" in produced and "HTTP 401" in produced
     assert KEY not in produced
+
+
+@pytest.mark.parametrize("failure", ["no API key", "connection refused", "HTTP 404"])
+def test_a_failed_question_leaves_only_its_error(kernel, provider, failure):
+    """The `asking…` output is gone, not left as an empty output above the error line."""
+    kernel.execute(f"import os; os.environ['OLLAMA_BASE_URL'] = 'http://127.0.0.1:{unused_port()}/v1'\n"
+                   "os.environ.pop('GROQ_API_KEY', None)")
+    options = {"no API key": "--model groq:llama-3.3-70b", "connection refused": "--model ollama:llama3", "HTTP 404": ""}
+    if failure == "HTTP 404":
+        provider.enqueue(error(404, "The model `nope` does not exist"))
+    run = kernel.execute(f"%%ask {options[failure]}\nhi")
+    [err] = run.errors
+    assert err["ename"] == "AskError" and len(err["traceback"]) == 1
+    assert run.outputs() == []

@@ -97,9 +97,15 @@ class AnswerView:
     def show_error(self, message: str) -> None:
         self._replace_all({"text/plain": f"nbagent: {message}"})
 
-    def clear(self) -> None:
-        if self.kernel:
-            self._replace_all({"text/plain": ""})
+    def clear(self, *, alone: bool = False) -> None:
+        """Take the answer's outputs away (the question failed): `alone`, the cell is cleared when its
+        next output (the error) arrives; otherwise each output is emptied, which frontends show as nothing."""
+        if not self.kernel:
+            return
+        if alone:
+            clear_output(wait=True)
+        else:
+            self._replace_all({})
 
     def _show(self, bundle: dict[str, str]) -> None:
         """Update the tail's output, or open a new one below the others."""

@@ -159,12 +159,11 @@ class Ask:
                         alone=self._alone(view))
         raise AskInterrupted("interrupted; the partial answer above is not part of the conversation") from None
 
-    @staticmethod
-    def _result(future: Any, view: "AnswerView") -> RunResult:
+    def _result(self, future: Any, view: "AnswerView") -> RunResult:
         try:
             result: RunResult = future.result()
         except BaseException:
-            view.clear()
+            view.clear(alone=self._alone(view))  # the error line that follows is all a failed question leaves
             raise
         return result
 
