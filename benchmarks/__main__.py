@@ -1,8 +1,10 @@
 """nbagent's client overhead, as ratios measured in one run against one loopback provider server.
 
-    python -m benchmarks            # everything, about 80 s on 2 cores
-    python -m benchmarks --quick    # fewer chunks and repetitions: a smoke run of every section
+    python -m benchmarks            # everything, a few minutes on 2 cores
+    python -m benchmarks --quick    # fewer chunks and repetitions: a rough run of every section
+    python -m benchmarks --smoke    # every section once at its smallest: that it runs, not what it measures
     python -m benchmarks --only stream,structured
+    python -m benchmarks --check    # exit 1 when a target is missed ("NO" in the table)
 
 Sections, in the order they run (each adds rows to the one table printed at the end):
 
@@ -26,6 +28,7 @@ import asyncio
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 from benchmarks.clients import API_KEY, Clients
 from benchmarks.history import bench_history
@@ -36,26 +39,51 @@ from benchmarks.run_cost import bench_run
 from benchmarks.server import LoadServer
 from benchmarks.stream import bench_stream
 from benchmarks.structured_stream import bench_structured
-from benchmarks.table import print_table
+from benchmarks.table import check_targets, print_table
 from benchmarks.tool_round_trip import bench_tool
 
 SECTIONS = ("stream", "structured", "run", "tool", "history", "load", "kernel", "long")
 CLIENT_SECTIONS = {"stream", "structured", "run", "tool", "history"}  # run by one Clients in one event loop
 
 
+@dataclass(frozen=True)
+class Sizes:
+    """How much each section measures."""
+
+    chunks: int  # of the streamed answer (stream; kernel's fast answer)
+    reps: int  # runs of the floor and nbagent per streamed answer
+    slow_reps: int  # runs of the slower contenders
+    report_rows: int  # of the structured output (~15 chunks a row)
+    runs: int  # non-streamed runs (run, tool)
+    history_runs: int
+    load_pairs: int  # bare / with %load_ext IPython starts
+    load_asks: int
+    kernel_slow: tuple[int, float]  # chunks, seconds apart
+    kernel_reps: int
+    long_words: tuple[int, ...]
+
+
+SIZES = {
+    "full": Sizes(20_000, 7, 3, 300, 300, 400, 7, 3, (300, 0.01), 3, (1_000, 4_000, 16_000)),
+    "quick": Sizes(2_000, 3, 1, 30, 40, 100, 3, 3, (60, 0.01), 1, (100, 400)),
+    "smoke": Sizes(200, 1, 1, 5, 5, 10, 1, 1, (20, 0.01), 1, (50, 100)),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer chunks and repetitions (a smoke run)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="fewer chunks and repetitions (a rough run)")
+    size.add_argument("--smoke", action="store_true", help="every section once at its smallest (that it runs)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections: {','.join(SECTIONS)}")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
 
-    chunks, reps, slow_reps = (2_000, 3, 1) if args.quick else (20_000, 7, 3)
-    report_rows = 30 if args.quick else 300  # ~500 or ~5,000 chunks of arguments
-    runs = 40 if args.quick else 300
+    sizes = SIZES["smoke" if args.smoke else "quick" if args.quick else "full"]
     started = time.perf_counter()
     with LoadServer() as server:
         os.environ.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY=API_KEY)
@@ -67,29 +95,29 @@ def main(argv: list[str] | None = None) -> int:
             clients = Clients(server.url)
             try:
                 if "stream" in only:
-                    await bench_stream(clients, chunks, reps, slow_reps)
+                    await bench_stream(clients, sizes.chunks, sizes.reps, sizes.slow_reps)
                 if "structured" in only:
-                    await bench_structured(clients, report_rows, reps, slow_reps)
+                    await bench_structured(clients, sizes.report_rows, sizes.reps, sizes.slow_reps)
                 if "run" in only:
-                    await bench_run(clients, runs)
+                    await bench_run(clients, sizes.runs)
                 if "tool" in only:
-                    await bench_tool(clients, runs)
+                    await bench_tool(clients, sizes.runs)
                 if "history" in only:
-                    await bench_history(clients, (10, 100, 1000), 100 if args.quick else 400)
+                    await bench_history(clients, (10, 100, 1000), sizes.history_runs)
             finally:
                 await clients.aclose()
 
         if CLIENT_SECTIONS & set(only):
             asyncio.run(client_sections())
         if "load" in only:
-            bench_load(3 if args.quick else 7)
+            bench_load(sizes.load_pairs, sizes.load_asks)
         if "kernel" in only:
-            bench_kernel(server, (60, 0.01) if args.quick else (300, 0.01), chunks, 1 if args.quick else 3)
+            bench_kernel(server, sizes.kernel_slow, sizes.chunks, sizes.kernel_reps)
         if "long" in only:
-            bench_long_answers(server, (100, 400) if args.quick else (1_000, 4_000, 16_000), 0.005)
+            bench_long_answers(server, sizes.long_words, 0.005)
     print_table()
     print(f"(whole run {time.perf_counter() - started:.0f} s)")
-    return 0
+    return check_targets() if args.check else 0
 
 
 if __name__ == "__main__":

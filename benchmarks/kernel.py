@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from benchmarks import ROOT
 from benchmarks.server import LoadServer, pieces
-from benchmarks.table import NOTES, ROWS, Row, progress
+from benchmarks.table import NOTES, ROWS, Row, met, progress
 
 
 @contextlib.contextmanager
@@ -81,11 +81,11 @@ def bench_kernel(server: LoadServer, slow: tuple[int, float], fast: int, fast_re
         ROWS.append(
             Row(
                 what,
-                "-" if rate is None else f"{rate:.1f}/s",  # None: too short for two streaming updates
+                "n/a" if rate is None else f"{rate:.1f}/s",  # None: too short for two streaming updates
                 f"{updates:.0f} updates; first token shown {first * 1e3:.0f} ms after sent",
                 "",
                 "<= 15/s",
-                "yes" if rate is None or rate <= 15.0 else "NO",
+                met(None if rate is None else rate <= 15.0),
             )
         )
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 from benchmarks import ROOT
-from benchmarks.table import ROWS, Row, progress
+from benchmarks.table import ROWS, Row, met, progress
 
 
 def ipython_command(code: str) -> list[str]:
@@ -47,11 +47,10 @@ def marker(stdout: str) -> float:
     return float(next(line for line in stdout.splitlines() if line.startswith("BENCH ")).split()[1])
 
 
-def bench_load(runs: int) -> None:
+def bench_load(runs: int, asks: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "NBAGENT_"))}
     env["NBAGENT_MODEL"] = "test"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    asks = max(3, runs // 2)
     with tempfile.TemporaryDirectory() as ipython_dir:
         env["IPYTHONDIR"] = ipython_dir
         timer = "import time; t = time.perf_counter(); {}; print('BENCH', time.perf_counter() - t)"
@@ -83,7 +82,7 @@ def bench_load(runs: int) -> None:
             f"bare IPython start {base * 1e3:,.0f} ms",
             f"{(base + added) / base:.2f}x",
             "<= +100 ms",
-            "yes" if added <= 0.1 else "NO",
+            met(added <= 0.1),
         )
     )
     ROWS.append(Row("%load_ext nbagent: added CPU of that process", f"{statistics.median(added_cpu) * 1e3:+,.0f} ms"))

@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks.kernel import nbagent_kernel, streaming_updates
 from benchmarks.server import LoadServer, long_answer
-from benchmarks.table import NOTES, ROWS, Row, progress
+from benchmarks.table import NOTES, ROWS, Row, met, progress
 
 TOTAL_LIMIT = 10.0
 
@@ -46,18 +46,19 @@ def bench_long_answers(server: LoadServer, lengths: tuple[int, ...], delay: floa
     for words, final, sizes, streaming_max, rate in results:
         median = statistics.median(sizes)
         per_message.append(median)
+        streaming = "rate n/a" if rate is None else f"{rate:.1f}/s"  # None: too short for two streaming updates
         ROWS.append(Row(f"long answer, {words:,} words: display messages", f"{len(sizes):,}",
-                        f"{rate or 0:.1f}/s while streaming", "", "<= 15/s", "yes" if (rate or 0) <= 15 else "NO"))
+                        f"{streaming} while streaming", "", "<= 15/s", met(None if rate is None else rate <= 15)))
         ROWS.append(Row(f"long answer, {words:,} words: bytes per message", f"{median / 1e3:,.1f} KB",
                         f"max {streaming_max / 1e3:,.1f} KB streaming, {max(sizes) / 1e3:,.1f} KB the final one"))
         total = sum(sizes)
         ratio = total / final
         ROWS.append(Row(f"long answer, {words:,} words: bytes in all", f"{total / 1e3:,.0f} KB",
                         f"final answer {final / 1e3:,.1f} KB", f"{ratio:.1f}x", f"<= {TOTAL_LIMIT:g}x",
-                        "yes" if ratio <= TOTAL_LIMIT else "NO"))
+                        met(ratio <= TOTAL_LIMIT)))
     growth = per_message[-1] / per_message[0]
     ROWS.append(Row(f"long answer, bytes per message {lengths[-1]:,} vs {lengths[0]:,} words (median)",
-                    f"{growth:.2f}x", "", "", "not growing", "yes" if growth <= 1.5 else "NO"))
+                    f"{growth:.2f}x", "", "", "not growing", met(growth <= 1.5)))
     NOTES.append(
         f"long: %%ask in a real kernel streams a Markdown answer (headings, paragraphs, lists, code, tables) a word "
         f"every {delay * 1e3:g} ms; bytes = every mimetype of each display message's bundle, UTF-8; the final "

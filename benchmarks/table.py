@@ -1,13 +1,23 @@
 """The one table every measurement adds rows to: a value, its baseline, the ratio, the target, met.
 
 Rows and notes are collected while the measurements run and printed together at the end, so that
-the progress lines on stderr never interleave with the table.
+the progress lines on stderr never interleave with the table. A row with a target says whether it was
+met: "yes", "NO", or "n/a" when the run could not measure it (never "yes" for that);
+`python -m benchmarks --check` fails on any "NO".
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+
+
+MET, MISSED, UNMEASURED = "yes", "NO", "n/a"
+
+
+def met(ok: bool | None) -> str:
+    """The "met" cell of a row with a target: None when the run could not measure it."""
+    return UNMEASURED if ok is None else MET if ok else MISSED
 
 
 @dataclass
@@ -33,7 +43,7 @@ def ratio_row(what: str, value: float, base: float, base_name: str, *, limit: fl
             f"{base_name} {fmt(base)}",
             f"{ratio:.2f}x",
             f"<= {limit:g}x" if limit else "",
-            ("yes" if ratio <= limit else "NO") if limit else "",
+            met(ratio <= limit) if limit else "",
         )
     )
     return ratio
@@ -71,6 +81,23 @@ def print_table() -> None:
         print(line(row))
     for note in NOTES:
         print(f"note: {note}")
+
+
+def missed_targets() -> list[Row]:
+    return [row for row in ROWS if row.met == MISSED]
+
+
+def check_targets() -> int:
+    """For `--check`: a line on the targets; 1 when one was missed, else 0."""
+    targets = [row for row in ROWS if row.target]
+    missed = missed_targets()
+    unmeasured = [row for row in targets if row.met == UNMEASURED]
+    print(f"targets: {len(targets) - len(missed) - len(unmeasured)} met, {len(missed)} missed, "
+          f"{len(unmeasured)} not measured")
+    for row in missed:
+        measured = row.value if row.ratio in ("", row.value) else f"{row.value}, {row.ratio}"
+        print(f"missed: {row.what}: {measured}, target {row.target}")
+    return 1 if missed else 0
 
 
 def progress(text: str) -> None:
