@@ -17,6 +17,7 @@ _LAZY = {
     "ModelSettings": "nbagent.settings",
     "RunResult": "nbagent.result",
     "StreamedRunResult": "nbagent.result",
+    "AgentRunResult": "nbagent.result",
     "RunContext": "nbagent.tools",
     "Tool": "nbagent.tools",
     "ToolDefinition": "nbagent.tools",
@@ -115,7 +116,7 @@ if TYPE_CHECKING:
     from .models.test import TestModel
     from .capture import capture_run_messages
     from .notebook.kernel_tools import tool
-    from .result import RunResult, StreamedRunResult
+    from .result import AgentRunResult, RunResult, StreamedRunResult
     from .settings import ModelSettings
     from .tools import RunContext, Tool, ToolDefinition
     from .media import BinaryImage

@@ -14,7 +14,7 @@ from typing_extensions import TypedDict, Unpack
 
 from .capabilities import AbstractCapability, HistoryProcessor, capabilities_from, static_settings
 from .errors import UserError
-from .cancel import CancellationToken, repair_dangling_tool_calls
+from .cancel import CancellationToken, resume
 from .event_stream import AgentRunEvents, EventStreamHandler, handled_steps, run_with_handler
 from .loop import AgentRun
 from .nodes import NodeRun, is_call_tools_node, is_end_node, is_model_request_node, is_user_prompt_node
@@ -277,7 +277,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         if run_instructions is not None and not isinstance(run_instructions, str):
             raise UserError(f"instructions= of a run must be a str, got {type(run_instructions).__name__}")
         run_id, conversation_id = _run_ids(history, options.get("run_id"), options.get("conversation_id"))
-        parts: list[Any] = repair_dangling_tool_calls(history)
+        history, parts = resume(history)
         if not history:
             parts += self._prompts.system_parts()
         if content is not None:

@@ -8,7 +8,7 @@
 A token governs every run it was given to, and stays cancelled: a run handed an already-cancelled
 token does not start. Inside a run, `ctx.cancel()` does the same for its own run. The history a cancel
 leaves may end with tool calls that never answered (the cancel came while tools ran);
-`repair_dangling_tool_calls` answers them when that history is passed back, so every provider accepts it.
+`resume` answers them when that history is passed back, so every provider accepts it.
 """
 
 from __future__ import annotations
@@ -56,10 +56,18 @@ class CancellationToken:
         return f"CancellationToken(cancelled={self._cancelled})"
 
 
-def repair_dangling_tool_calls(history: list[ModelMessage]) -> list[Any]:
-    """Answers for the tool calls of a history that ends with the model calling tools (a run cancelled
-    while they ran): one `ToolReturnPart` each, saying the call was cancelled. Empty otherwise."""
-    if not history or history[-1].kind != "response":
-        return []
-    return [ToolReturnPart(tool_name=call.tool_name, content=INTERRUPTED, tool_call_id=call.tool_call_id)
-            for call in history[-1].tool_calls]
+def resume(history: list[ModelMessage]) -> tuple[list[ModelMessage], list[Any]]:
+    """A history a cancel left, made valid to continue: when it ends with the model calling tools (and
+    maybe the interrupted request holding those that returned), the history without that request, and
+    the parts the next request starts with: every call answered, the cancelled ones saying so."""
+    returned: list[Any] = []
+    if history and history[-1].kind == "request" and history[-1].state == "interrupted":
+        returned = list(history[-1].parts)
+        history = history[:-1]
+    if not history or history[-1].kind != "response" or not history[-1].tool_calls:
+        return history, returned
+    answered = {getattr(part, "tool_call_id", None) for part in returned}
+    missing = [ToolReturnPart(tool_name=call.tool_name, content=INTERRUPTED, tool_call_id=call.tool_call_id)
+               for call in history[-1].tool_calls if call.tool_call_id not in answered]
+    order = {call.tool_call_id: index for index, call in enumerate(history[-1].tool_calls)}
+    return history, sorted([*returned, *missing], key=lambda part: order.get(getattr(part, "tool_call_id", None), 0))

@@ -12,7 +12,7 @@ cost next to nothing. Model streams themselves yield plain `str` for text (99% o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, Literal, Union
 
 from .messages import RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart
@@ -27,7 +27,7 @@ class TextPartDelta:
     """More text for a text part."""
 
     content_delta: str
-    part_delta_kind: Literal["text"] = "text"
+    part_delta_kind: Literal["text"] = field(default="text", repr=False)
 
 
 @dataclass(slots=True)
@@ -37,7 +37,7 @@ class ThinkingPartDelta:
     content_delta: str | None = None
     signature_delta: str | None = None
     index: int = 0
-    part_delta_kind: Literal["thinking"] = "thinking"
+    part_delta_kind: Literal["thinking"] = field(default="thinking", repr=False)
 
 
 @dataclass(slots=True)
@@ -52,7 +52,7 @@ class ToolCallPartDelta:
     args_delta: str | None = None
     tool_call_id: str | None = None
     index: int = 0
-    part_delta_kind: Literal["tool_call"] = "tool_call"
+    part_delta_kind: Literal["tool_call"] = field(default="tool_call", repr=False)
 
 
 @dataclass(slots=True)
@@ -61,7 +61,7 @@ class PartStartEvent:
 
     index: int
     part: TextPart | ToolCallPart | ThinkingPart
-    event_kind: Literal["part_start"] = "part_start"
+    event_kind: Literal["part_start"] = field(default="part_start", repr=False)
 
 
 @dataclass(slots=True)
@@ -70,7 +70,7 @@ class PartDeltaEvent:
 
     index: int
     delta: TextPartDelta | ToolCallPartDelta | ThinkingPartDelta
-    event_kind: Literal["part_delta"] = "part_delta"
+    event_kind: Literal["part_delta"] = field(default="part_delta", repr=False)
 
 
 @dataclass(slots=True)
@@ -79,7 +79,7 @@ class PartEndEvent:
 
     index: int
     part: TextPart | ToolCallPart | ThinkingPart
-    event_kind: Literal["part_end"] = "part_end"
+    event_kind: Literal["part_end"] = field(default="part_end", repr=False)
 
 
 @dataclass(slots=True)
@@ -88,7 +88,7 @@ class FinalResultEvent:
 
     tool_name: str | None = None
     tool_call_id: str | None = None
-    event_kind: Literal["final_result"] = "final_result"
+    event_kind: Literal["final_result"] = field(default="final_result", repr=False)
 
 
 @dataclass(slots=True)
@@ -96,7 +96,7 @@ class FunctionToolCallEvent:
     """A tool is about to run with these (validated) arguments."""
 
     part: ToolCallPart
-    event_kind: Literal["function_tool_call"] = "function_tool_call"
+    event_kind: Literal["function_tool_call"] = field(default="function_tool_call", repr=False)
 
     @property
     def tool_call_id(self) -> str:
@@ -108,7 +108,7 @@ class FunctionToolResultEvent:
     """A tool answered (`ToolReturnPart`) or the model is asked to retry (`RetryPromptPart`)."""
 
     result: ToolReturnPart | RetryPromptPart
-    event_kind: Literal["function_tool_result"] = "function_tool_result"
+    event_kind: Literal["function_tool_result"] = field(default="function_tool_result", repr=False)
 
     @property
     def tool_call_id(self) -> str:
@@ -125,7 +125,7 @@ class AgentRunResultEvent(Generic[OutputDataT]):
     """The run is over; `result` is what `run` would have returned."""
 
     result: "RunResult[OutputDataT]"
-    event_kind: Literal["agent_run_result"] = "agent_run_result"
+    event_kind: Literal["agent_run_result"] = field(default="agent_run_result", repr=False)
 
 
 ModelResponseStreamEvent = Union[PartStartEvent, PartDeltaEvent, PartEndEvent, FinalResultEvent]

@@ -80,6 +80,7 @@ class AgentRun:
         self.metadata_sources: list[Any] = []  # the agent's and the run's: dicts, or functions of the context
         self._setup = setup  # what must be awaited before the first request (instructions functions, ...)
         self.cancel_requested = False
+        self.cancelled_by_tool = False
         self._task: asyncio.Task[Any] | None = None  # the task awaiting the run now (what cancel() interrupts)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.model = model
@@ -159,7 +160,7 @@ class AgentRun:
         return RunContext(deps=self.deps, model=self.model, usage=self.usage, prompt=self.prompt,
                           messages=list(self.messages), tool_name=tool_name, tool_call_id=tool_call_id,
                           retry=retry, run_step=self.usage.requests, run_id=self.run_id,
-                          metadata=self.metadata, usage_limits=self.usage_limits, _cancel=self.cancel)
+                          metadata=self.metadata, usage_limits=self.usage_limits, _cancel=self.cancel_from_context)
 
     # ------------------------------------------------------------------ cancellation
 
@@ -176,6 +177,11 @@ class AgentRun:
                 loop.call_soon_threadsafe(self._cancel_now)
                 return
         self._cancel_now()
+
+    def cancel_from_context(self) -> None:
+        """`ctx.cancel()`: from a tool (or a function the run calls), in the run's own thread or a worker's."""
+        self.cancelled_by_tool = True
+        self.cancel()
 
     def _cancel_now(self) -> None:
         if self.final is not None or self.cancel_requested:
@@ -399,6 +405,11 @@ class AgentRun:
                     outcome = task.result()  # a tool's exception surfaces here, as ToolExecutionError
                     outcomes[pending[task].tool_call_id] = outcome
                     yield FunctionToolResultEvent(outcome)
+        except asyncio.CancelledError:  # a cancel from outside: keep what returned, so the history can continue
+            if not self.cancelled_by_tool:  # a tool that cancels its run takes back this step (as PydanticAI)
+                self.add(ModelRequest(parts=[outcomes[call.tool_call_id] for call in calls if call.tool_call_id in outcomes],
+                                      state="interrupted"))
+            raise
         finally:
             unfinished = [task for task in pending if not task.done()]
             for task in unfinished:

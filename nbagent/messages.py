@@ -274,7 +274,8 @@ ResponsePart = Annotated[Union[TextPart, ToolCallPart, ThinkingPart], Field(disc
 
 
 class ModelRequest(Positional):
-    """What was sent to the model in one step. `instructions` are re-sent with every request."""
+    """What was sent to the model in one step. `instructions` are re-sent with every request. `state` is
+    "interrupted" for the tool returns of a run cancelled while its tools ran (those that had returned)."""
 
     positional: ClassVar[tuple[str, ...]] = ("parts",)
 
@@ -282,6 +283,7 @@ class ModelRequest(Positional):
     instructions: str | None = None
     run_id: str | None = None
     conversation_id: str | None = None
+    state: Literal["complete", "interrupted"] = "complete"
     kind: Literal["request"] = "request"
 
 

@@ -23,8 +23,8 @@ from .errors import UnexpectedModelBehavior, UserError
 from .event_stream import StepEvents
 from .events import TextPartDelta
 from .loop import TextBuffer
-from .messages import ModelMessage, ModelRequest, ModelResponse, RunUsage, UserContent
-from .result import RunResult
+from .messages import ModelMessage, ModelRequest, ModelResponse, RunUsage, TextPart, UserContent
+from .result import RunResult, StreamedRunResult
 
 if TYPE_CHECKING:
     from .loop import AgentRun
@@ -112,34 +112,50 @@ AgentNode = Union[UserPromptNode, ModelRequestNode, CallToolsNode]
 
 
 class ResponseStream:
-    """One streamed response as events (`async for event in ...`), and its text as it grows."""
+    """One streamed response as events (`async for event in ...`), its text as it grows (`stream_text`)
+    or its output (`stream_output`); `cancel()` ends it here, kept as `state="interrupted"`."""
 
     def __init__(self, run: AgentRun, stream: Any) -> None:
         self._run = run
         self._stream = stream
         self._items = stream.deltas()
-        self.response: ModelResponse | None = None  # once the stream is whole
+        self._seen: list[Any] = []  # every piece read, so stream_output() starts from the beginning
         self._converter = StepEvents(run)
         self._pending: list[Any] = []
         self.text = run.streaming = TextBuffer()
+        self.response: ModelResponse | None = None  # once the stream is whole (or cancelled)
+
+    async def _next_item(self) -> Any:
+        """The next piece of the response; its end is the whole `ModelResponse`, then StopAsyncIteration."""
+        if self.response is not None:
+            raise StopAsyncIteration
+        try:
+            item = await self._run.guard(self._items.__anext__())
+        except StopAsyncIteration:
+            if not self._stream.complete:
+                raise UnexpectedModelBehavior(
+                    f"{self._run.model.label}: the stream stopped before the answer was complete") from None
+            item = self.response = self._stream.response(self.text.text())
+        if type(item) is str:
+            self.text.append(item)
+        self._seen.append(item)
+        return item
+
+    async def _pieces(self) -> AsyncIterator[Any]:
+        for item in list(self._seen):
+            yield item
+        while True:
+            try:
+                yield await self._next_item()
+            except StopAsyncIteration:
+                return
 
     def __aiter__(self) -> ResponseStream:
         return self
 
     async def __anext__(self) -> Any:
         while not self._pending:
-            try:
-                item = await self._run.guard(self._items.__anext__())
-            except StopAsyncIteration:
-                if self.response is not None:
-                    raise
-                if not self._stream.complete:
-                    raise UnexpectedModelBehavior(
-                        f"{self._run.model.label}: the stream stopped before the answer was complete") from None
-                item = self.response = self._stream.response(self.text.text())  # its parts end
-            if type(item) is str:
-                self.text.append(item)
-            self._pending.extend(self._converter.convert(item))
+            self._pending.extend(self._converter.convert(await self._next_item()))
         return self._pending.pop(0)
 
     async def stream_text(self, *, delta: bool = False) -> AsyncIterator[str]:
@@ -155,6 +171,21 @@ class ResponseStream:
                 continue
             if piece:
                 yield piece if delta else self.text.text()
+
+    async def stream_output(self, *, debounce_by: float | None = 0.1) -> AsyncIterator[Any]:
+        """The output as it forms in this response (partially validated snapshots, not deltas)."""
+        pieces = self._pieces()
+        async for partial in StreamedRunResult(self._run, pieces).partial_outputs(pieces, debounce_by):
+            yield partial
+
+    async def cancel(self) -> None:
+        """Stop this response here (the HTTP stream closes); it is kept as `state="interrupted"` with the
+        text that arrived, and the run goes on with it. To stop the run, cancel the run."""
+        if self.response is None:
+            text = self.text.text()
+            self.response = ModelResponse(parts=[TextPart(content=text)] if text else [],
+                                          model_name=self._run.model.label, state="interrupted")
+        await self.close()
 
     async def close(self) -> None:
         await self._items.aclose()

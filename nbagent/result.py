@@ -70,7 +70,7 @@ class RunResult(_Conversation, Generic[OutputDataT]):
         self.output: OutputDataT = final.value
 
     def __repr__(self) -> str:
-        return f"RunResult(output={self.output!r}, usage={self.usage!r})"
+        return f"AgentRunResult(output={self.output!r})"  # PydanticAI v2's name; `result.usage` has the counts
 
 
 class StreamedRunResult(_Conversation, Generic[OutputDataT]):
@@ -123,15 +123,24 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         (or, in native / prompted modes, of the JSON text), parsed at most at that rate so a long
         answer is not re-parsed on every chunk; for text output, the text so far.
         """
+        last: Any = None
+        async for partial in self.partial_outputs(self._steps, debounce_by):
+            last = partial
+            yield partial
+        final = self._finish().value
+        if not _same(final, last):
+            yield final
+
+    async def partial_outputs(self, items: AsyncIterator[StepItem], debounce_by: float | None) -> AsyncIterator[Any]:
+        """The output as it forms from `items` (the run's steps, or one response's pieces in `Agent.iter`)."""
         output = self._run.output
         growing: list[str] = []  # the output tool call's arguments, or the answer's text
         call_index: int | None = None
         call_type: OutputType | None = None
         last_check = 0.0
-        last: Any = None
         parsed = ""  # what was parsed last: nothing new arrived, nothing to parse
         checked = self._run.finisher.checks_partial_output
-        async for item in self._steps:
+        async for item in items:
             if type(item) is str:
                 if call_type is None:
                     growing.append(item)
@@ -159,11 +168,7 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
                 if partial is NOT_YET:
                     continue
             if partial is not None:
-                last = partial
                 yield partial
-        final = self._finish().value
-        if not _same(final, last):
-            yield final
 
     def _partial(self, data: str, call_type: OutputType | None) -> Any:
         """The output so far, or None when nothing usable arrived yet."""
@@ -212,6 +217,11 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
                                 model_name=self._run.model.label)
         yield self._finish().response
 
+    @property
+    def cancelled(self) -> bool:
+        """True once `cancel()` stopped this run."""
+        return self._run.cancel_requested
+
     async def cancel(self) -> None:
         """Stop the run here: the HTTP stream closes, the response cut short stays in the history as
         `state="interrupted"` (with the text that arrived), and nothing more runs."""
@@ -220,6 +230,9 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         self._run.cancel_requested = True
         self._run.cancelled()
         await self._steps.aclose()
+
+
+AgentRunResult = RunResult  # PydanticAI v2's name
 
 
 def _same(value: Any, other: Any) -> bool:

@@ -193,7 +193,9 @@ async def test_a_token_cancels_a_run_and_its_history_continues() -> None:
     with pytest.raises(RunCancelled) as caught:
         await asyncio.wait_for(task, 10)
     messages = caught.value.all_messages()
-    assert [m.kind for m in messages] == ["request", "response"] and caught.value.usage.requests == 1
+    assert [(m.kind, m.state) for m in messages] == [("request", "complete"), ("response", "complete"),
+                                                     ("request", "interrupted")]  # no tool had returned
+    assert caught.value.usage.requests == 1
 
     answer = FunctionModel(lambda messages, info: ModelResponse(parts=[TextPart(content=str(messages[-1].parts))]))
     resumed = await agent.run(message_history=messages, model=answer)  # no prompt: the dangling call is answered
@@ -246,7 +248,7 @@ async def test_an_external_cancel_stays_cancelled_error_carrying_the_run() -> No
     with pytest.raises(asyncio.CancelledError) as caught:
         await task
     cancelled = RunCancelled.from_cancellation(caught.value)
-    assert cancelled is not None and len(cancelled.all_messages()) == 2
+    assert cancelled is not None and len(cancelled.all_messages()) == 3
     assert RunCancelled.from_cancellation(asyncio.CancelledError()) is None
 
 
@@ -383,3 +385,105 @@ async def test_stream_response_gives_model_responses_and_exceptions_has_the_name
 
     from nbagent.exceptions import AgentRunError, ModelRetry, UnexpectedModelBehavior, UsageLimitExceeded as Limit
     assert issubclass(UnexpectedModelBehavior, AgentRunError) and Limit is UsageLimitExceeded and ModelRetry
+
+
+async def test_a_cancel_keeps_the_tools_that_returned_and_answers_the_others_on_resume() -> None:
+    def call_both(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart("fast", {}, tool_call_id="a"), ToolCallPart("slow", {}, tool_call_id="b")])
+
+    agent = Agent(FunctionModel(call_both))
+    fast_done = asyncio.Event()
+
+    @agent.tool_plain
+    async def fast() -> str:
+        fast_done.set()
+        return "fast result"
+
+    @agent.tool_plain
+    async def slow() -> str:
+        await asyncio.sleep(60)
+        return "never"
+
+    token = CancellationToken()
+    task = asyncio.create_task(agent.run("Both", cancellation_token=token))
+    await asyncio.wait_for(fast_done.wait(), 10)
+    token.cancel()  # the fast tool's return is kept if the loop saw it finish first
+    with pytest.raises(RunCancelled) as caught:
+        await asyncio.wait_for(task, 10)
+    interrupted = caught.value.all_messages()[-1]
+    assert interrupted.state == "interrupted"
+    assert [part.content for part in interrupted.parts] in ([], ["fast result"])
+
+    seen: list[ModelMessage] = []
+
+    def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        seen.extend(messages)
+        return ModelResponse(parts=[TextPart("ok")])
+
+    resumed = await agent.run("Go on", message_history=caught.value.all_messages(), model=FunctionModel(answer))
+    request = seen[-1]
+    assert [getattr(part, "tool_call_id", None) for part in request.parts] == ["a", "b", None]
+    assert "cancelled" in request.parts[1].content and resumed.output == "ok"
+    assert all(m.state == "complete" for m in seen)  # the interrupted request merged into the next one
+
+
+async def test_iter_streams_structured_output_and_a_response_stream_can_be_cancelled() -> None:
+    from pydantic import BaseModel
+
+    class City(BaseModel):
+        name: str
+        country: str
+
+    async def city(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
+        name = info.output_tools[0].name
+        yield {0: DeltaToolCall(name=name, json_args='{"name": "Par')}
+        yield {0: DeltaToolCall(json_args='is", "country": "France"}')}
+
+    agent = Agent(FunctionModel(stream_function=city), output_type=City)
+    outputs: list[Any] = []
+    async with agent.iter("Capital of France?") as run:
+        async for node in run:
+            if Agent.is_model_request_node(node):
+                async with node.stream(run.ctx) as stream:
+                    async for event in stream:
+                        if isinstance(event, FinalResultEvent):
+                            break
+                    outputs += [output async for output in stream.stream_output(debounce_by=None)]
+    assert outputs[-1].model_dump() == {"name": "Paris", "country": "France"} == run.result.output.model_dump()
+    assert outputs[0].name == "Par" and isinstance(run.result.output, City)
+
+    async def talk(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        for piece in ("Python ", "is ", "a ", "language."):
+            yield piece
+
+    talker = Agent(FunctionModel(stream_function=talk))
+    async with talker.iter("Essay") as run:
+        async for node in run:
+            if Agent.is_model_request_node(node):
+                async with node.stream(run.ctx) as stream:
+                    async for event in stream:
+                        if isinstance(event, FinalResultEvent):
+                            await stream.cancel()
+                            break
+    response = run.result.all_messages()[1]
+    assert response.state == "interrupted" and response.text == "Python " == run.result.output
+
+    async with talker.run_stream("Essay") as streamed:
+        async for _ in streamed.stream_text(delta=True):
+            await streamed.cancel()
+            break
+    assert streamed.cancelled and streamed.all_messages()[-1].state == "interrupted"
+
+
+async def test_event_and_result_reprs_read_as_pydantic_ais() -> None:
+    agent = Agent(FunctionModel(stream_function=stream_call_then_answer))
+
+    @agent.tool_plain
+    def roll() -> str:
+        return "4"
+
+    events = [event async for event in agent.run_stream_events("Roll")]
+    assert repr(events[-1]) == "AgentRunResultEvent(result=AgentRunResult(output=\"tools said ['4']\"))"
+    assert repr(events[-2]).startswith("PartEndEvent(index=0, part=TextPart(")
+    assert repr(PartDeltaEvent(0, __import__("nbagent").TextPartDelta("x"))) == \
+        "PartDeltaEvent(index=0, delta=TextPartDelta(content_delta='x'))"
