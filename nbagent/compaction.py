@@ -149,9 +149,10 @@ async def compact(messages: Sequence[ModelMessage], budget: int, model: Any, *, 
     turn_count = sum(1 for turn in old_turns if _asks(turn)) + _summarized_before(old)
     heading = SUMMARY_HEADING.format(turns=turn_count, s="s" if turn_count != 1 else "")
     summary = ModelRequest(parts=[*system_parts, SystemPromptPart(content=f"{heading}\n\n{summary_response.text}")])
-    replacement = [summary, *kept]
-    after = estimate_tokens([*replacement, *current])
-    return Compaction(len(earlier), replacement, turn_count, kept_count, before, after, summary_response)
+    # the kept turns stay as they were unless their bulk was cut (then they are part of what is replaced)
+    replacement, replaced = ([summary, *kept], len(earlier)) if kept_count else ([summary], len(old))
+    after = estimate_tokens([*replacement, *earlier[replaced:], *current])
+    return Compaction(replaced, replacement, turn_count, kept_count, before, after, summary_response)
 
 
 def _flat(turns: Sequence[Sequence[ModelMessage]]) -> list[ModelMessage]:

@@ -90,7 +90,7 @@ def test_older_turns_are_summarized_by_the_model_in_one_extra_request() -> None:
     assert kept == ["28", "29", "next?"]  # two recent turns kept whole, then the question
     assert str(done[0]) == f"compacted 28 earlier turns, {done[0].tokens_before / 1000:.0f}k → " \
                            f"{done[0].tokens_after / 1000:.1f}k tokens"
-    assert done[0].summary_response is not None and done[0].replaced == 60
+    assert done[0].summary_response is not None and done[0].replaced == 56  # the 28 summarized turns
     assert estimate_tokens(sent) < 3_200
     # the run's messages are the compacted ones; new_messages() is still this run's own
     assert [message.kind for message in result.new_messages()] == ["request", "response"]

@@ -24,6 +24,7 @@ from ..result import RunResult
 from ..settings import validate_settings
 from .activity import ToolLine, turn_pieces
 from .answer_view import AnswerView, OutputWatch
+from .compacting import AnswerCompactions
 from .config import TOOLS_KERNEL
 from .kernel_tools import INSTRUCTIONS, NOTICE, KernelContext, notebook_tools, offline_model
 from .live import StreamProgress, cancel_and_wait, compose, follow, follow_async, is_kernel, loop_thread
@@ -97,8 +98,11 @@ class Ask:
         with self.conversation.lock:
             if args.new:
                 self.conversation.turns.clear()
+                self.conversation.compacted = None
             self.replacing = None if args.no_history else self.conversation.turn_of_cell(self.cell_id)
-            self.history = [] if args.no_history else self.conversation.history_before(self.replacing)
+            basis = [] if args.no_history else self.conversation.basis(self.replacing)
+        self.history = [message for part in basis for message in part.messages]
+        self.compactions = AnswerCompactions(self.state.settings, basis)
 
     def run(self) -> None:
         """Ask and follow the answer from this thread (a terminal, or a magic called from code)."""
@@ -168,14 +172,16 @@ class Ask:
         return result
 
     def _agent(self) -> Agent[Any]:
-        """The conversation's agent, or for a question with tools one like it that offers them."""
+        """The conversation's agent, or one like it that offers the question's tools and compacts."""
         agent = self.conversation.agent
         tools = notebook_tools(kernel=self.kernel_tools)
-        if not tools and self.args.system is None:
+        compactor = self.compactions.capability
+        if not tools and self.args.system is None and compactor is None:
             return agent
         asked = self.args.system if self.args.system is not None else agent.fixed_instructions
         return Agent(agent.model, instructions=asked, model_settings=agent.model_settings,
-                     name=agent.name, deps_type=KernelContext, tools=tools)
+                     name=agent.name, deps_type=KernelContext, tools=tools,
+                     capabilities=[compactor] if compactor is not None else [])
 
     def _instructions(self, agent: Agent[Any]) -> str | None:
         """What this question adds to the agent's instructions (run instructions add, as in PydanticAI)."""
@@ -254,8 +260,11 @@ class Ask:
         self.state.count_usage(turn)
         if not self.args.no_history:
             with self.conversation.lock:
+                compacted = self.compactions.record(self.conversation, self.state, self.model.label)
                 replacing = self.conversation.turn_of_cell(self.cell_id) if self.replacing is not None else None
                 stale = self.conversation.record(turn, replacing)
+            if compacted:
+                notes.append(compacted)
             if replacing is not None:
                 notes.append("replaced this cell's earlier turn")
             if stale:

@@ -22,6 +22,7 @@ from ..settings import validate_settings
 from .answer_view import OutputWatch
 from .ask import Ask, is_ask_cell
 from .config import AgentSettings, get_settings
+from .compacting import compact_now
 from .history import change_history, show_history
 from .live import is_kernel
 from .magics import AskError
@@ -32,11 +33,13 @@ from .panel import settings_panel
 from .prompt import InterpolationError, interpolate
 from .state import check_history_file, get_state
 
+MIN_CONTEXT_WINDOW = 1_000
 SETTING_KINDS = {"temperature": float, "max_tokens": int, "model": str, "system": str, "history_file": str,
-                 "tools": str, "approve_code": str, "prices": dict}
+                 "tools": str, "approve_code": str, "context_window": int, "compact": str, "prices": dict}
 _JSON_VALUE = re.compile(r"(?:^|(?<=\s))(\w+)=(?=[{\[])")  # name= followed by a JSON object or list
 CHOICES = {"tools": {"kernel": "kernel", "off": "", "default": ""},
-           "approve_code": {"ask": "ask", "always": "always", "default": "ask"}}
+           "approve_code": {"ask": "ask", "always": "always", "default": "ask"},
+           "compact": {"on": "on", "off": "off", "default": "on"}}
 
 
 def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,14 +110,18 @@ def agent_history(args: Any) -> None:
     """`%agent_history`: show the conversation, or change it."""
     state = get_state()
     conversation = state.conversation(args.agent)
-    with conversation.lock:
-        message = change_history(conversation, args)
-        if message:
-            state.save_history_file()
+    if args.compact:  # a model request: not under the conversation's lock
+        message: str | None = compact_now(conversation, state, conversation.agent.model)
+        state.save_history_file()
+    else:
+        with conversation.lock:
+            message = change_history(conversation, args)
+            if message:
+                state.save_history_file()
     if message:
         print(f"nbagent: {message}")
     else:
-        show_history(conversation)
+        show_history(conversation, every_turn=args.all)
 
 
 @one_line_errors
@@ -141,6 +148,9 @@ def check_setting(name: str, value: Any) -> Any:
                 infer_model(value)
         elif name == "prices":
             value = check_prices(value)
+        elif name == "context_window" and value is not None and value < MIN_CONTEXT_WINDOW:
+            raise UserError(f"context_window={value}: give the model's window in tokens (at least "
+                            f"{MIN_CONTEXT_WINDOW:,}), or default for nbagent's table")
         elif name == "history_file":
             value = value.strip()
             if value:

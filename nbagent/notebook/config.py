@@ -20,6 +20,7 @@ from . import layer
 
 TOOLS_OFF, TOOLS_KERNEL = "", "kernel"
 APPROVE_ASK, APPROVE_ALWAYS = "ask", "always"
+COMPACT_ON, COMPACT_OFF = "on", "off"
 
 
 class AgentSettings(Configurable):
@@ -34,10 +35,16 @@ class AgentSettings(Configurable):
                  help="'kernel': every question may look at your variables, errors and cells (as %%ask --tools)").tag(config=True)
     approve_code = Enum((APPROVE_ASK, APPROVE_ALWAYS), default_value=APPROVE_ASK,
                         help="'ask': code the model wants to run waits for your Run click; 'always': it runs unasked").tag(config=True)
+    context_window = Int(None, allow_none=True,
+                         help="tokens the model can read at once; None = nbagent's table of common models, "
+                              "or what the provider's error said").tag(config=True)
+    compact = Enum((COMPACT_ON, COMPACT_OFF), default_value=COMPACT_ON,
+                   help="'on': a conversation about to pass 80% of the context window is compacted "
+                        "(long tool results cut, older turns summarized); 'off': sent whole").tag(config=True)
     prices = Dict(help='USD per million input / output tokens, for %agent_usage: {"openai:gpt-4o": [2.5, 10]}; '
                        "models not listed are priced by genai-prices when it knows them").tag(config=True)
 
-    @validate("temperature", "max_tokens", "model", "history_file", "prices")
+    @validate("temperature", "max_tokens", "model", "history_file", "prices", "context_window")
     def _check(self, proposal: Any) -> Any:
         """Refuse a value the core would refuse (range, unknown provider, a file that is not a history)."""
         return layer().check_setting(proposal["trait"].name, proposal["value"])

@@ -9,6 +9,7 @@ from IPython.display import display
 from ..errors import UserError
 from ..messages import ModelRequest, messages_from_json, messages_to_json, part_text
 from .activity import call_text
+from .compacting import summary_text
 from .neutralize import neutralize
 from .state import Conversation, first_line, turns_from_messages
 from .tables import markdown_table
@@ -19,6 +20,7 @@ def change_history(conversation: Conversation, args: Any) -> str | None:
     if args.clear:
         count = len(conversation.turns)
         conversation.turns.clear()
+        conversation.compacted = None
         return f"cleared {count} turn(s) of conversation {conversation.name!r}"
     if args.pop:
         if not conversation.turns:
@@ -28,7 +30,7 @@ def change_history(conversation: Conversation, args: Any) -> str | None:
     if args.save:
         try:
             with open(args.save, "wb") as handle:
-                handle.write(messages_to_json(conversation.history, indent=1))
+                handle.write(messages_to_json(conversation.all_history, indent=1))
         except OSError as exc:
             raise UserError(f"cannot write {args.save}: {exc.strerror or exc}") from None
         return f"saved {len(conversation.turns)} turn(s) to {args.save}"
@@ -41,15 +43,21 @@ def change_history(conversation: Conversation, args: Any) -> str | None:
         except (ValueError, UserError) as exc:
             raise UserError(f"{args.load} is not a saved conversation ({first_line(exc)}); "
                             "the current history is unchanged") from None
-        conversation.turns = turns
+        conversation.turns, conversation.compacted = turns, None
         return f"loaded {len(turns)} turn(s) from {args.load}"
     return None
 
 
-def show_history(conversation: Conversation) -> None:
-    """One row per message: the question, each tool round (calls, then what they returned), the answer."""
+def show_history(conversation: Conversation, *, every_turn: bool = False) -> None:
+    """One row per message: the question, each tool round (calls, then what they returned), the answer.
+    Compacted turns show as the one summary row the model reads, unless `every_turn`."""
     rows = []
-    for number, turn in enumerate(conversation.turns, 1):
+    compacted = conversation.compacted
+    first = 0
+    if compacted is not None and compacted.holds(conversation.turns) and not every_turn:
+        first = len(compacted.turns)
+        rows.append((f"1–{first}", "–", "summary", _excerpt(summary_text(compacted)), compacted.note.split(", ")[-1]))
+    for number, turn in enumerate(conversation.turns[first:], first + 1):
         cell = turn.cell_id[:8] if turn.cell_id else "–"
         for message in turn.messages:
             if isinstance(message, ModelRequest):

@@ -78,6 +78,9 @@ class AgentMagics(Magics):
     @argument("--pop", action="store_true", help="forget the last question and its answer")
     @argument("--save", metavar="FILE", help="write the conversation as JSON (nbagent's message format)")
     @argument("--load", metavar="FILE", help="replace the conversation by one saved with --save")
+    @argument("--all", action="store_true", help="show every turn, the compacted ones too")
+    @argument("--compact", action="store_true",
+              help="compact now: all but the latest two turns replaced by a summary the model writes")
     @line_magic
     def agent_history(self, line: str) -> None:
         """Show the conversation as a table (cell, role, text, tokens), or change it."""

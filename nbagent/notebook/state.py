@@ -43,12 +43,27 @@ class Turn:
     stale: bool = False  # an earlier turn was re-asked after this one was answered
 
 
+@dataclass
+class Compacted:
+    """The conversation's first turns as they are sent now: `messages` (a summary, or the turns with their
+    long tool results cut) stand for `turns`, which stay whole in the conversation and the history file."""
+
+    turns: list[Turn]
+    messages: list[ModelMessage]
+    note: str = ""  # what the compaction did, e.g. "compacted 14 earlier turns, 38k → 3k tokens"
+
+    def holds(self, turns: Sequence[Turn]) -> bool:
+        """Whether it still stands for the first of these turns (none of them re-asked, popped or cleared)."""
+        return len(turns) >= len(self.turns) and all(a is b for a, b in zip(self.turns, turns))
+
+
 class Conversation:
     """One named conversation: its agent (bound to the settings) and its turns."""
 
     def __init__(self, name: str, settings: AgentSettings) -> None:
         self.name = name
         self.turns: list[Turn] = []
+        self.compacted: Compacted | None = None  # the first turns as they are sent, once compacted
         self.lock = threading.RLock()  # background answers land from another thread
         self.agent: Agent = Agent(settings.model or None, name=name)
         self.apply(settings)
@@ -72,9 +87,22 @@ class Conversation:
         return next((index for index, turn in enumerate(self.turns) if turn.cell_id == cell_id), None)
 
     def history_before(self, index: int | None) -> list[ModelMessage]:
-        """What a question is asked against: everything, or only the turns before a re-run cell's turn."""
+        """What a question is asked against: everything, or only the turns before a re-run cell's turn;
+        the compacted first turns as they are sent now (all of them, whole, before a compacted turn)."""
+        return [message for part in self.basis(index) for message in part.messages]
+
+    def basis(self, index: int | None) -> list[Turn | Compacted]:
+        """What `history_before` is made of: the compacted prefix (if it still holds), then whole turns."""
         turns = self.turns if index is None else self.turns[:index]
-        return [message for turn in turns for message in turn.messages]
+        prefix = self.compacted
+        if prefix is None or not prefix.holds(turns):
+            return list(turns)
+        return [prefix, *turns[len(prefix.turns):]]
+
+    @property
+    def all_history(self) -> list[ModelMessage]:
+        """Every message of every turn, none compacted (`%agent_history --all`, --save, the history file)."""
+        return [message for turn in self.turns for message in turn.messages]
 
     def record(self, turn: Turn, replacing: int | None) -> list[Turn]:
         """Add a turn, or replace a re-run cell's turn; returns the later turns that are now stale."""
@@ -151,8 +179,9 @@ class NotebookState:
         if not os.path.exists(path):
             self.save_history_file()
             return
-        for name, turns in read_history_file(path).items():
-            self.conversation(name).turns = turns
+        for name, (turns, compacted) in read_history(path).items():
+            conversation = self.conversation(name)
+            conversation.turns, conversation.compacted = turns, compacted
 
     def save_history_file(self) -> None:
         """Write all conversations atomically (temp file + rename), if a history file is set; a
@@ -165,12 +194,17 @@ class NotebookState:
             for name, conversation in list(self.conversations.items()):
                 with conversation.lock:
                     turns = list(conversation.turns)
+                    compacted = conversation.compacted if conversation.compacted and conversation.compacted.holds(turns) else None
                 conversations[name] = {
                     "messages": ModelMessagesTypeAdapter.dump_python(
                         [message for turn in turns for message in turn.messages], mode="json"),
                     "cell_ids": [turn.cell_id for turn in turns],
                     "models": [turn.model for turn in turns],
                 }
+                if compacted is not None:  # what is sent for the first turns, the turns themselves kept above
+                    conversations[name]["compacted"] = {
+                        "turns": len(compacted.turns), "note": compacted.note,
+                        "messages": ModelMessagesTypeAdapter.dump_python(compacted.messages, mode="json")}
             try:
                 descriptor, temporary = tempfile.mkstemp(prefix=".nbagent-history-", dir=_directory_of(path))
             except OSError as exc:
@@ -211,16 +245,27 @@ def _directory_of(path: str) -> str:
 
 def read_history_file(path: str) -> dict[str, list[Turn]]:
     """The conversations saved in a history file; a `UserError` naming the file if it is not one."""
+    return {name: turns for name, (turns, _) in read_history(path).items()}
+
+
+def read_history(path: str) -> dict[str, tuple[list[Turn], Compacted | None]]:
+    """The conversations of a history file, each with its compacted first turns if it had them."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
         if data.get("format") != HISTORY_FILE_FORMAT:
             raise ValueError(f"not an nbagent history file (format {data.get('format')!r})")
-        return {
-            name: turns_from_messages(messages_from_json(json.dumps(saved["messages"])), saved.get("cell_ids"),
-                                      saved.get("models"))
-            for name, saved in data["conversations"].items()
-        }
+        read = {}
+        for name, saved in data["conversations"].items():
+            turns = turns_from_messages(messages_from_json(json.dumps(saved["messages"])), saved.get("cell_ids"),
+                                        saved.get("models"))
+            compacted = None
+            if saved.get("compacted"):
+                kept = saved["compacted"]
+                compacted = Compacted(turns[:int(kept["turns"])], messages_from_json(json.dumps(kept["messages"])),
+                                      str(kept.get("note", "")))
+            read[name] = (turns, compacted)
+        return read
     except (OSError, ValueError, KeyError, TypeError, AttributeError, UserError) as exc:
         raise UserError(f"cannot use {path} as history file: {first_line(exc)}") from None
 
