@@ -28,7 +28,9 @@ reaches a traceback, a log line or a notebook output.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from typing import Any
 
 _registered_secrets: set[str] = set()
@@ -190,8 +192,14 @@ def _http_hint(status_code: int) -> str:
     return ""
 
 
+_HTML_PAGE = re.compile(r"<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE)
+_HTML_HEAD = re.compile(r"<(head|script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)  # the title repeats in the page
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
 def _excerpt(body: str, limit: int = 200) -> str:
-    """The provider's own error message if the body is JSON, else the body's first `limit` chars."""
+    """The provider's own error message if the body is JSON, the text of an HTML error page (a proxy's,
+    a server that is not the API), else the body's first `limit` chars."""
     import json
 
     text = body.strip()
@@ -205,5 +213,7 @@ def _excerpt(body: str, limit: int = 200) -> str:
             text = error["message"]
         elif isinstance(error, str):
             text = error
+    elif _HTML_PAGE.match(text):
+        text = html.unescape(_HTML_TAG.sub(" ", _HTML_HEAD.sub(" ", text)))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -154,3 +154,27 @@ def test_bad_prices_are_one_line_errors(fresh):
         [error] = run.errors
         assert len(error["traceback"]) == 1 and says in error["evalue"], error["evalue"]
     assert "prices=default" in fresh.execute("%agent_settings temperature=default").stdout
+
+
+
+def test_agent_models_says_a_server_error_page_in_one_short_line(fresh, dead_url):
+    """A server that is not an OpenAI-compatible one (here the standard library's, which answers every GET
+    with its HTML "501 Unsupported method" page) is one short line in its row, not the page."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fresh.execute(f"import os; os.environ['VLLM_BASE_URL'] = 'http://127.0.0.1:{server.server_port}/v1'")
+    try:
+        markdown, plain = shown(fresh.execute("%agent_models"))
+    finally:
+        fresh.execute(f"os.environ['VLLM_BASE_URL'] = '{dead_url}'")
+        server.shutdown()
+        server.server_close()
+    [row] = [line for line in markdown.splitlines() if line.startswith("| vllm |")]
+    cell = row.split(" | ")[-1]
+    assert "HTTP 501" in cell and "Unsupported method" in cell, cell
+    assert "DOCTYPE" not in cell and "html" not in cell.lower() and len(cell) <= 160, cell
+    [plain_row] = [line for line in plain.splitlines() if line.startswith("vllm ")]
+    assert "DOCTYPE" not in plain_row

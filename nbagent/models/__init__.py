@@ -13,7 +13,8 @@ from ..errors import UserError
 from .base import Model, StreamedResponse
 from .providers import PROVIDER_ALIASES, PROVIDERS
 
-__all__ = ["Model", "StreamedResponse", "infer_model", "default_model_name", "KNOWN_PROVIDERS", "PROVIDERS"]
+__all__ = ["Model", "StreamedResponse", "infer_model", "default_model_name", "default_model_origin", "KNOWN_PROVIDERS",
+           "PROVIDERS"]
 
 ALLOW_MODEL_REQUESTS = True
 """Set it to False in a test suite so no HTTP model request leaves by accident (TestModel and FunctionModel
@@ -21,11 +22,13 @@ still answer), as PydanticAI's `models.ALLOW_MODEL_REQUESTS`."""
 
 KNOWN_PROVIDERS = (*PROVIDERS, *PROVIDER_ALIASES, "test")
 
-OFFLINE_NOTICE = (
-    "nbagent: no model configured, using the offline `test` model. "
-    "Set OPENAI_API_KEY or ANTHROPIC_API_KEY, or NBAGENT_MODEL=provider:model (e.g. ollama:llama3.2)."
+HOW_TO_CONFIGURE = (
+    "set OPENAI_API_KEY or ANTHROPIC_API_KEY, or NBAGENT_MODEL=provider:model (e.g. ollama:llama3.2), before starting "
+    "Jupyter (a running kernel does not see them), or in a notebook %agent_settings model=provider:model"
 )
+OFFLINE_NOTICE = f"nbagent: no model configured, using the offline `test` model; {HOW_TO_CONFIGURE}."
 _notice_shown = False
+_DEFAULTS = (("OPENAI_API_KEY", "openai:gpt-4o"), ("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-5"))
 
 
 def default_model_name() -> str:
@@ -33,23 +36,39 @@ def default_model_name() -> str:
     configured = os.environ.get("NBAGENT_MODEL", "").strip()
     if configured:
         return configured
-    if os.environ.get("OPENAI_API_KEY"):
-        return "openai:gpt-4o"
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        return "anthropic:claude-sonnet-4-5"
-    return "test"
+    return next((model for variable, model in _DEFAULTS if os.environ.get(variable)), "test")
+
+
+def default_model_origin() -> str:
+    """The environment variable that chose the default model (NBAGENT_MODEL, or the key found), "" if none did."""
+    if os.environ.get("NBAGENT_MODEL", "").strip():
+        return "NBAGENT_MODEL"
+    return next((variable for variable, _ in _DEFAULTS if os.environ.get(variable)), "")
+
+
+def announce_offline() -> None:
+    """Say, once per process, that the offline `test` model answers because no model is configured."""
+    global _notice_shown
+    if not _notice_shown:
+        _notice_shown = True
+        print(OFFLINE_NOTICE, file=sys.stderr)
 
 
 def infer_model(model: "Model | str | None") -> Model:
-    """Turn what a user wrote into a `Model`; `None` resolves the default (with a notice if offline)."""
-    global _notice_shown
+    """Turn what a user wrote into a `Model`; `None` resolves the default (with a notice if offline, and
+    naming NBAGENT_MODEL if that is what cannot be used)."""
     if isinstance(model, Model):
         return model
     if model is None:
+        if default_model_origin() == "NBAGENT_MODEL":
+            try:
+                return infer_model(default_model_name())
+            except UserError as exc:
+                raise UserError(f"the environment variable NBAGENT_MODEL: {exc}; correct it and restart, "
+                                "or choose a model with %agent_settings model=provider:model") from None
         model = default_model_name()
-        if model == "test" and not _notice_shown:
-            _notice_shown = True
-            print(OFFLINE_NOTICE, file=sys.stderr)
+        if model == "test":
+            announce_offline()
     if not isinstance(model, str) or not model.strip():
         raise UserError(f"model must be 'provider:model-name' or a Model object, got {model!r}")
     provider, _, name = model.strip().partition(":")

@@ -52,8 +52,9 @@ class OfflineModel(LocalModel):
         context = f" (with {earlier} earlier question{'s' if earlier != 1 else ''} in the conversation)" if earlier > 0 else ""
         return (
             f"This is nbagent's offline **test** model. You asked: “{excerpt}”{context}. "
-            "Set `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, or `NBAGENT_MODEL` (e.g. `ollama:llama3.2`), "
-            "to talk to a real model."
+            "To talk to a real model, set `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, or `NBAGENT_MODEL` (e.g. "
+            "`ollama:llama3.2`), before starting Jupyter (a running kernel does not see them), or run "
+            "`%agent_settings model=provider:model` in the notebook."
         )
 
     def calls_for(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> list[ToolCallPart]:

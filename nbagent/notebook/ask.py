@@ -19,7 +19,7 @@ from ..errors import NbAgentError
 from ..events import (AgentRunResultEvent, FunctionToolCallEvent, FunctionToolResultEvent, PartDeltaEvent,
                       PartStartEvent, TextPartDelta, ThinkingPartDelta)
 from ..messages import TextPart, ThinkingPart, UserContent
-from ..models import infer_model
+from ..models import announce_offline, default_model_origin, infer_model
 from ..result import RunResult
 from ..settings import validate_settings
 from .activity import ToolLine, turn_pieces
@@ -85,6 +85,8 @@ class Ask:
              if value is not None}
         )
         self.model = infer_model(args.model) if args.model else self.conversation.agent.model
+        if not (args.model or self.state.settings.model or default_model_origin()):
+            announce_offline()  # nothing chose a model: this question gets the offline one
         self.cell_id = cell_id_of(shell)
         self.kernel = is_kernel()
         self.kernel_tools = args.tools or self.state.settings.tools == TOOLS_KERNEL

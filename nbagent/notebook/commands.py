@@ -17,7 +17,7 @@ from IPython.display import display
 from traitlets import TraitError
 
 from ..errors import NbAgentError, UserError
-from ..models import default_model_name, infer_model
+from ..models import default_model_name, default_model_origin, infer_model
 from ..settings import validate_settings
 from .answer_view import OutputWatch
 from .ask import Ask, is_ask_cell
@@ -127,7 +127,8 @@ def agent_history(args: Any) -> None:
 @one_line_errors
 def agent_models() -> None:
     """`%agent_models`: the providers configured here, and the models the local servers serve."""
-    show_models(get_settings().model or default_model_name())
+    chosen = get_settings().model
+    show_models(chosen or default_model_name(), "%agent_settings" if chosen else default_model_origin())
 
 
 @one_line_errors

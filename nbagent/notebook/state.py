@@ -18,7 +18,7 @@ from ..agent import Agent
 from ..errors import UserError
 from ..messages import (ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, ToolReturnPart,
                         UserPromptPart, messages_from_json)
-from ..models import default_model_name, infer_model
+from ..models import default_model_name, default_model_origin, infer_model
 from .config import AgentSettings, get_settings
 
 HISTORY_FILE_FORMAT = "nbagent-history/1"
@@ -65,14 +65,14 @@ class Conversation:
         self.turns: list[Turn] = []
         self.compacted: Compacted | None = None  # the first turns as they are sent, once compacted
         self.lock = threading.RLock()  # background answers land from another thread
-        self.agent: Agent = Agent(settings.model or None, name=name)
+        self.agent: Agent = Agent(settings.model or _default_model(), name=name)
         self.apply(settings)
 
     def apply(self, settings: AgentSettings) -> None:
         """Push the bound settings into this conversation's agent."""
         wanted = settings.model or default_model_name()
         if self.agent.model.label != wanted:
-            self.agent.model = infer_model(settings.model or None)
+            self.agent.model = infer_model(settings.model or _default_model())
         self.agent.fixed_instructions = settings.system or None
         self.agent.model_settings = {**PROMPT_CACHING, **settings.model_settings()}
 
@@ -141,6 +141,12 @@ def _answered(after_question: Sequence[ModelMessage]) -> bool:
         return (isinstance(after_question[-2], ModelResponse)
                 and all(isinstance(part, ToolReturnPart) for part in after_question[-1].parts))
     return bool(after_question) and isinstance(after_question[-1], ModelResponse)
+
+
+def _default_model() -> str | None:
+    """The default model by name, so that making a conversation never announces the offline model (a
+    question announces it when it uses it); None when NBAGENT_MODEL chose it, so an error names the variable."""
+    return None if default_model_origin() == "NBAGENT_MODEL" else default_model_name()
 
 
 class NotebookState:
