@@ -87,6 +87,15 @@ _LAZY = {
     "UsageLimitExceeded": "nbagent.errors",
     "ToolExecutionError": "nbagent.errors",
     "ModelRetry": "nbagent.errors",
+    "ToolFailed": "nbagent.errors",
+    "ApprovalRequired": "nbagent.errors",
+    "CallDeferred": "nbagent.errors",
+    "ToolReturn": "nbagent.messages",
+    "DeferredToolRequests": "nbagent.deferred",
+    "DeferredToolResults": "nbagent.deferred",
+    "ToolApproved": "nbagent.deferred",
+    "ToolDenied": "nbagent.deferred",
+    "ToolOrOutput": "nbagent.settings",
     "tool": "nbagent.notebook.kernel_tools",
     "models": "nbagent.models",
 }
@@ -96,13 +105,16 @@ __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension"]
 if TYPE_CHECKING:
     from .agent import Agent
     from .capabilities import ModelRequestContext
-    from .errors import (ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError, ToolExecutionError,
-                         RunCancelled, UnexpectedModelBehavior, UsageLimitExceeded, UserError)
+    from .deferred import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
+    from .errors import (ApprovalRequired, CallDeferred, ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError,
+                         RunCancelled, ToolExecutionError, ToolFailed, UnexpectedModelBehavior, UsageLimitExceeded,
+                         UserError)
     from .cancel import CancellationToken
     from .event_stream import AgentRunEvents
     from .exceptions import AgentRunError
-    from .messages import RequestUsage, RunUsage
+    from .messages import RequestUsage, RunUsage, ToolReturn
     from .nodes import CallToolsNode, End, FinalResult, ModelRequestNode, UserPromptNode
+    from .settings import ToolOrOutput
     from .events import (AgentRunResultEvent, AgentStreamEvent, PartEndEvent, FinalResultEvent, FunctionToolCallEvent, FunctionToolResultEvent,
                          PartDeltaEvent, PartStartEvent, TextPartDelta, ThinkingPartDelta, ToolCallPartDelta)
     from .messages import (BinaryContent, ImageUrl, ModelMessage, ModelMessagesTypeAdapter, ModelRequest, ModelResponse, RetryPromptPart,

@@ -12,7 +12,9 @@ from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Iterat
 
 from typing_extensions import TypedDict, Unpack
 
-from .capabilities import AbstractCapability, HistoryProcessor, capabilities_from, static_settings
+from .capabilities import (AbstractCapability, HistoryProcessor, PrepareTools, ToolsPrepareFunc, capabilities_from,
+                           static_settings)
+from .deferred import DeferredToolResults, check_results, pending_calls
 from .errors import UserError
 from .cancel import CancellationToken, resume
 from .event_stream import AgentRunEvents, EventStreamHandler, handled_steps, run_with_handler
@@ -25,7 +27,7 @@ from .messages import MediaContent, ModelMessage, ModelRequest, ModelResponse, R
 from .models import Model, infer_model
 from .result import RunResult, StreamedRunResult
 from .settings import ModelSettings, merge_settings, validate_settings
-from .tools import AgentDepsT, DocstringFormat, RunContext, Tool, tool_from
+from .tools import AgentDepsT, DocstringFormat, RunContext, Tool, ToolPrepareFunc, tool_from
 from .usage import UsageLimits
 
 if TYPE_CHECKING:
@@ -54,6 +56,7 @@ class RunOptions(TypedDict, total=False):
     conversation_id: str | None
     cancellation_token: CancellationToken | None
     event_stream_handler: EventStreamHandler | None
+    deferred_tool_results: DeferredToolResults | None
 
 
 class ToolOptions(TypedDict, total=False):
@@ -65,6 +68,12 @@ class ToolOptions(TypedDict, total=False):
     docstring_format: DocstringFormat
     require_parameter_descriptions: bool
     strict: bool | None
+    prepare: ToolPrepareFunc | None
+    args_validator: Callable[..., Any] | None
+    sequential: bool
+    requires_approval: bool
+    timeout: float | None
+    metadata: dict[str, Any] | None
 
 class MapOptions(TypedDict, total=False):
     """What `agent.map(...)` and `agent.map_async(...)` take besides the rows and the prompt."""
@@ -110,6 +119,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         capabilities: Sequence[AbstractCapability[AgentDepsT]] = (),
         history_processors: Sequence[HistoryProcessor] = (),
         metadata: Mapping[str, Any] | Callable[[RunContext[AgentDepsT]], Mapping[str, Any]] | None = None,
+        prepare_tools: ToolsPrepareFunc | None = None,
+        tool_timeout: float | None = None,
     ) -> None:
         self.model: Model = infer_model(model)
         self._prompts = Prompts(instructions, system_prompt)
@@ -127,6 +138,12 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         for tool in tools:
             self._register(tool_from(tool))
         self.capabilities = capabilities_from(capabilities, history_processors)
+        if prepare_tools is not None:  # PydanticAI's spelling of a PrepareTools capability, applied last
+            self.capabilities.append(PrepareTools(prepare_tools))
+        if tool_timeout is not None and (isinstance(tool_timeout, bool) or not isinstance(tool_timeout, (int, float))
+                                         or tool_timeout <= 0):
+            raise UserError(f"Agent(tool_timeout={tool_timeout!r}): give the seconds a tool may take (> 0)")
+        self.tool_timeout = tool_timeout
         self._capability_settings = static_settings(self.capabilities)
         self._model_override: Model | None = None
         self._deps_override: tuple[Any] | None = None
@@ -277,14 +294,19 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         if run_instructions is not None and not isinstance(run_instructions, str):
             raise UserError(f"instructions= of a run must be a str, got {type(run_instructions).__name__}")
         run_id, conversation_id = _run_ids(history, options.get("run_id"), options.get("conversation_id"))
-        history, parts = resume(history)
+        deferred = options.get("deferred_tool_results")
+        if deferred is not None:  # calls the history left waiting, settled by the run before its request
+            check_results(deferred, pending_calls(history))
+            parts: list[Any] = []
+        else:
+            history, parts = resume(history)
         if not history:
             parts += self._prompts.system_parts()
         if content is not None:
             parts.append(UserPromptPart(content=content))
         request: ModelRequest | None = None
-        if parts or not history or history[-1].kind == "response":
-            if not parts:
+        if parts or not history or history[-1].kind == "response" or deferred is not None:
+            if not parts and deferred is None:
                 raise UserError("Give a prompt: the history passed ends with the model's answer, so there is "
                                 "nothing to send")
             request = ModelRequest(parts=parts,
@@ -305,7 +327,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                        usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
                        history=history, request=request, prompt=content, output=output,
                        output_validators=self._output_validators, capabilities=self.capabilities, usage=usage,
-                       run_id=run_id, conversation_id=conversation_id,
+                       run_id=run_id, conversation_id=conversation_id, tool_timeout=self.tool_timeout,
+                       deferred_tool_results=deferred,
                        setup=self._setup(request, run_instructions) if needs_setup else None)
         run.metadata_sources = metadata
         if not needs_setup:

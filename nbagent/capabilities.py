@@ -23,6 +23,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Sequence, Union
 
+from .deferred import DeferredToolRequests, DeferredToolResults
 from .errors import UserError
 from .messages import ModelMessage, ModelRequest, ModelResponse
 from .settings import ModelSettings, validate_settings
@@ -31,7 +32,8 @@ from .tools import AgentDepsT, RunContext, ToolDefinition
 if TYPE_CHECKING:
     from .models.base import Model, ModelRequestParameters
 
-__all__ = ["AbstractCapability", "ModelRequestContext", "ProcessHistory", "PrepareTools", "HistoryProcessor"]
+__all__ = ["AbstractCapability", "ModelRequestContext", "ProcessHistory", "PrepareTools", "HandleDeferredToolCalls",
+           "HistoryProcessor"]
 
 HistoryProcessor = Union[
     Callable[[list[ModelMessage]], Union[list[ModelMessage], Awaitable[list[ModelMessage]]]],
@@ -80,6 +82,13 @@ class AbstractCapability(Generic[AgentDepsT]):
         (`ctx.messages`) so the request is worth sending again; it is sent again once. (nbagent's own hook:
         `CompactHistory` compacts here when the context was too long.)"""
         return False
+
+    async def handle_deferred_tool_calls(
+        self, ctx: RunContext[AgentDepsT], requests: DeferredToolRequests
+    ) -> DeferredToolResults | None:
+        """Settle tool calls that wait for approval or an external result, in the run (deferred.py):
+        results for some or all of them, or None to leave them to the next capability."""
+        return None
 
 
 def _takes_ctx(function: Callable[..., Any], label: str, shapes: str) -> bool:
@@ -158,6 +167,24 @@ class PrepareTools(AbstractCapability[AgentDepsT]):
             raise UserError(f"PrepareTools: {name} must return a list of ToolDefinition (or None), "
                             f"got {type(prepared).__name__}")
         return prepared
+
+
+@dataclass
+class HandleDeferredToolCalls(AbstractCapability[AgentDepsT]):
+    """Settle deferred tool calls inline: `handler(ctx, requests)`, sync or async, returns
+    `DeferredToolResults` for those it decides (None: none); the run goes on with their results."""
+
+    handler: Callable[[RunContext[Any], DeferredToolRequests], Any]
+
+    def __post_init__(self) -> None:
+        if not _takes_ctx(self.handler, "HandleDeferredToolCalls", "fn(ctx: RunContext, requests), sync or async"):
+            raise UserError("HandleDeferredToolCalls: the handler must take (ctx: RunContext, requests)")
+
+    async def handle_deferred_tool_calls(
+        self, ctx: RunContext[AgentDepsT], requests: DeferredToolRequests
+    ) -> DeferredToolResults | None:
+        results: DeferredToolResults | None = await _call(self.handler, ctx, requests)
+        return results
 
 
 def capabilities_from(capabilities: Sequence[Any], history_processors: Sequence[Any]) -> list[AbstractCapability[Any]]:

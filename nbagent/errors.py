@@ -170,6 +170,34 @@ class ModelRetry(Exception):
         super().__init__(message)
 
 
+class ToolFailed(Exception):
+    """Raise this in a tool when the call is done but failed (a file not found, say): the model is told
+    it failed, as the tool's result, and the tool's retries are not spent."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class ApprovalRequired(Exception):
+    """Raise this in a tool (or its args_validator) when this call needs a person's approval first: the
+    call is deferred (see `DeferredToolRequests`); once approved it runs again with
+    `ctx.tool_call_approved` True. `metadata` travels with the request."""
+
+    def __init__(self, metadata: dict[str, Any] | None = None) -> None:
+        self.metadata = metadata
+        super().__init__("this tool call needs approval")
+
+
+class CallDeferred(Exception):
+    """Raise this in a tool whose result comes from elsewhere (a frontend, a worker): the call is
+    deferred and its result is given later, in `DeferredToolResults.calls`."""
+
+    def __init__(self, metadata: dict[str, Any] | None = None) -> None:
+        self.metadata = metadata
+        super().__init__("this tool call is executed elsewhere")
+
+
 _HTTP_HINTS = {
     401: " (check the API key)",
     403: " (the key is not allowed to use this model)",

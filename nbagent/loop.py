@@ -14,28 +14,26 @@ tool-call pieces, tool events), which `run_stream` and `run_stream_events` consu
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import inspect
 from contextlib import AsyncExitStack
 from typing import Any, AsyncGenerator, Awaitable, Callable, Sequence, Union
 
-from pydantic import ValidationError
-
 from .capture import run_messages
-from .errors import ModelHTTPError, ModelRetry, RunCancelled, ToolExecutionError, UnexpectedModelBehavior, UserError
+from .deferred import DeferredToolRequests, DeferredToolResults, pending_calls
+from .errors import ModelHTTPError, RunCancelled, UnexpectedModelBehavior, UserError
 from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPartDelta, ToolCallPartDelta
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart,
-                       Usage, UserContent)
+                       Usage, UserContent, UserPromptPart)
 from .models.base import Model, ModelRequestParameters, StreamedResponse
 from .capabilities import AbstractCapability, ModelRequestContext
 from .output import OutputSchema
 from .output_run import NOT_RUN, OUTPUT_PROCESSED, FinalOutput, OutputFinisher, OutputValidator
-from .settings import ModelSettings, merge_settings, validate_settings
+from .settings import ModelSettings, ToolOrOutput, merge_settings, validate_settings
+from .tool_run import ToolCallBatch, ToolOutcome, handle_deferred, prepared, settle_calls
 from .tools import RunContext, Tool
 from .usage import UsageLimits
 
-ToolOutcome = Union[ToolReturnPart, RetryPromptPart]
 StepItem = Union[str, ToolCallPartDelta, ThinkingPartDelta, FunctionToolCallEvent, FunctionToolResultEvent,
                  ModelResponse, None]
 """What `steps()` yields: text, tool-call and reasoning pieces, tool events, each finished `ModelResponse`
@@ -73,7 +71,8 @@ class AgentRun:
                  output_validators: Sequence[OutputValidator],
                  capabilities: Sequence[AbstractCapability[Any]] = (), usage: Usage | None = None,
                  run_id: str = "", conversation_id: str | None = None, metadata: dict[str, Any] | None = None,
-                 setup: Callable[[AgentRun], Awaitable[None]] | None = None) -> None:
+                 setup: Callable[[AgentRun], Awaitable[None]] | None = None, tool_timeout: float | None = None,
+                 deferred_tool_results: DeferredToolResults | None = None) -> None:
         self.run_id = run_id
         self.conversation_id = conversation_id
         self.metadata = metadata
@@ -93,6 +92,14 @@ class AgentRun:
         # capture_run_messages' list, if any
         self.messages: list[ModelMessage] = run_messages([*history, request] if request is not None else list(history))
         self.capabilities = capabilities
+        self.tool_timeout = tool_timeout  # seconds, for tools that set no timeout of their own
+        self.tool_prepares = any(tool.prepare is not None for tool in tools.values())  # tools' own prepare=
+        choice = settings.get("tool_choice")
+        if choice == "required" or isinstance(choice, list):
+            raise UserError(f"tool_choice={choice!r} for a whole run would force a tool call on every step, so it "
+                            "could never end; set it per step from a capability's get_model_settings, or use "
+                            "ToolOrOutput(function_tools=[...])")
+        self.resume = deferred_tool_results  # decisions on calls the history left waiting, settled first
         # with capabilities, a history processor may replace the messages: the run's own are known by identity
         self._added: dict[int, ModelMessage] | None = (
             {id(request): request} if request is not None else {}) if capabilities else None
@@ -131,19 +138,19 @@ class AgentRun:
     async def prepare_request(self) -> tuple[list[ModelMessage], ModelSettings, ModelRequestParameters]:
         """What the next request sends: the messages, settings and tools, after the capabilities had
         their say (history processors, prepared tools, per-step settings); as is without capabilities."""
-        if not self.capabilities:
+        if not self.capabilities and not self.tool_prepares and "tool_choice" not in self.settings:
             return self.messages, self.settings, self.params
         ctx = self.context()
         ctx.messages = self.messages  # the run's own list: a history processor replaces its contents
         settings = self.settings
-        tool_defs = [tool.tool_def for tool in self.tools.values()]
+        tool_defs = [tool_def for tool in self.tools.values() if (tool_def := await prepared(tool, ctx)) is not None]
         for capability in self.capabilities:
             per_step = capability.get_model_settings()
             if callable(per_step):
                 settings = merge_settings(settings, validate_settings(per_step(ctx)))
             tool_defs = await capability.prepare_tools(ctx, tool_defs)
-        self.offered = {tool_def.name for tool_def in tool_defs}
-        params = dataclasses.replace(self.params, function_tools=tool_defs)
+        params = choose_tools(dataclasses.replace(self.params, function_tools=tool_defs), settings.get("tool_choice"))
+        self.offered = {tool_def.name for tool_def in params.function_tools}
         request = ModelRequestContext(model=self.model, messages=list(self.messages), model_settings=settings,
                                       model_request_parameters=params)
         for capability in self.capabilities:
@@ -249,6 +256,9 @@ class AgentRun:
     async def run(self) -> FinalOutput:
         """Request and run tools until the model gives an output that validates; return it."""
         await self.begin()
+        if self.resume is not None:
+            async for _ in self.resume_deferred():
+                pass
         while self.final is None:
             self.check_can_request()
             response = await self.request()
@@ -264,6 +274,9 @@ class AgentRun:
         arguments raises before any tool runs.
         """
         await self.begin()
+        if self.resume is not None:
+            async for event in self.resume_deferred():
+                yield event
         first = True
         while True:
             self.check_can_request()
@@ -369,70 +382,63 @@ class AgentRun:
     async def handle_tool_calls(
         self, calls: list[ToolCallPart], settled: dict[str, ToolOutcome]
     ) -> AsyncGenerator[Union[FunctionToolCallEvent, FunctionToolResultEvent], None]:
-        """Run one response's function tool calls (those not `settled` already); yield a call event for
-        each, then a result event as each ends.
+        """Run one response's function tool calls (those not `settled` already, tool_run.py) and settle
+        those that wait (deferred ones); yield a call event for each, then a result event as each ends.
 
-        Appends one `ModelRequest` holding the outcomes in call order. A tool's own exception cancels
-        the others and ends the run as a `ToolExecutionError`; so does cancelling the run.
+        Appends one `ModelRequest` holding the outcomes in call order (and what `ToolReturn` asked to
+        send after them). A tool's own exception cancels the others and ends the run as a
+        `ToolExecutionError`; so does cancelling the run.
         """
         to_run = [call for call in calls if call.tool_call_id not in settled]
         self.usage_limits.check_before_tool_calls(self.usage, len(to_run))
         self.usage.tool_calls += len(to_run)
-        outcomes: dict[str, ToolOutcome] = dict(settled)
-        pending: dict[asyncio.Task[ToolOutcome], ToolCallPart] = {}
+        batch = ToolCallBatch(self, to_run)
         try:
-            for call in to_run:
-                yield FunctionToolCallEvent(call)
-                tool = self.tools.get(call.tool_name)
-                if tool is None or (self.offered is not None and call.tool_name not in self.offered):
-                    outcomes[call.tool_call_id] = self._retry(call, self._unknown_tool_text(call.tool_name),
-                                                              self.default_retries)
-                    continue
-                try:
-                    args = tool.validate_args(call.args)
-                except ValidationError as exc:
-                    errors = exc.errors(include_url=False, include_context=False)
-                    outcomes[call.tool_call_id] = self._retry(call, list(errors), self._max_retries(tool))
-                    continue
-                pending[asyncio.ensure_future(self._call(tool, call, args))] = call
-            for call in to_run:
-                if call.tool_call_id in outcomes:
-                    yield FunctionToolResultEvent(outcomes[call.tool_call_id])
-            waiting = set(pending)
-            while waiting:
-                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    outcome = task.result()  # a tool's exception surfaces here, as ToolExecutionError
-                    outcomes[pending[task].tool_call_id] = outcome
-                    yield FunctionToolResultEvent(outcome)
+            async for event in batch.execute():
+                yield event
         except asyncio.CancelledError:  # a cancel from outside: keep what returned, so the history can continue
             if not self.cancelled_by_tool:  # a tool that cancels its run takes back this step (as PydanticAI)
-                self.add(ModelRequest(parts=[outcomes[call.tool_call_id] for call in calls if call.tool_call_id in outcomes],
-                                      state="interrupted"))
+                returned = {**settled, **batch.outcomes}
+                self.add(ModelRequest(parts=[returned[call.tool_call_id] for call in calls
+                                             if call.tool_call_id in returned], state="interrupted"))
             raise
-        finally:
-            unfinished = [task for task in pending if not task.done()]
-            for task in unfinished:
-                task.cancel()
-            if unfinished:
-                await asyncio.gather(*unfinished, return_exceptions=True)
-        self.add(ModelRequest(parts=[outcomes[call.tool_call_id] for call in calls]))
+        outcomes: dict[str, ToolOutcome] = {**settled, **batch.outcomes}
+        follow_up = batch.follow_up
+        if batch.deferred:
+            async for event in handle_deferred(self, batch.deferred, outcomes, follow_up):
+                yield event
+        parts: list[Any] = [outcomes[call.tool_call_id] for call in calls if call.tool_call_id in outcomes]
+        if follow_up:
+            parts.append(UserPromptPart(follow_up))
+        if parts or self.final is None:
+            self.add(ModelRequest(parts=parts))
 
-    async def _call(self, tool: Tool[Any], call: ToolCallPart, args: dict[str, Any]) -> ToolOutcome:
-        ctx = self.context(call.tool_name, call.tool_call_id, self.retries.get(call.tool_name, 0))
-        try:
-            content = await tool.call(args, ctx)
-        except ModelRetry as exc:
-            return self._retry(call, exc.message, self._max_retries(tool))
-        except Exception as exc:
-            raise ToolExecutionError(call.tool_name, exc) from exc
-        self.retries.pop(call.tool_name, None)  # retries count the failures in a row
-        return ToolReturnPart(tool_name=call.tool_name, content=content, tool_call_id=call.tool_call_id)
+    def deferred_output(self, requests: DeferredToolRequests) -> None:
+        """End the run with the calls that wait as its output (the caller settles them and runs again)."""
+        response = next(message for message in reversed(self.messages) if isinstance(message, ModelResponse))
+        self.final = FinalOutput(requests, response)
 
-    def _max_retries(self, tool: Tool[Any]) -> int:
+    async def resume_deferred(self) -> AsyncGenerator[Union[FunctionToolCallEvent, FunctionToolResultEvent], None]:
+        """A run given `deferred_tool_results`: settle the calls the history left waiting, their results
+        first in the run's request (before the new prompt, if any)."""
+        assert self.resume is not None
+        pending = pending_calls(self.history)
+        outcomes: dict[str, ToolOutcome] = {}
+        follow_up: list[UserContent] = []
+        for call in pending:
+            yield FunctionToolCallEvent(call)
+        async for event in settle_calls(self, pending, self.resume, outcomes, follow_up):
+            yield event
+        request = self.messages[len(self.history)]
+        assert isinstance(request, ModelRequest)
+        request.parts[:0] = [outcomes[call.tool_call_id] for call in pending] + (
+            [UserPromptPart(follow_up)] if follow_up else [])
+        self.resume = None
+
+    def max_retries(self, tool: Tool[Any]) -> int:
         return self.default_retries if tool.max_retries is None else tool.max_retries
 
-    def _retry(self, call: ToolCallPart, content: Union[str, list[Any]], max_retries: int) -> RetryPromptPart:
+    def retry(self, call: ToolCallPart, content: Union[str, list[Any]], max_retries: int) -> RetryPromptPart:
         """Ask the model to try this call again, unless it already failed `max_retries` times in a row."""
         count = self.retries.get(call.tool_name, 0) + 1
         if count > max_retries:
@@ -444,7 +450,21 @@ class AgentRun:
         self.retries[call.tool_name] = count
         return RetryPromptPart(content=content, tool_name=call.tool_name, tool_call_id=call.tool_call_id)
 
-    def _unknown_tool_text(self, name: str) -> str:
+    def unknown_tool_text(self, name: str) -> str:
         offered = [tool for tool in self.tools if self.offered is None or tool in self.offered]
         known = ", ".join(repr(tool) for tool in [*offered, *self.output.tools]) or "none"
         return f"Unknown tool name: {name!r}. Available tools: {known}"
+
+
+def choose_tools(params: ModelRequestParameters, choice: Any) -> ModelRequestParameters:
+    """The tools offered once `tool_choice` (settings.py) had its say."""
+    if choice is None or choice == "auto":
+        return params
+    if choice == "none":
+        return dataclasses.replace(params, function_tools=[])
+    if isinstance(choice, ToolOrOutput):
+        names = set(choice.function_tools)
+        return dataclasses.replace(params, function_tools=[tool for tool in params.function_tools if tool.name in names])
+    names = {tool.name for tool in params.function_tools} if choice == "required" else set(choice)
+    return dataclasses.replace(params, function_tools=[tool for tool in params.function_tools if tool.name in names],
+                               output_tools=[], allow_text_output=False)

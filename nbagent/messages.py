@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal, Sequence, Union
 
@@ -170,17 +171,32 @@ class ToolReturnPart(Positional):
     tool_name: str
     content: ToolContent
     tool_call_id: str
+    metadata: Any = None  # for the application (`ToolReturn(metadata=...)`), never sent to the model
+    outcome: Literal["success", "failed", "denied"] = "success"
     timestamp: datetime = Field(default_factory=_now)
     part_kind: Literal["tool-return"] = "tool-return"
 
     def model_response_str(self) -> str:
         """The text the model sees: a str as is, an image as a note (the image goes alongside), anything
-        else as JSON (pydantic serialises models, dates, ...)."""
+        else as JSON (pydantic serialises models, dates, ...); a failed call as `{"error": ...}`."""
+        if self.outcome == "failed":
+            return to_json({"error": self.content}, fallback=repr).decode()
         if isinstance(self.content, str):
             return self.content
         if isinstance(self.content, MediaContent):
             return f"The result is the {describe_media(self.content)} that follows."
         return to_json(self.content, fallback=repr).decode()
+
+
+@dataclass
+class ToolReturn:
+    """What a tool may return to say more than its value: `return_value` is the tool's result,
+    `content` is sent to the model after the results as a user message (text, images), and `metadata`
+    stays in the history for the application, unseen by the model."""
+
+    return_value: Any
+    content: Union[str, Sequence[UserContent], None] = None
+    metadata: Any = None
 
 
 class RetryPromptPart(Positional):

@@ -28,6 +28,7 @@ from typing_extensions import TypedDict, TypeVar
 
 from .errors import UserError
 from .json_shapes import json_in_text, strict_compatible, with_closed_objects
+from .deferred import DeferredToolRequests
 from .media import BinaryImage
 from .output_types import OUTPUT_TOOL_DESCRIPTION, NoneType, OutputType, TextFunction, is_output_function, type_name
 from .tools import ToolDefinition
@@ -157,6 +158,7 @@ class OutputSchema:
         self.allow_none = False  # None is an output: an empty answer (or the None output tool) gives it
         self.text_function: TextFunction | None = None
         self.image_output = False
+        self.allow_deferred = False
         if spec is str:
             return
         if isinstance(spec, (NativeOutput, PromptedOutput)):
@@ -166,7 +168,8 @@ class OutputSchema:
         if not outputs:
             raise UserError("output_type=[] names no type; give a type such as str or a pydantic model")
         self.image_output = BinaryImage in outputs  # no model nbagent speaks makes images: refused at run time
-        outputs = [output for output in outputs if output is not BinaryImage] or [str]
+        self.allow_deferred = DeferredToolRequests in outputs  # a run may end with the tool calls that wait
+        outputs = [output for output in outputs if output not in (BinaryImage, DeferredToolRequests)] or [str]
         if all(output is NoneType for output in outputs):
             raise UserError("output_type=None alone is no output; give None beside another type, e.g. str | None")
         texts = [output for output in outputs if output is str or isinstance(output, TextOutput)]

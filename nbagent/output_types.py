@@ -75,7 +75,7 @@ class OutputType:
 
     def tool_def(self) -> ToolDefinition:
         return ToolDefinition(self.name, self.description or OUTPUT_TOOL_DESCRIPTION, dict(self.json_schema),
-                              self.strict, "response" if self.wrapped else None)
+                              self.strict, outer_typed_dict_key="response" if self.wrapped else None)
 
     def validate(self, data: str | dict[str, Any] | None) -> Any:
         """The output from the model's JSON (a string or an already parsed object); raises ValidationError.

@@ -7,6 +7,7 @@ unknown key is a `UserError` naming the field, so a typo like `temprature` never
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Mapping, Optional, Union
 
 from pydantic import ConfigDict, Field, StrictBool, TypeAdapter, ValidationError, with_config
@@ -17,6 +18,18 @@ from .errors import UserError
 
 CacheTTL = Union[StrictBool, Literal["5m", "1h"]]
 """A prompt cache breakpoint: True (5 minutes), False (none), or the time it lives."""
+
+
+@dataclass
+class ToolOrOutput:
+    """`tool_choice=ToolOrOutput(function_tools=[...])`: offer only these function tools, and every output tool."""
+
+    function_tools: list[str]
+
+
+ToolChoice = Union[Literal["auto", "none", "required"], list[str], ToolOrOutput]
+"""Which tools the model may use: all ('auto'), no function tools ('none'), a function tool must be called
+('required', or one of the names listed: per step only, from a capability), or `ToolOrOutput`."""
 
 
 @with_config(ConfigDict(extra="forbid"))
@@ -47,6 +60,7 @@ class ModelSettings(TypedDict, total=False):
     parallel_tool_calls: Annotated[bool, Field(strict=True)]
     thinking: Union[StrictBool, Annotated[int, Field(ge=1, strict=True)]]
     reasoning_effort: Literal["minimal", "low", "medium", "high"]
+    tool_choice: ToolChoice
     anthropic_cache_instructions: CacheTTL
     anthropic_cache_tool_definitions: CacheTTL
     anthropic_cache_messages: CacheTTL

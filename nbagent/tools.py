@@ -31,6 +31,7 @@ from pydantic.errors import PydanticUserError
 from pydantic.json_schema import GenerateJsonSchema
 from typing_extensions import NotRequired, TypedDict, TypeVar, is_typeddict
 
+from .deferred import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
 from .errors import UserError
 from .json_shapes import partial_type
 
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     from .messages import ModelMessage, Usage, UserContent
     from .models.base import Model
 
-__all__ = ["AgentDepsT", "RunContext", "ToolDefinition", "DocstringFormat", "Tool", "tool_from"]
+__all__ = ["AgentDepsT", "RunContext", "ToolDefinition", "DocstringFormat", "Tool", "tool_from", "ToolPrepareFunc",
+           "DeferredToolRequests", "DeferredToolResults", "ToolApproved", "ToolDenied"]
 
 AgentDepsT = TypeVar("AgentDepsT", default=None)
 
@@ -65,6 +67,10 @@ class RunContext(Generic[AgentDepsT]):
     tool_call_id: str | None = None
     retry: int = 0
     run_step: int = 0
+    tool_call_approved: bool = False
+    """True when this call runs because a person approved it (see deferred.py)."""
+    tool_call_metadata: Any = None
+    """What `DeferredToolResults.metadata` gave for this call, if anything."""
     partial_output: bool = False
     """True while an output validator or output function sees a streamed output that is not whole yet."""
     run_id: str | None = None
@@ -88,9 +94,16 @@ class ToolDefinition:
     description: str | None = None
     parameters_json_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     strict: bool | None = None
+    sequential: bool = False
+    metadata: dict[str, Any] | None = None
     outer_typed_dict_key: str | None = None
     """For an output tool whose type is not an object (`int`, `list[str]`): the one key its arguments wrap
     the value in (`response`)."""
+
+
+ToolPrepareFunc = Callable[["RunContext[Any]", ToolDefinition], Any]
+"""`prepare=`: `(ctx, tool_def)`, sync or async, returning the definition to offer on this step (changed or
+not) or None to leave the tool out of it."""
 
 
 class SchemaWithoutFieldTitles(GenerateJsonSchema):
@@ -114,15 +127,20 @@ class Tool(Generic[AgentDepsT]):
         docstring_format: DocstringFormat = "auto",
         require_parameter_descriptions: bool = False,
         strict: bool | None = None,
+        prepare: ToolPrepareFunc | None = None,
+        args_validator: Callable[..., Any] | None = None,
+        sequential: bool = False,
+        requires_approval: bool = False,
+        timeout: float | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         self.function = function
         # a partial is named and documented by the function it wraps, not by functools
         described = function.func if isinstance(function, functools.partial) else function
         self.name = name or getattr(described, "__name__", None) or type(described).__name__
-        self.max_retries = max_retries  # None: the agent's default
         self.docstring_format = docstring_format
         self.require_parameter_descriptions = require_parameter_descriptions
-        self.strict = strict
+        self._options(max_retries, strict, prepare, args_validator, sequential, requires_approval, timeout, metadata)
         label = getattr(described, "__name__", self.name)
 
         try:
@@ -165,10 +183,50 @@ class Tool(Generic[AgentDepsT]):
                             "use JSON-friendly types: str, int, float, bool, lists, dicts, pydantic models") from None
         self._schema.pop("title", None)
 
+    def _options(self, max_retries: int | None, strict: bool | None, prepare: ToolPrepareFunc | None,
+                 args_validator: Callable[..., Any] | None, sequential: bool, requires_approval: bool,
+                 timeout: float | None, metadata: dict[str, Any] | None) -> None:
+        """What PydanticAI's tools take besides the function: how the run treats each call."""
+        for label, hook in (("prepare", prepare), ("args_validator", args_validator)):
+            if hook is not None and not callable(hook):
+                raise UserError(f"Tool {self.name!r}: {label}= takes a function, got {type(hook).__name__}")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise UserError(f"Tool {self.name!r}: timeout={timeout!r} must be a number of seconds > 0")
+        self.max_retries = max_retries  # None: the agent's default
+        self.strict = strict
+        self.prepare = prepare  # (ctx, tool_def) -> the definition offered on this step, or None to hide it
+        self.args_validator = args_validator  # (ctx, **args) after validation: ModelRetry, ApprovalRequired, ...
+        self.sequential = sequential  # runs alone: the calls before it finish first, those after wait for it
+        self.requires_approval = requires_approval  # every call is deferred until a person approves it
+        self.timeout = timeout  # None: the agent's tool_timeout
+        self.metadata = metadata
+
+    @classmethod
+    def from_schema(cls, function: Callable[..., Any], name: str, description: str | None,
+                    json_schema: dict[str, Any], takes_ctx: bool = False, sequential: bool = False,
+                    args_validator: Callable[..., Any] | None = None) -> "Tool[Any]":
+        """A tool whose parameters the given JSON schema describes (not the function's signature): the
+        model's arguments must be a JSON object and are passed as keyword arguments, unchecked further."""
+        if not isinstance(json_schema, dict) or json_schema.get("type", "object") != "object":
+            raise UserError(f"Tool.from_schema({name!r}): json_schema must describe an object of parameters")
+        tool = cls.__new__(cls)
+        tool.function, tool.name, tool.description = function, name, description
+        tool.docstring_format, tool.require_parameter_descriptions = "auto", False
+        tool._options(None, None, None, args_validator, sequential, False, None, None)
+        tool.takes_ctx = takes_ctx
+        tool.parameter_names = tuple(json_schema.get("properties", {}))
+        tool._positional_only, tool._single_arg, tool._partial = (), None, None
+        tool._is_async = inspect.iscoroutinefunction(function)
+        tool._target = dict[str, Any]
+        tool._validator = TypeAdapter(dict[str, Any])
+        tool._schema = copy.deepcopy(json_schema)
+        return tool
+
     @property
     def tool_def(self) -> ToolDefinition:
         """A fresh definition each time, so a provider adapter that edits the schema cannot corrupt the tool."""
-        return ToolDefinition(self.name, self.description, copy.deepcopy(self._schema), self.strict)
+        return ToolDefinition(self.name, self.description, copy.deepcopy(self._schema), self.strict,
+                              sequential=self.sequential, metadata=self.metadata)
 
     def validate_args(self, args: str | dict[str, Any] | None) -> dict[str, Any]:
         """Validate the model's arguments (a JSON string, a dict, or None/"" meaning no arguments) against the
