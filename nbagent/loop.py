@@ -14,6 +14,7 @@ tool-call pieces, tool events), which `run_stream` and `run_stream_events` consu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 from contextlib import AsyncExitStack
