@@ -272,3 +272,15 @@ def test_a_bad_config_value_is_reported_and_ignored(provider_server, provider):
         assert "temperature" not in provider.last_request.json
     finally:
         session.close()
+
+
+@pytest.mark.parametrize("name, says", [("print", "is a Python builtin"), ("list", "is a Python builtin"),
+                                        ("class", "a Python keyword"), ("In", "one of IPython's own names"),
+                                        ("2x", "needs a variable name")])
+def test_output_to_a_builtin_keyword_or_ipython_name_is_refused(fresh, provider, name, says):
+    run = ask(fresh, "never asked", f"-o {name}")
+    [error] = run.errors
+    assert len(error["traceback"]) == 1 and says in error["evalue"], error["evalue"]
+    assert provider.requests == []  # refused before the question is sent
+    check = fresh.execute("print(print is __builtins__.print, type(list).__name__, type(In).__name__)")
+    assert check.stdout.split() == ["True", "type", "list"]

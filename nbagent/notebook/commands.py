@@ -6,8 +6,10 @@ notebook layer imports like ordinary code. Every nbagent error becomes one line 
 
 from __future__ import annotations
 
+import builtins
 import functools
 import json
+import keyword
 import re
 import shlex
 import sys
@@ -73,8 +75,8 @@ def _question(shell: Any, args: Any, cell: str) -> Ask:
     """Check the options and fill in the `{expr}` fields: the question, ready to ask."""
     if not cell.strip():
         raise AskError("nothing to ask: write the question in the cell, below %%ask")
-    if args.output is not None and not args.output.isidentifier():
-        raise AskError(f"-o/--output needs a variable name, got {args.output!r}")
+    if args.output is not None:
+        _check_output_name(shell, args.output)
     if args.output_type is not None and args.code:
         raise AskError("--code takes a code block from a text answer; it cannot be used with --output-type")
     # Watched from here, before `{expr}` runs: the answer may be the cell's only output in the end (answer_view.py).
@@ -91,6 +93,18 @@ def _question(shell: Any, args: Any, cell: str) -> Ask:
         if watch is not None:
             watch.stop()
         raise
+
+
+def _check_output_name(shell: Any, name: str) -> None:
+    """-o VAR must be a name the answer can take without breaking Python: refused rather than warned,
+    since by the time a warning is read `print` or `list` would already be gone from the namespace."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise AskError(f"-o/--output needs a variable name, got {name!r}" + (" (a Python keyword)" if name.isidentifier() else ""))
+    if hasattr(builtins, name):
+        raise AskError(f"-o/--output {name}: {name!r} is a Python builtin the answer would hide; choose another name, "
+                       f"e.g. -o {name}_answer")
+    if name in getattr(shell, "user_ns_hidden", {}):
+        raise AskError(f"-o/--output {name}: {name!r} is one of IPython's own names; choose another, e.g. -o answer")
 
 
 @one_line_errors
