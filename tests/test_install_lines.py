@@ -1,6 +1,7 @@
-"""What a new user copies to install nbagent installs this project: the distribution's name is not the
-unrelated `nbagent` on PyPI, every `pip install` line in the README, the docs and the notebooks installs
-from the checkout, and every extra such a line names exists."""
+"""What a new user copies from the README works as written: the distribution's name is not the unrelated
+`nbagent` on PyPI, every `pip install` line in the README, the docs and the notebooks installs the checkout
+with extras that exist, the quickstart says how to get the code and its install line (no test extras)
+installs the commands it runs, and its headless run leaves the checkout as it was."""
 
 from __future__ import annotations
 
@@ -47,3 +48,82 @@ def test_every_install_line_installs_this_checkout():
         assert installed, f"{path}: `pip install {line}` does not install this checkout"
         named = set(filter(None, (installed["extras"] or "").split(",")))
         assert named <= extras, f"{path}: `pip install {line}` names an extra pyproject.toml lacks: {named - extras}"
+
+
+def quickstart() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+
+
+def installed_by(extras: set[str]) -> set[str]:
+    """The distributions `pip install -e '.[extras]'` brings in, followed through the metadata of what is
+    installed here (a distribution not installed here ends its branch)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    meta = project()
+    ours = canonicalize_name(meta["name"])
+    wanted = [(Requirement(line), "") for line in meta["dependencies"]]
+    wanted += [(Requirement(line), "") for extra in extras for line in meta["optional-dependencies"][extra]]
+    found: set[str] = set()
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while wanted:
+        requirement, extra = wanted.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name == ours:  # the self-reference: our own extras
+            wanted += [(Requirement(line), "") for extra in requirement.extras for line in meta["optional-dependencies"][extra]]
+            continue
+        if (name, frozenset(requirement.extras)) in seen:
+            continue
+        seen.add((name, frozenset(requirement.extras)))
+        found.add(name)
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:
+            continue
+        for line in requires:
+            wanted += [(Requirement(line), extra) for extra in ["", *requirement.extras]]
+    return found
+
+
+def test_the_quickstart_says_how_to_get_the_code_and_its_commands_are_installed_by_its_install_line():
+    from importlib.metadata import entry_points
+
+    from packaging.utils import canonicalize_name
+
+    text = quickstart()
+    assert "git clone " in text
+    [install] = [FROM_CHECKOUT.match(line.strip()) for line in PIP_INSTALL.findall(text)][:1]
+    extras = set(filter(None, (install["extras"] or "").split(",")))
+    assert "test" not in extras  # the main install needs no test tools
+    installed = installed_by(extras)
+    commands = set(re.findall(r"^jupyter (\w+)", text, re.MULTILINE) + re.findall(r"`jupyter (\w+)", text))
+    assert {"lab", "execute"} <= commands
+    for command in commands:
+        [script] = entry_points(group="console_scripts", name=f"jupyter-{command}")
+        assert canonicalize_name(script.dist.name) in installed, f"`jupyter {command}` is not installed by {install[0]}"
+
+
+def test_the_headless_command_runs_the_quickstart_and_leaves_the_checkout_clean():
+    import os
+    import subprocess
+    import sys
+
+    [command] = re.findall(r"`(jupyter execute [^`]+)`", quickstart())
+    assert "--inplace" not in command and "--output" not in command
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(path): path.read_bytes() for path in sorted((ROOT / "notebooks").rglob("*")) if path.is_file()}
+
+    before = snapshot()
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "NBAGENT_MODEL")}
+    executable = Path(sys.executable).parent / "jupyter"
+    run = subprocess.run([str(executable), *command.split()[1:]], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert snapshot() == before
