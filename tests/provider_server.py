@@ -258,8 +258,29 @@ class _BodyReply(Reply):
         wire.send_full(self.status, self.headers, body, self.reason)
 
 
+class Hold:
+    """A point in a scripted stream where the server stops until the test releases it: the state the
+    client shows of what came before is held for as long as the test needs to look at it, instead of
+    lasting a timed window the test might miss. `after`: the content pieces sent first (openai_stream),
+    or the events (sse). `reached` is set when the server starts waiting; it gives up (and cuts the
+    stream) after `limit` seconds, or when the server is stopped or cleared."""
+
+    def __init__(self, after: int, *, limit: float = 120.0) -> None:
+        self.after, self.limit = after, limit
+        self.reached = threading.Event()
+        self.released = threading.Event()
+
+    def release(self) -> None:
+        self.released.set()
+
+
+def _holds(hold: Hold | Sequence[Hold], offset: int = 0) -> dict[int, Hold]:
+    """{event number: hold} for holds counted from the event numbered `offset`."""
+    return {offset + h.after: h for h in ([hold] if isinstance(hold, Hold) else hold)}
+
+
 class _StreamReply(Reply):
-    """A chunked response, one event per chunk, optionally slow, cut or stalled."""
+    """A chunked response, one event per chunk, optionally slow, cut, stalled or held."""
 
     def __init__(
         self,
@@ -272,10 +293,12 @@ class _StreamReply(Reply):
         cut_after: int | None = None,
         stall_before_cut: float = 0.0,
         reason: str | None = None,
+        holds: Mapping[int, Hold] | None = None,
     ) -> None:
         self.events, self.status, self.headers = events, status, headers
         self.delay, self.first_delay = delay, first_delay
         self.cut_after, self.stall_before_cut, self.reason = cut_after, stall_before_cut, reason
+        self.holds = dict(holds or {})  # {event number: the hold before it}
 
     def play(self, wire: _Handler, req: RecordedRequest) -> None:
         events = self.events(req)
@@ -284,7 +307,8 @@ class _StreamReply(Reply):
         wire.start_stream(self.status, self.headers, self.reason)
         for i, event in enumerate(events):
             pause = self.first_delay if i == 0 else self.delay
-            if pause > 0 and not wire.wait(pause):
+            hold = self.holds.get(i)
+            if (pause > 0 and not wire.wait(pause)) or (hold is not None and not wire.hold(hold)):
                 wire.cut()
                 return
             wire.send_chunk(event)
@@ -344,6 +368,7 @@ def openai_stream(
     omit_done: bool = False,
     malformed_at: int | None = None,
     headers: HeadersArg = None,
+    hold: Hold | Sequence[Hold] = (),
 ) -> Reply:
     """A Chat Completions SSE stream: role chunk, one chunk per piece, finish chunk,
     optional usage chunk, ``data: [DONE]``.
@@ -357,6 +382,7 @@ def openai_stream(
     - omit_done: end the body cleanly but without ``data: [DONE]``.
     - malformed_at=N: the N-th SSE event (0-based over all events; 0 is the role chunk)
       becomes ``data: {not json``.
+    - hold: wait after ``hold.after`` pieces until the test releases it (see Hold); several may be given.
     """
     pieces = _pieces(text_or_chunks)
 
@@ -385,7 +411,8 @@ def openai_stream(
 
     cut = None if cut_after is None else 1 + min(cut_after, len(pieces))
     return _StreamReply(
-        build, headers=_merge_headers(_SSE_HEADERS, headers), delay=delay, first_delay=first_delay, cut_after=cut
+        build, headers=_merge_headers(_SSE_HEADERS, headers), delay=delay, first_delay=first_delay, cut_after=cut,
+        holds=_holds(hold, offset=1),
     )
 
 
@@ -552,10 +579,12 @@ def sse(
     cut_after: int | None = None,
     status: int = 200,
     headers: HeadersArg = None,
+    hold: Hold | Sequence[Hold] = (),
 ) -> Reply:
     """Any SSE stream (tool calls, thinking, odd providers): a dict becomes ``data: JSON``
     (preceded by ``event: <its "type">`` when named=True); str/bytes go out verbatim,
-    so include the blank line yourself. cut_after=N cuts after N events."""
+    so include the blank line yourself. cut_after=N cuts after N events; hold waits after
+    ``hold.after`` events until the test releases it (see Hold), several may be given."""
     wire_events: list[bytes] = []
     for ev in events:
         if isinstance(ev, Mapping):
@@ -569,6 +598,7 @@ def sse(
         delay=delay,
         first_delay=first_delay,
         cut_after=cut_after,
+        holds=_holds(hold),
     )
 
 
@@ -907,6 +937,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def wait(self, seconds: float) -> bool:
         """Sleep that stop()/clear() can interrupt; False when interrupted."""
         return not self.cancel.wait(seconds)
+
+    def hold(self, hold: Hold) -> bool:
+        """Wait until the test releases `hold`; False when stop()/clear() came first or its limit passed."""
+        hold.reached.set()
+        deadline = time.monotonic() + hold.limit
+        while not hold.released.wait(0.05):  # in slices, to notice stop()/clear() too
+            if self.cancel.is_set() or time.monotonic() > deadline:
+                return False
+        return True
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):

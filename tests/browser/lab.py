@@ -429,11 +429,18 @@ class Sample:
         return "*" in self.prompt
 
 
+def _sample(look: dict | None, t: float) -> Sample:
+    look = look or {}
+    return Sample(t=t, count=look.get("count", 0), texts=look.get("texts", []), htmls=look.get("htmls", []),
+                  prompt=look.get("prompt", ""), node_ids=look.get("ids", []))
+
+
 _PROMPT_NUM = re.compile(r"\[(\d+)\]")
 
-# JS run in the page: a snapshot of cell `index` of the notebook panel `panelId`.
-_SNAPSHOT_JS = """
-([panelSel, index, selector]) => {
+# JS run in the page: a look at cell `index` of the notebook panel `panelSel`, the `selector` nodes in its
+# output area.
+_LOOK_JS = """
+(panelSel, index, selector) => {
   const panel = document.querySelector(panelSel);
   if (!panel) return null;
   const cell = panel.querySelectorAll('.jp-Notebook .jp-Cell')[index];
@@ -450,6 +457,39 @@ _SNAPSHOT_JS = """
     ids: nodes.map(n => n.__labSampleId || (n.__labSampleId = (window.__labSampleSeq = (window.__labSampleSeq || 0) + 1))),
   };
 }
+"""
+_SNAPSHOT_JS = f"([panelSel, index, selector]) => ({_LOOK_JS})(panelSel, index, selector)"
+
+# JS: record the look at each animation frame in which something in the cell changed (a MutationObserver
+# says when), until window.__labRecording.stop() returns the looks. Frames are when the page paints, so
+# these are the states a user could see, however late the test process is to ask.
+_RECORD_JS = f"""
+([panelSel, index, selector]) => {{
+  const look = {_LOOK_JS};
+  const cell = document.querySelector(panelSel).querySelectorAll('.jp-Notebook .jp-Cell')[index];
+  const started = performance.now();
+  const recording = {{looks: [], changed: true, on: true}};
+  const observer = new MutationObserver(() => {{ recording.changed = true; }});
+  observer.observe(cell, {{subtree: true, childList: true, characterData: true, attributes: true}});
+  let last = '';
+  const frame = () => {{
+    if (!recording.on) return;
+    if (recording.changed) {{
+      recording.changed = false;
+      const seen = look(panelSel, index, selector);
+      const key = JSON.stringify(seen);
+      if (seen && key !== last) {{
+        last = key;
+        seen.t = (performance.now() - started) / 1000;
+        recording.looks.push(seen);
+      }}
+    }}
+    requestAnimationFrame(frame);
+  }};
+  frame();
+  recording.stop = () => {{ recording.on = false; observer.disconnect(); return recording.looks; }};
+  window.__labRecording = recording;
+}}
 """
 
 
@@ -590,17 +630,34 @@ class LabPage:
         m = _PROMPT_NUM.search(self.prompt_text(index))
         return int(m.group(1)) if m else None
 
-    def start_cell(self, index: int) -> str:
-        """Run code cell `index` like a user (click its editor, Ctrl+Enter); don't wait.
+    def start_cell(self, index: int, attempts: int = 3) -> str:
+        """Run code cell `index` like a user (click its editor, Ctrl+Enter); don't wait for the end.
 
         Ctrl+Enter is "run cell and stay" (Shift+Enter would also select or
         *insert* a cell below).  Returns the prompt text seen before running.
+
+        Right after a notebook opens, JupyterLab may still move the focus (to the
+        file browser's entry for it), and a key pressed then runs nothing.  Lab
+        shows `[*]` as it handles the key, so a prompt still unchanged a while
+        after the press means the key was lost: the click and press are tried again.
         """
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         before = self.prompt_text(index)
-        # (click() scrolls into view and retries if the node is re-rendered)
-        self.cell_input(index).click()
-        self.page.keyboard.press("Control+Enter")
-        return before
+        changed = """([sel, index, before]) => {
+          const cell = document.querySelector(sel).querySelectorAll('.jp-Notebook .jp-Cell')[index];
+          return cell.querySelector('.jp-InputArea-prompt').innerText.trim() !== before;
+        }"""
+        for _ in range(attempts):
+            # (click() scrolls into view and retries if the node is re-rendered)
+            self.cell_input(index).click()
+            self.page.keyboard.press("Control+Enter")
+            try:
+                self.page.wait_for_function(changed, arg=[self.panel_selector, index, before], timeout=5000, polling=50)
+                return before
+            except PlaywrightTimeout as exc:  # the key was lost
+                lost = exc
+        raise RuntimeError(f"cell {index} did not start after {attempts} tries: {lost}")
 
     def _done_js(self) -> str:
         # Done: the prompt shows a number and it is not the one seen before.
@@ -648,31 +705,28 @@ class LabPage:
         interval: float = 0.05,
         timeout: float = DEFAULT_TIMEOUT,
         on_sample: Callable[[Sample], None] | None = None,
+        every_frame: bool = True,
     ) -> list[Sample]:
-        """Start cell `index`; every `interval` s record the `selector` nodes in its output
-        area (count, innerText, innerHTML) until the cell finished; one last sample after.
+        """Start cell `index` and record the `selector` nodes in its output area (count, innerText,
+        innerHTML) until the cell finished; one last sample after.
 
-        `on_sample(sample)` is called after each sample while the cell runs (e.g. to take a
-        screenshot mid-way); the time it takes delays the next sample.
+        With `every_frame` the samples are the page's own record, taken at each frame in which the cell
+        changed: every state it showed, however busy this process is. Without it (for long outputs,
+        where serialising them at each frame would load the page being measured) they are this
+        process's looks, every `interval` s. `on_sample(sample)` is called with each of those looks
+        while the cell runs (e.g. to take a screenshot mid-way); the time it takes delays the next
+        look, never the page's record.
         """
         before = self.start_cell(index)
         t0 = time.monotonic()
+        if every_frame:
+            self.page.evaluate(_RECORD_JS, [self.panel_selector, index, selector])
         samples: list[Sample] = []
         done_js = self._done_js()
         arg = [self.panel_selector, index, before]
         while True:
-            snap = self.snapshot(index, selector) or {}
             now = time.monotonic() - t0
-            samples.append(
-                Sample(
-                    t=now,
-                    count=snap.get("count", 0),
-                    texts=snap.get("texts", []),
-                    htmls=snap.get("htmls", []),
-                    prompt=snap.get("prompt", ""),
-                    node_ids=snap.get("ids", []),
-                )
-            )
+            samples.append(_sample(self.snapshot(index, selector), now))
             if on_sample is not None:
                 on_sample(samples[-1])
             if self.page.evaluate(done_js, arg):
@@ -681,18 +735,31 @@ class LabPage:
                 raise TimeoutError(f"cell {index} still running after {timeout}s")
             time.sleep(interval)
         self.wait_kernel_idle(timeout)
-        snap = self.snapshot(index, selector) or {}
-        samples.append(
-            Sample(
-                t=time.monotonic() - t0,
-                count=snap.get("count", 0),
-                texts=snap.get("texts", []),
-                htmls=snap.get("htmls", []),
-                prompt=snap.get("prompt", ""),
-                node_ids=snap.get("ids", []),
-            )
-        )
+        if every_frame:
+            samples = [_sample(look, look["t"]) for look in self.page.evaluate("() => window.__labRecording.stop()")]
+        samples.append(_sample(self.snapshot(index, selector), time.monotonic() - t0))
         return samples
+
+    def sample_releasing(
+        self, index: int, holds: Mapping[str, Any], **options: Any
+    ) -> tuple[list[Sample], list[Sample]]:
+        """`sample_while_running`, releasing each of `holds` ({text: something with .release(), e.g. a
+        provider_server.Hold}) once this process sees the text in the cell: the state the hold keeps was
+        on screen for certain. Every hold is released at the end, whatever happened. Returns the samples
+        and this process's looks (which surely include each held state)."""
+        looks: list[Sample] = []
+
+        def release_when_shown(sample: Sample) -> None:
+            looks.append(sample)
+            for text, hold in holds.items():
+                if text in sample.text:
+                    hold.release()
+
+        try:
+            return self.sample_while_running(index, on_sample=release_when_shown, **options), looks
+        finally:
+            for hold in holds.values():
+                hold.release()
 
     # --------------------------------------------------------- save / reopen
     def is_dirty(self) -> bool:

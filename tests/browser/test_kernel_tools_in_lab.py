@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from provider_server import openai_stream, openai_tool_stream
+from provider_server import Hold, openai_stream, openai_tool_stream
 
 from .test_nbagent_in_lab import _publish, lab_env  # noqa: F401 - the same kernel model (a fixture)
 
@@ -51,21 +51,26 @@ def nb(page):
 
 
 def test_tool_lines_stream_in_place_in_the_answer(nb, provider, browser_artifacts):
-    provider.enqueue(openai_tool_stream([call("c1", "list_variables")], first_delay=0.3),
-                     openai_tool_stream([call("c2", "inspect_variable", {"name": "penguins"})], first_delay=0.3),
-                     openai_stream([word + " " for word in ANSWER.split(" ")], delay=0.03))
-    samples = nb.sample_while_running(ASK_DATA, selector=".jp-RenderedMarkdown", interval=0.04)
+    listed = "list_variables() → 2 variable(s)"
+    inspected = "inspect_variable(penguins) → DataFrame 344 × 8"
+    # The server holds the second request until the page showed the first tool's line, and the answer
+    # after its first word until the page showed that: two states seen for certain, not by timing.
+    after_listing, after_first_word = Hold(after=0), Hold(after=1)
+    provider.enqueue(openai_tool_stream([call("c1", "list_variables")]),
+                     openai_tool_stream([call("c2", "inspect_variable", {"name": "penguins"})], hold=after_listing),
+                     openai_stream([word + " " for word in ANSWER.split(" ")], delay=0.03, hold=after_first_word))
+    samples, looks = nb.sample_releasing(ASK_DATA, {listed: after_listing, "Gentoo": after_first_word},
+                                         selector=".jp-RenderedMarkdown", interval=0.04)
     shown = [sample for sample in samples if sample.count]
     # While it streams, finished blocks (tool lines among them) stay in outputs of their own apart from the
     # growing end; at the end the first output, the same node throughout, holds the whole answer.
     assert len({sample.node_ids[0] for sample in shown}) == 1 and shown[-1].count == 1
-    texts = [sample.text for sample in shown]
-    inspected = "inspect_variable(penguins) → DataFrame 344 × 8"
-    only_listing = [text for text in texts if "list_variables() → 2 variable(s)" in text and "inspect_variable" not in text]
+    texts = [sample.text for sample in shown + looks]
+    only_listing = [text for text in texts if listed in text and "inspect_variable" not in text]
     lines_and_partial_text = [text for text in texts if inspected in text and "Gentoo" in text and "impute" not in text]
     assert only_listing and lines_and_partial_text, texts  # the lines came first, the answer grew below them
     final = nb.cell_output(ASK_DATA)
-    assert "list_variables() → 2 variable(s)" in final.inner_text() and inspected in final.inner_text()
+    assert listed in final.inner_text() and inspected in final.inner_text()
     assert final.locator("strong", has_text="Gentoo").count() == 1
     nb.cell(ASK_DATA).scroll_into_view_if_needed()
     _publish(nb.screenshot(browser_artifacts / "nbagent-tools.png", cell=ASK_DATA))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from provider_server import ProviderServer, anthropic_thinking, split_words, sse
+from provider_server import Hold, ProviderServer, anthropic_thinking, split_words, sse
 
 from .test_nbagent_in_lab import loopback_env
 
@@ -45,13 +45,13 @@ def nb(page):
     return page
 
 
-# JS: the output's rendered Markdown: the quote above the answer (its HTML and text) and the text of
+# JS: the outputs' rendered Markdown, top to bottom (while the answer streams, finished blocks are outputs
+# of their own above the growing end): the quote above the answer (its HTML and text) and the text of
 # what follows it up to the footer's <hr>.
 _PARTS_JS = """
 (area) => {
-  const md = area.querySelector('.jp-RenderedMarkdown');
-  if (!md) return null;
-  const blocks = Array.from(md.children);
+  const blocks = Array.from(area.querySelectorAll('.jp-RenderedMarkdown')).flatMap(md => Array.from(md.children));
+  if (!blocks.length) return null;
   const hr = blocks.findIndex(b => b.tagName === 'HR');
   const quote = blocks[0] && blocks[0].tagName === 'BLOCKQUOTE' ? blocks[0] : null;
   return {
@@ -60,10 +60,15 @@ _PARTS_JS = """
     quoteItalic: quote ? Array.from(quote.querySelectorAll('em')).map(e => e.innerText) : [],
     answer: blocks.slice(quote ? 1 : 0, hr < 0 ? blocks.length : hr).map(b => b.innerText.trim()),
     footer: hr < 0 ? '' : blocks.slice(hr + 1).map(b => b.innerText).join('\\n').trim(),
-    outputs: area.querySelectorAll('.jp-OutputArea-output').length,
   };
 }
 """
+
+
+def _sent_text(events: list[dict]) -> str:
+    """The thinking and the text the `events` carry."""
+    deltas = [event["delta"] for event in events if event["type"] == "content_block_delta"]
+    return "".join(delta.get("thinking", "") + delta.get("text", "") for delta in deltas)
 
 
 def _parts(nb, index: int) -> dict | None:
@@ -78,18 +83,30 @@ def _assert_collapsed(parts: dict) -> None:
 
 
 def test_thinking_shows_as_a_quote_then_collapses_to_one_line(nb, provider, browser_artifacts):
-    provider.enqueue(sse(anthropic_thinking(split_words(THINKING), split_words(ANSWER)), named=True, delay=0.04))
+    thinking, answer = split_words(THINKING), split_words(ANSWER)
+    # The server holds the stream in the second paragraph of the thinking until the page showed it and
+    # the screenshot was taken, and again after the answer's first words until the page showed them.
+    events = anthropic_thinking(thinking, answer)
+    in_thinking = Hold(after=next(n for n in range(len(events)) if "Now tuples: they are" in _sent_text(events[:n])))
+    in_answer = Hold(after=next(n for n in range(len(events)) if SENTENCE[:12] in _sent_text(events[:n])))
+    provider.enqueue(sse(events, named=True, delay=0.02, hold=[in_thinking, in_answer]))
     seen: list[dict] = []
 
     def look(sample) -> None:
         parts = _parts(nb, ASK) if sample.count else None
         if parts is not None:
             seen.append(parts)
-            if "Now tuples" in parts["quoteText"] and not any(s.get("shot") for s in seen):
-                parts["shot"] = True
+            if "Now tuples" in parts["quoteText"] and not in_thinking.released.is_set():
                 nb.screenshot(browser_artifacts / "nbagent-thinking.png", cell=ASK)
+                in_thinking.release()
+            if parts["answer"] and SENTENCE[:12] in parts["answer"][0]:
+                in_answer.release()
 
-    samples = nb.sample_while_running(ASK, interval=0.05, on_sample=look)
+    try:
+        samples = nb.sample_while_running(ASK, interval=0.05, on_sample=look)
+    finally:
+        in_thinking.release()
+        in_answer.release()
     assert not samples[-1].running
 
     # While it thinks: a quote (rendered, not raw Markdown) in italics, the words so far, the latest
