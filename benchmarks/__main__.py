@@ -17,6 +17,8 @@ Sections, in the order they run (each adds rows to the one table printed at the 
 - load:    `%load_ext nbagent` in a fresh IPython vs a bare IPython start; the first offline %%ask (load_ext.py).
 - kernel:  display updates per answer and time to first token shown, in a real kernel (kernel.py).
 - long:    display messages and bytes sent for 1,000 / 4,000 / 16,000-word answers, in a real kernel (long_answers.py).
+- map:     agent.map: CPU per row against a raw asyncio + httpx + semaphore loop, 1,000 rows at 200 ms each, a
+           rate-limited server (rate achieved, 429s), 100,000 rows offline (rows/s, peak memory) (row_map.py).
 
 The server runs in its own process (server.py); the clients are in clients.py, the table in table.py.
 """
@@ -35,6 +37,7 @@ from benchmarks.history import bench_history
 from benchmarks.kernel import bench_kernel
 from benchmarks.load_ext import bench_load
 from benchmarks.long_answers import bench_long_answers
+from benchmarks.row_map import bench_map_cpu, bench_map_latency, bench_map_offline, bench_map_rate_limit
 from benchmarks.run_cost import bench_run
 from benchmarks.server import LoadServer
 from benchmarks.stream import bench_stream
@@ -42,8 +45,8 @@ from benchmarks.structured_stream import bench_structured
 from benchmarks.table import check_targets, print_table
 from benchmarks.tool_round_trip import bench_tool
 
-SECTIONS = ("stream", "structured", "run", "tool", "history", "load", "kernel", "long")
-CLIENT_SECTIONS = {"stream", "structured", "run", "tool", "history"}  # run by one Clients in one event loop
+SECTIONS = ("stream", "structured", "run", "tool", "history", "load", "kernel", "long", "map")
+CLIENT_SECTIONS = {"stream", "structured", "run", "tool", "history", "map"}  # run by one Clients in one event loop
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,19 @@ class Sizes:
     kernel_slow: tuple[int, float]  # chunks, seconds apart
     kernel_reps: int
     long_words: tuple[int, ...]
+    map_rows: int  # rows per round of the map's CPU comparison
+    map_reps: int
+    map_latency_rows: int  # rows answered in 200 ms each
+    map_limited: tuple[int, int, int]  # rows, requests a minute, burst
+    map_offline: tuple[int, ...]  # rows on the offline model
 
 
 SIZES = {
-    "full": Sizes(20_000, 7, 3, 300, 300, 400, 7, 3, (300, 0.01), 3, (1_000, 4_000, 16_000)),
-    "quick": Sizes(2_000, 3, 1, 30, 40, 100, 3, 3, (60, 0.01), 1, (100, 400)),
-    "smoke": Sizes(200, 1, 1, 5, 5, 10, 1, 1, (20, 0.01), 1, (50, 100)),
+    "full": Sizes(20_000, 7, 3, 300, 300, 400, 7, 3, (300, 0.01), 3, (1_000, 4_000, 16_000),
+                  1_000, 3, 1_000, (400, 1_200, 10), (10_000, 100_000)),
+    "quick": Sizes(2_000, 3, 1, 30, 40, 100, 3, 3, (60, 0.01), 1, (100, 400), 200, 1, 160, (100, 1_200, 5),
+                   (1_000, 10_000)),
+    "smoke": Sizes(200, 1, 1, 5, 5, 10, 1, 1, (20, 0.01), 1, (50, 100), 48, 1, 48, (30, 1_200, 5), (500, 2_000)),
 }
 
 
@@ -104,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                     await bench_tool(clients, sizes.runs)
                 if "history" in only:
                     await bench_history(clients, (10, 100, 1000), sizes.history_runs)
+                if "map" in only:
+                    await bench_map_cpu(server.url, sizes.map_rows, sizes.map_reps)
+                    await bench_map_latency(server.url, sizes.map_latency_rows)
+                    await bench_map_rate_limit(server.url, *sizes.map_limited)
             finally:
                 await clients.aclose()
 
@@ -115,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             bench_kernel(server, sizes.kernel_slow, sizes.chunks, sizes.kernel_reps)
         if "long" in only:
             bench_long_answers(server, sizes.long_words, 0.005)
+        if "map" in only:
+            bench_map_offline(sizes.map_offline)
     print_table()
     print(f"(whole run {time.perf_counter() - started:.0f} s)")
     return check_targets() if args.check else 0

@@ -4,7 +4,9 @@ Its own process so that its CPU never counts: every CPU figure is `time.process_
 benchmark process only. The prompt tells the server what to send: "stream N [delay S]" streams N
 content chunks (S seconds apart); "structured R" streams one call of the output tool `final_result`
 whose arguments, a report of R table rows, come a few characters a chunk; "markdown W delay S" a
-Markdown answer of W words (`long_answer`), a word a chunk; "tool ..." calls the tool
+Markdown answer of W words (`long_answer`), a word a chunk; "wait MS ..." the echo after MS
+milliseconds; "limited NAME R PERIOD BURST ..." the echo within a rate limit of R requests per PERIOD
+seconds (a token bucket of BURST, one per NAME; 429s with OpenAI's headers beyond it); "tool ..." calls the tool
 `get_value` and, once the request ends with the tool's result (a `tool` message), answers with that
 result; anything else gets the small echo. The server also notes when a stream's first content chunk
 left, for the kernel's time to first token shown.
@@ -141,6 +143,7 @@ def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
 
     replies: dict[tuple[Any, ...], ps.Reply] = {}
     structured: dict[int, ps.Reply] = {}
+    limits: dict[str, ps.RateLimit] = {}
     tool_call = ps.raw(200, json.dumps(TOOL_CALL_COMPLETION), {"Content-Type": "application/json"})
 
     class BenchServer(ps.ProviderServer):
@@ -155,6 +158,13 @@ def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
                 if rows not in structured:
                     structured[rows] = structured_stream(rows)
                 return structured[rows]
+            if words[:1] == ["wait"]:  # "wait MS ...": the echo after MS milliseconds
+                return ps.stall(int(words[1]) / 1000, ps.echo())
+            if words[:1] == ["limited"]:  # "limited NAME R PERIOD BURST ...": the echo within a rate limit
+                name, limit, period, burst = words[1], int(words[2]), float(words[3]), int(words[4])
+                if name not in limits:
+                    limits[name] = ps.RateLimit(limit, period, burst=burst)
+                return limits[name](req)
             if words[:1] == ["markdown"]:
                 n, delay = int(words[1]), float(words[3])
                 if ("markdown", n, delay) not in replies:

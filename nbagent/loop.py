@@ -15,6 +15,7 @@ tool-call pieces, tool events), which `run_stream` and `run_stream_events` consu
 from __future__ import annotations
 
 import asyncio
+import weakref
 import dataclasses
 import inspect
 from contextlib import AsyncExitStack
@@ -111,7 +112,8 @@ class AgentRun:
         self.usage = Usage() if usage is None else usage  # a caller's usage (delegation) counts this run too
         self.retries: dict[str, int] = {}
         self.output = output
-        self.finisher = OutputFinisher(output, output_validators, self.context)
+        context = weakref.WeakMethod(self.context)  # not self.context: a run must not be a cycle the GC has to find
+        self.finisher = OutputFinisher(output, output_validators, lambda *args: context()(*args))  # type: ignore[misc]
         self.final: FinalOutput | None = None
         if output.image_output:
             raise UserError(f"Image output is not supported by {model.label}: nbagent's models answer in text "

@@ -10,10 +10,11 @@ stack up into a storm:
 - a 429 pauses every sender until the provider's reset: `retry-after-ms`, `Retry-After`, the
   `x-ratelimit-reset-*` durations (`1s`, `6m0s`) or Anthropic's `anthropic-ratelimit-*-reset` times,
   else a backoff that grows while 429s keep coming; the paused request is then sent again;
-- requests are paced when the provider says how many remain (`x-ratelimit-remaining-requests` with
-  its limit and reset, or Anthropic's): with few left, starts are spaced at the rate they refill; with
-  no such headers, a 429 sets the pace a little under the rate that caused it, which then rises again
-  slowly with each success;
+- requests are paced when the provider says how many remain (`x-ratelimit-remaining-requests` and
+  `-limit-requests`, or Anthropic's `anthropic-ratelimit-requests-*`): with few left (providers enforce
+  a minute's limit in finer slices, so the bucket can be much smaller than the limit), starts are spaced
+  at the per-minute limit; with no such headers, a 429 sets the pace a little under the rate that met
+  it, which then rises again slowly with each success;
 - when the limit does not clear (the provider asks to wait longer than `patience`, or nothing has
   succeeded for `patience` seconds of 429s), the gate closes: every request waiting or yet to come
   fails with `RateLimitNotClearing`, and the map ends keeping the finished rows.
@@ -34,6 +35,9 @@ from .. import _http
 from ..errors import ModelHTTPError
 
 PATIENCE = 120.0  # seconds of nothing but 429s (or one asked wait) after which the limit "does not clear"
+SLOW_DOWN = 1.25  # with no rate headers, a 429 sets the pace this much slower than the rate that met it
+PROBE = 0.995  # ... and each success then shortens the interval by this factor (~45 successes to find it again)
+CATCH_UP = 2  # late starts the pace may make up at once
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
@@ -90,16 +94,14 @@ def reset_seconds(response: httpx.Response) -> float | None:
     return min((seconds for _, seconds in waits), default=None)
 
 
-def request_budget(response: httpx.Response) -> tuple[int, int, float] | None:
-    """(limit, remaining, seconds until full) of the request limit, when the provider says so."""
+def request_budget(response: httpx.Response) -> tuple[int, int] | None:
+    """(requests a minute, requests remaining) when the provider says so (OpenAI's and Anthropic's
+    request limits are both per minute)."""
     headers = response.headers
     limit = headers.get("x-ratelimit-limit-requests") or headers.get("anthropic-ratelimit-requests-limit")
     remaining = headers.get("x-ratelimit-remaining-requests") or headers.get("anthropic-ratelimit-requests-remaining")
-    openai_reset = headers.get("x-ratelimit-reset-requests")
-    anthropic_reset = headers.get("anthropic-ratelimit-requests-reset")
-    reset = parse_duration(openai_reset) if openai_reset else _until(anthropic_reset) if anthropic_reset else None
     try:
-        return (int(limit), int(remaining), reset) if limit and remaining and reset is not None else None
+        return (int(limit), int(remaining)) if limit and remaining else None
     except ValueError:
         return None
 
@@ -145,7 +147,8 @@ class RequestGate(_http.RequestGate):
             self.in_flight += 1
             self.sent += 1
             self._starts.append(now)
-            self._next_start = now + self._interval
+            # on the pace's own timeline: starts that came late (a busy machine) let the next catch up, two at most
+            self._next_start = max(self._next_start + self._interval, now - CATCH_UP * self._interval)
 
     def release(self, response: httpx.Response | None) -> None:
         self.in_flight -= 1
@@ -157,21 +160,19 @@ class RequestGate(_http.RequestGate):
             self._strikes = 0
             self.limit = min(float(self.concurrency), self.limit + 1.0 / max(self.limit, 1.0))
             if self._learned_pace:
-                self._interval *= 0.98  # probe a little faster after each success
+                self._interval *= PROBE  # a little faster after each success, to find the limit again
         self._pace_from(response)
 
-    def _pace_from(self, response: httpx.Response) -> None:
-        """Space starts at the refill rate when the provider says few requests remain."""
+    def _pace_from(self, response: httpx.Response) -> bool:
+        """When the provider says few requests remain, space starts at its per-minute limit; with many
+        left, send freely. False when it says nothing."""
         budget = request_budget(response)
         if budget is None:
-            return
-        limit, remaining, reset = budget
+            return False
+        per_minute, remaining = budget
         self._learned_pace = False
-        if remaining > 2 * self.concurrency or limit <= remaining or reset <= 0:
-            self._interval = 0.0
-            return
-        refill_per_second = (limit - remaining) / reset
-        self._interval = 1.0 / refill_per_second if refill_per_second > 0 else 0.0
+        self._interval = 60.0 / per_minute if per_minute > 0 and remaining <= 2 * self.concurrency else 0.0
+        return True
 
     async def rate_limited(self, response: httpx.Response, body: str, model_label: str) -> None:
         """A 429 came back: pause everyone until the reset, slow down, then let the caller send it again."""
@@ -189,11 +190,10 @@ class RequestGate(_http.RequestGate):
             raise RateLimitNotClearing(429, model_label, body, attempts=1, retry_after=asked)
         self.limit = max(1.0, self.limit / 2)
         self._paused_until = max(self._paused_until, now + wait)
-        self._pace_from(response)
-        if request_budget(response) is None:
+        if not self._pace_from(response):
             recent = [start for start in self._starts if start > now - 2.0]
             if len(recent) >= 2:  # a little under the rate that met the limit
-                self._interval = max(self._interval, (now - recent[0]) / (len(recent) - 1) * 1.25)
+                self._interval = max(self._interval, (now - recent[0]) / (len(recent) - 1) * SLOW_DOWN)
                 self._learned_pace = True
         await asyncio.sleep(max(0.0, self._paused_until - time.monotonic()))
         self._raise_if_closed()
