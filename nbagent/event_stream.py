@@ -149,6 +149,7 @@ class AgentRunEvents(Generic[OutputDataT]):
     def __init__(self, run: AgentRun) -> None:
         self._run = run
         self._events = run_events(run)
+        self.result: RunResult[OutputDataT] | None = None  # once the run is over
 
     async def __aenter__(self) -> AgentRunEvents[OutputDataT]:
         return self
@@ -161,10 +162,13 @@ class AgentRunEvents(Generic[OutputDataT]):
 
     async def __anext__(self) -> AgentStreamEvent | AgentRunResultEvent[OutputDataT]:
         try:
-            return await self._run.guard(self._events.__anext__())
+            event = await self._run.guard(self._events.__anext__())
         except BaseException:
             await self._events.aclose()
             raise
+        if type(event) is AgentRunResultEvent:
+            self.result = event.result
+        return event
 
     def cancel(self) -> None:
         """Stop the run (from any task or thread); iterating on raises `RunCancelled`."""

@@ -346,6 +346,8 @@ async def test_run_stream_events_with_async_with_or_async_for_and_event_handlers
 
     async with agent.run_stream_events("Weather?") as events:
         kinds = [type(event).__name__ async for event in events]
+    assert events.result is not None and events.result.output == "tools said ['sunny']"
+    assert events.usage.requests == 2 and len(events.all_messages()) == 4
     assert kinds == ["PartStartEvent", "PartEndEvent", "FunctionToolCallEvent", "FunctionToolResultEvent",
                      "PartStartEvent", "FinalResultEvent", "PartDeltaEvent", "PartDeltaEvent", "PartEndEvent",
                      "AgentRunResultEvent"]
@@ -487,3 +489,56 @@ async def test_event_and_result_reprs_read_as_pydantic_ais() -> None:
     assert repr(events[-2]).startswith("PartEndEvent(index=0, part=TextPart(")
     assert repr(PartDeltaEvent(0, __import__("nbagent").TextPartDelta("x"))) == \
         "PartDeltaEvent(index=0, delta=TextPartDelta(content_delta='x'))"
+
+
+# ---------------------------------------------------------------- a cancelled history on the wire
+
+
+@pytest.mark.parametrize("protocol", ["openai", "anthropic"])
+async def test_a_history_cancelled_while_tools_ran_is_accepted_by_both_protocols(provider: Any, protocol: str) -> None:
+    """Over the loopback server: the model calls two tools, the run is cancelled while one still runs;
+    continuing sends every call answered, in order, right after the assistant's calls."""
+    from provider_server import anthropic_json, openai_json
+
+    from nbagent import AnthropicModel, OpenAIModel
+
+    key = "sk-test-loopback-0123456789"
+    if protocol == "openai":
+        model: Any = OpenAIModel("gpt-4o-mini", base_url=provider.openai_base_url, api_key=key)
+        provider.enqueue(openai_json(None, tool_calls=[("c1", "fast", "{}"), ("c2", "slow", "{}")]),
+                         openai_json("Understood."))
+    else:
+        model = AnthropicModel("claude-haiku-4-5", base_url=provider.anthropic_base_url, api_key=key)
+        provider.enqueue(anthropic_json(tool_calls=[("c1", "fast", {}), ("c2", "slow", {})]),
+                         anthropic_json("Understood."))
+    agent = Agent(model)
+    fast_done = asyncio.Event()
+
+    @agent.tool_plain
+    async def fast() -> str:
+        fast_done.set()
+        return "fast result"
+
+    @agent.tool_plain
+    async def slow() -> str:
+        await asyncio.sleep(60)
+        return "never"
+
+    token = CancellationToken()
+    task = asyncio.create_task(agent.run("Both", cancellation_token=token))
+    await asyncio.wait_for(fast_done.wait(), 10)
+    token.cancel()
+    with pytest.raises(RunCancelled) as caught:
+        await asyncio.wait_for(task, 10)
+
+    result = await agent.run("Go on", message_history=caught.value.all_messages())
+    assert result.output == "Understood."
+    sent = provider.requests[-1].json["messages"]
+    if protocol == "openai":
+        assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool", "user"]
+        assert [m["tool_call_id"] for m in sent[2:4]] == ["c1", "c2"]
+        assert "cancelled" in sent[3]["content"]
+    else:
+        assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+        blocks = sent[2]["content"]
+        assert [b.get("tool_use_id") for b in blocks[:2]] == ["c1", "c2"] and blocks[2]["type"] == "text"
