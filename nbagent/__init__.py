@@ -98,6 +98,8 @@ _LAZY = {
     "ToolOrOutput": "nbagent.settings",
     "tool": "nbagent.notebook.kernel_tools",
     "models": "nbagent.models",
+    "batch_jobs": "nbagent.rowmap.batch",
+    "BatchJob": "nbagent.rowmap.batch",
 }
 
 __all__ = sorted(_LAZY) + ["load_ipython_extension", "unload_ipython_extension"]
@@ -128,6 +130,7 @@ if TYPE_CHECKING:
     from .models.test import TestModel
     from .capture import capture_run_messages
     from .notebook.kernel_tools import tool
+    from .rowmap.batch import BatchJob, batch_jobs
     from .result import AgentRunResult, RunResult, StreamedRunResult
     from .settings import ModelSettings
     from .tools import RunContext, Tool, ToolDefinition

@@ -116,10 +116,14 @@ async def send(
     url: str,
     *,
     headers: dict[str, str],
-    json: dict[str, Any],
+    json: dict[str, Any] | None = None,
     settings: ModelSettings,
+    files: dict[str, Any] | None = None,
+    data: dict[str, str] | None = None,
 ) -> httpx.Response:
     """Send a request with retries; return the streaming response (2xx) or raise a typed error.
+
+    The body is `json`, or a multipart form of `files` and `data` fields (a batch input file).
 
     Retried: connect timeouts, connections dropped before any response byte, and 408/409/429/5xx
     answers, up to `max_retries` times and `MAX_TOTAL_RETRY_WAIT` seconds of waiting. Not retried: a
@@ -128,7 +132,8 @@ async def send(
     caller owns it from then on and must close it (`aclose`).
     """
     client = get_client()
-    request = client.build_request(method, url, headers=headers, json=json, timeout=timeout_for(settings))
+    request = client.build_request(method, url, headers=headers, json=json, files=files, data=data,
+                                   timeout=timeout_for(settings))
     max_retries = settings.get("max_retries", DEFAULT_MAX_RETRIES)
     gate = request_gate.get()
     waited = 0.0

@@ -409,6 +409,27 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
     is_call_tools_node = staticmethod(is_call_tools_node)
     is_end_node = staticmethod(is_end_node)
 
+    # ------------------------------------------------------------------ batch jobs
+
+    def submit_batch(self, rows: Any, prompt: str | None = None, *, output_type: OutputSpec[Any] | None = None,
+                     deps: AgentDepsT = None,  # type: ignore[assignment]
+                     model_settings: Mapping[str, Any] | None = None, cache: Any = True) -> Any:
+        """`map`'s rows as a job on the provider's batch engine (OpenAI Batch API, Anthropic Message
+        Batches): about half the price, answered within a day, recorded so it survives a kernel restart.
+        Returns a `BatchJob` (`refresh()`, `cancel()`, `wait()`, `result()` → `map`'s DataFrame)."""
+        from .rowmap.batch import submit_batch  # pandas loads with the row map, never with the agent
+
+        return submit_batch(self, rows, prompt, output_type=output_type, deps=deps, model_settings=model_settings,
+                            cache=cache)
+
+    def batch_job(self, job_id: str, *, output_type: OutputSpec[Any] | None = None, cache: Any = True) -> Any:
+        """A recorded batch job (`nbagent.batch_jobs()` lists them) bound to this agent, so `result()`
+        validates the answers with its output type, e.g. after a kernel restart."""
+        from .rowmap.batch import batch_job
+
+        return batch_job(self, job_id, output_type=output_type, cache=cache)
+
+
     # ------------------------------------------------------------------ one question over many rows
 
     def map(self, rows: Any, prompt: str | None = None, /, **options: Unpack[MapOptions]) -> "pandas.DataFrame":

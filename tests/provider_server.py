@@ -8,6 +8,7 @@ It speaks two protocols:
 
 * OpenAI Chat Completions: ``POST /v1/chat/completions`` (base URL ``server.openai_base_url``)
 * Anthropic Messages:      ``POST /v1/messages``         (base URL ``server.anthropic_base_url``)
+* both providers' batch endpoints (files, batches, results): ``server.batches``, provider_batches.py
 
 With an empty reply queue it echoes ("Echo: " + last user text).  Tests script other
 answers with ``server.enqueue(openai_stream(...), error(429, retry_after=1), ...)``, or answer every
@@ -38,6 +39,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, Union
 from urllib.parse import urlsplit
 
 from prompt_cache import CacheUse, PromptCache
+from provider_batches import Batches
 
 CASSETTES = Path(__file__).resolve().parent / "fixtures" / "cassettes" / "pydantic-ai"
 
@@ -976,6 +978,7 @@ class ProviderServer:
         self._conns: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.batches = Batches(lambda: self.url)  # the batch endpoints (provider_batches.py)
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> ProviderServer:
@@ -1067,6 +1070,7 @@ class ProviderServer:
             self.prompt_cache = None
             old, self._cancel = self._cancel, threading.Event()
         old.set()
+        self.batches.reset()
 
     @property
     def pending(self) -> int:
@@ -1132,16 +1136,17 @@ class ProviderServer:
             handler.cancel = self._cancel
             reply: Reply | None = None
             authorized = self._authorized(req)
-            if authorized and req.method == "POST" and self._queue:
+            if authorized and req.method == "POST" and self._queue and not self.batches.owns(req.path):
                 reply = self._queue.popleft()
             responder = self._responder
-        if authorized and reply is None and responder is not None and req.method == "POST":
+        if authorized and reply is None and responder is not None and req.method == "POST" \
+                and not self.batches.owns(req.path):
             reply = responder(req)
         if not authorized:
             message = "invalid x-api-key" if req.is_anthropic else "Incorrect API key provided."
             reply = error(401, message)
         elif reply is None:
-            reply = self._default_reply(req)
+            reply = self.batches.route(req) or self._default_reply(req)
         try:
             reply.play(handler, req)
         except _QUIET_ERRORS:

@@ -1,0 +1,338 @@
+"""Batch jobs: a map run by the provider's own batch engine (OpenAI Batch API, Anthropic Message Batches),
+for maps too large or too cheap to run live — about half the price, answered within a day.
+
+`agent.submit_batch(rows, prompt, output_type=...)` renders the rows as `map` does, folds identical
+requests into one, builds each request exactly as the live path would (the model's own request body),
+submits it in as many provider batches as the limits need, and records the job in the cache database,
+so `batch_jobs()` lists it after a kernel restart. `job.refresh()` reads the provider's status,
+`job.cancel()` stops it, `job.result()` reads the answers back into the DataFrame `map` returns (typed
+columns and `_error`; rows that errored, expired or were cancelled say so there), costed at the batch
+price. Each answer goes through the agent's own output validation; a batch has no second round, so an
+answer that does not validate is that row's error rather than a retry.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Mapping
+
+from ..agent import run_coroutine_sync
+from ..errors import NbAgentError, UserError
+from ..messages import ModelRequest, RetryPromptPart
+from ..models import infer_model
+from ..models.anthropic import AnthropicModel
+from ..models.http import HTTPModel
+from ..models.openai import OpenAIModel
+from ..prices import batch_price_of, price_of
+from .batch_wire import BatchProtocol, Line, RemoteBatch, protocol_for
+from .columns import ResultColumns, ResultTable
+from .rows import plan_rows
+from .store import JobRecord, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..agent import Agent
+
+_HTTP_SETTINGS = ("timeout", "max_retries")  # what reading the job later needs (never headers: they may hold keys)
+
+
+def submit_batch(agent: Agent[Any, Any], rows: Any, prompt: str | None = None, *, output_type: Any = None,
+                 deps: Any = None, model_settings: Mapping[str, Any] | None = None,
+                 cache: Any = True) -> BatchJob:
+    """Submit the rows as a batch job and record it; see the module docstring."""
+    plan = plan_rows(rows, prompt)
+    if agent.tools:
+        raise UserError(f"A batch job answers each row in one request, without tool rounds; this agent has tools "
+                        f"({', '.join(agent.tools)}): use agent.map(...) for it")
+    lines: list[Line] = []
+    request_of_row: list[int] = []
+    seen: dict[str, int] = {}
+    protocol: BatchProtocol | None = None
+    for text in plan.prompts:
+        run = agent._start(text, None, model_settings, None, None, deps, None, output_type)
+        if protocol is None:
+            protocol = protocol_for(run.model, run.settings)
+        body = run.model._body(run.messages, run.settings, False, run.params)  # what the live path sends
+        key = protocol.encode(("", body)).decode()
+        if key not in seen:
+            seen[key] = len(lines)
+            lines.append((f"row-{len(lines)}", body))
+        request_of_row.append(seen[key])
+    if protocol is None:
+        raise UserError("submit_batch: there are no rows to submit")
+    parts = [run_coroutine_sync(protocol.submit(part)) for part in protocol.parts(lines)]
+    model = protocol.model
+    record = JobRecord(
+        id=parts[0].id, provider=protocol.provider, model=model.label, base_url=model.base_url,
+        created_at=time.time(), status=_job_status(parts), rows=len(request_of_row),
+        detail={"parts": [part.as_record() for part in parts], "request_of_row": request_of_row,
+                "index": _index_json(plan.index), "output": _output_name(agent, output_type),
+                "settings": {name: run.settings[name] for name in _HTTP_SETTINGS if name in run.settings}},
+    )
+    store = open_store(cache)
+    store.record_job(record)
+    return BatchJob(record, store, agent=agent, output_type=output_type, index=plan.index, prompts=plan.prompts)
+
+
+class BatchJob:
+    """A submitted batch job: its provider, id, status and row counts; refresh, cancel, result."""
+
+    def __init__(self, record: JobRecord, store: Any, *, agent: Agent[Any, Any] | None = None,
+                 output_type: Any = None, index: Any = None, prompts: list[str] | None = None) -> None:
+        self._record = record
+        self._store = store
+        self._agent = agent
+        self._output_type = output_type
+        self._index = index
+        self._prompts = prompts
+
+    # ------------------------------------------------------------------ what it is
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def provider(self) -> str:
+        return self._record.provider
+
+    @property
+    def model(self) -> str:
+        return self._record.model
+
+    @property
+    def status(self) -> str:
+        """`in_progress` until every provider batch ended, then `completed`, `cancelled`, `expired` or `failed`."""
+        return self._record.status
+
+    @property
+    def batch_ids(self) -> list[str]:
+        """The provider's batch ids (one per batch the rows needed)."""
+        return [part.id for part in self._parts]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Requests succeeded, failed (errored, expired or cancelled) and still processing, over every batch."""
+        parts = self._parts
+        return {"requests": len(set(self._record.detail["request_of_row"])),
+                "succeeded": sum(part.succeeded for part in parts), "failed": sum(part.failed for part in parts),
+                "processing": sum(part.processing for part in parts)}
+
+    @property
+    def _parts(self) -> list[RemoteBatch]:
+        return [RemoteBatch.from_record(part) for part in self._record.detail["parts"]]
+
+    def __repr__(self) -> str:
+        counts = self.counts
+        return (f"BatchJob({self.id!r}, {self.model}, {self.status}, {self._record.rows} rows: "
+                f"{counts['succeeded']} succeeded, {counts['failed']} failed, {counts['processing']} processing)")
+
+    def as_row(self) -> dict[str, Any]:
+        """The job as a line of `batch_jobs()`."""
+        return {"id": self.id, "provider": self.provider, "model": self.model, "status": self.status,
+                "rows": self._record.rows, **self.counts,
+                "created": datetime.fromtimestamp(self._record.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+    # ------------------------------------------------------------------ talking to the provider
+
+    def _protocol(self) -> BatchProtocol:
+        return protocol_for(_model(self._record), self._record.detail.get("settings") or {})
+
+    def refresh(self) -> BatchJob:
+        """Read every unfinished provider batch's status now, and record it."""
+        protocol = self._protocol()
+
+        async def read() -> list[RemoteBatch]:
+            return [part if part.done else await protocol.read(part.id) for part in self._parts]
+
+        self._save(run_coroutine_sync(read()))
+        return self
+
+    def cancel(self) -> BatchJob:
+        """Ask the provider to stop every unfinished batch; rows already answered are kept for `result()`."""
+        protocol = self._protocol()
+
+        async def cancel() -> list[RemoteBatch]:
+            return [part if part.done else await protocol.cancel(part.id) for part in self._parts]
+
+        self._save(run_coroutine_sync(cancel()))
+        return self
+
+    def wait(self, *, poll: float = 30.0, timeout: float | None = None) -> BatchJob:
+        """Refresh every `poll` seconds until the job ended (an interrupt stops waiting; the job runs on)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.refresh()
+        while self.status == "in_progress":
+            if deadline is not None and time.monotonic() >= deadline:
+                raise UserError(f"Batch job {self.id} is still in progress after {timeout:g} s; "
+                                "call job.wait() again or job.result() later")
+            time.sleep(poll)
+            self.refresh()
+        return self
+
+    def _save(self, parts: list[RemoteBatch]) -> None:
+        self._record.detail["parts"] = [part.as_record() for part in parts]
+        self._record.status = _job_status(parts)
+        self._store.update_job(self._record)
+
+    # ------------------------------------------------------------------ the answers
+
+    def result(self, *, prices: Mapping[str, list[float]] | None = None) -> pd.DataFrame:
+        """The answers as `map`'s DataFrame: one row per input row, typed columns, `_error`; costed at the batch price."""
+        if self.status == "in_progress":
+            self.refresh()
+        if self.status == "in_progress":
+            counts = self.counts
+            raise UserError(f"Batch job {self.id} is still in progress ({counts['succeeded'] + counts['failed']} of "
+                            f"{counts['requests']} requests done): call job.result() later, or job.wait() first")
+        agent = self._agent_for_result()
+        protocol = self._protocol()
+        request_of_row: list[int] = self._record.detail["request_of_row"]
+        first_row = {request: row for row, request in reversed(list(enumerate(request_of_row)))}
+        outcomes: dict[int, tuple[Any, str | None]] = {}
+        tokens = [0, 0]
+
+        async def read() -> None:
+            for part in self._parts:
+                async for line in protocol.results(part):
+                    number = int(line.custom_id.removeprefix("row-"))
+                    prompt = self._prompts[first_row[number]] if self._prompts else ""
+                    outcomes[number] = await self._outcome(agent, protocol, line.body, line.error, tokens, prompt)
+
+        run_coroutine_sync(read())
+        problem = next((part.problem for part in self._parts if part.problem), None)
+        missing = problem or f"no answer: the batch {self.status} before this row was answered"
+        table = ResultTable(ResultColumns(agent.output_type if self._output_type is None else self._output_type),
+                            len(request_of_row))
+        failed = 0
+        for row, request in enumerate(request_of_row):
+            value, error = outcomes.get(request, (None, missing))
+            if error is None:
+                table.set_output(row, value)
+            else:
+                table.set_error(row, error)
+                failed += 1
+        frame = table.frame(self._result_index())
+        cost = self._cost(tokens, prices or {})
+        frame.attrs["nbagent"] = {
+            "rows": len(request_of_row), "requests sent": len(set(request_of_row)),
+            "duplicates folded": len(request_of_row) - len(set(request_of_row)),
+            "failed rows": failed, "tokens in": tokens[0], "tokens out": tokens[1],
+            "cost": None if cost is None else float(cost), "price": "batch", "batch job": self.id,
+            "batches": self.batch_ids,
+        }
+        return frame
+
+    async def _outcome(self, agent: Agent[Any, Any], protocol: BatchProtocol, body: dict[str, Any] | None,
+                       error: str | None, tokens: list[int], prompt: str) -> tuple[Any, str | None]:
+        """One request's output, validated by the agent as a live run would, or its one-line error."""
+        if body is None:
+            return None, error
+        try:
+            response = protocol.model._answer(body)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            return None, f"the provider's answer is not {protocol.model.answer_kind}"
+        tokens[0] += response.usage.input_tokens
+        tokens[1] += response.usage.output_tokens
+        run = agent._start(prompt, None, None, None, None, None, None, self._output_type)
+        try:
+            run._record(response)
+            async for _ in run.handle_response(response):
+                pass
+        except NbAgentError as exc:
+            return None, " ".join(str(exc).split())
+        if run.final is not None:
+            return run.final.value, None
+        last = run.messages[-1]
+        retry = [part for part in last.parts if isinstance(part, RetryPromptPart)] if isinstance(last, ModelRequest) else []
+        reason = retry[0].model_response() if retry else "the model called a tool, and a batch has no tool rounds"
+        return None, "the answer did not validate: " + " ".join(reason.split())[:300]
+
+    def _agent_for_result(self) -> Agent[Any, Any]:
+        if self._agent is not None:
+            return self._agent
+        if self._record.detail.get("output") != "str":
+            raise UserError(f"Batch job {self.id} asked for {self._record.detail.get('output')} output; read it with "
+                            f"agent.batch_job({self.id!r}).result() on an agent with that output_type")
+        from ..agent import Agent
+
+        return Agent(_model(self._record))
+
+    def _result_index(self) -> Any:
+        import pandas as pd
+
+        if self._index is not None:
+            return self._index
+        values = self._record.detail.get("index")
+        return pd.RangeIndex(self._record.rows) if values is None else pd.Index(values)
+
+    def _cost(self, tokens: list[int], prices: Mapping[str, list[float]]) -> Decimal | None:
+        price = batch_price_of(self.model, price_of(self.model, prices))
+        return None if price is None else price.cost(tokens[0], tokens[1])
+
+
+def batch_jobs(cache: Any = True) -> list[BatchJob]:
+    """Every batch job recorded in the cache database, newest first (as last read; `job.refresh()` reads it now)."""
+    store = open_store(cache)
+    return [BatchJob(record, store) for record in store.list_jobs()]
+
+
+def batch_job(agent: Agent[Any, Any], job_id: str, *, output_type: Any = None, cache: Any = True) -> BatchJob:
+    """A recorded job bound to this agent, so `result()` validates with its output type (after a restart)."""
+    store = open_store(cache)
+    for record in store.list_jobs():
+        if record.id == job_id or job_id in [part["id"] for part in record.detail["parts"]]:
+            wanted = _output_name(agent, output_type)
+            if wanted != record.detail.get("output"):
+                raise UserError(f"Batch job {job_id} was submitted for {record.detail.get('output')} output, "
+                                f"this agent gives {wanted}: pass output_type=... or use the agent that submitted it")
+            return BatchJob(record, store, agent=agent, output_type=output_type)
+    raise UserError(f"No batch job {job_id!r} is recorded in this cache; nbagent.batch_jobs() lists them")
+
+
+def _job_status(parts: list[RemoteBatch]) -> str:
+    if not all(part.done for part in parts):
+        return "in_progress"
+    statuses = {_ended_as(part) for part in parts}
+    for status in ("failed", "expired", "cancelled"):
+        if status in statuses:
+            return status
+    return "completed"
+
+
+def _ended_as(part: RemoteBatch) -> str:
+    if part.status == "ended":  # Anthropic says how rows ended only in the counts
+        return "cancelled" if part.failed and not part.succeeded else "completed"
+    return part.status
+
+
+def _model(record: JobRecord) -> HTTPModel:
+    """The model a recorded job ran on, at the address it was sent to (the key is read from the environment)."""
+    provider, _, name = record.model.partition(":")
+    if provider == "anthropic":
+        return AnthropicModel(name, base_url=record.base_url)
+    if provider == "openai":
+        return OpenAIModel(name, base_url=record.base_url)
+    model = infer_model(record.model)
+    assert isinstance(model, HTTPModel)
+    return model
+
+
+def _output_name(agent: Agent[Any, Any], output_type: Any) -> str:
+    spec = agent.output_type if output_type is None else output_type
+    return getattr(spec, "__qualname__", None) or repr(spec)
+
+
+def _index_json(index: Any) -> list[Any] | None:
+    """The index as JSON when its values are plain ints and strings; None for a default range index."""
+    import pandas as pd
+
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return None
+    values = index.tolist()
+    if all(isinstance(value, (int, str)) and not isinstance(value, bool) for value in values):
+        return values
+    return None  # kept in memory by this job; after a restart the result has a position index
