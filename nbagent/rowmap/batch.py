@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 from ..agent import run_coroutine_sync
 from ..errors import NbAgentError, UserError
 from ..messages import ModelRequest, RetryPromptPart
-from ..models import infer_model
 from ..models.anthropic import AnthropicModel
 from ..models.http import HTTPModel
 from ..models.openai import OpenAIModel
@@ -29,7 +28,7 @@ from ..prices import batch_price_of, price_of
 from .batch_wire import BatchProtocol, Line, RemoteBatch, protocol_for
 from .columns import ResultColumns, ResultTable
 from .rows import plan_rows
-from .store import JobRecord, open_store
+from .store import MapStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,24 +64,24 @@ def submit_batch(agent: Agent[Any, Any], rows: Any, prompt: str | None = None, *
         raise UserError("submit_batch: there are no rows to submit")
     parts = [run_coroutine_sync(protocol.submit(part)) for part in protocol.parts(lines)]
     model = protocol.model
-    record = JobRecord(
-        id=parts[0].id, provider=protocol.provider, model=model.label, base_url=model.base_url,
-        created_at=time.time(), status=_job_status(parts), rows=len(request_of_row),
-        detail={"parts": [part.as_record() for part in parts], "request_of_row": request_of_row,
-                "index": _index_json(plan.index), "output": _output_name(agent, output_type),
-                "settings": {name: run.settings[name] for name in _HTTP_SETTINGS if name in run.settings}},
-    )
-    store = open_store(cache)
-    store.record_job(record)
-    return BatchJob(record, store, agent=agent, output_type=output_type, index=plan.index, prompts=plan.prompts)
+    meta = {"base_url": model.base_url, "rows": len(request_of_row), "parts": [part.as_record() for part in parts],
+            "request_of_row": request_of_row, "index": _index_json(plan.index),
+            "output": _output_name(agent, output_type),
+            "settings": {name: run.settings[name] for name in _HTTP_SETTINGS if name in run.settings}}
+    store = MapStore.for_cache(cache)
+    store.record_job(protocol.provider, parts[0].id, model=model.label, status=_job_status(parts),
+                     counts=_counts(parts, request_of_row), meta=meta)
+    job = store.job(protocol.provider, parts[0].id)
+    assert job is not None
+    return BatchJob(job, store, agent=agent, output_type=output_type, index=plan.index, prompts=plan.prompts)
 
 
 class BatchJob:
     """A submitted batch job: its provider, id, status and row counts; refresh, cancel, result."""
 
-    def __init__(self, record: JobRecord, store: Any, *, agent: Agent[Any, Any] | None = None,
+    def __init__(self, job: dict[str, Any], store: MapStore, *, agent: Agent[Any, Any] | None = None,
                  output_type: Any = None, index: Any = None, prompts: list[str] | None = None) -> None:
-        self._record = record
+        self._job = job  # the store's record: provider, id, model, status, created, counts, meta
         self._store = store
         self._agent = agent
         self._output_type = output_type
@@ -93,20 +92,24 @@ class BatchJob:
 
     @property
     def id(self) -> str:
-        return self._record.id
+        return str(self._job["id"])
 
     @property
     def provider(self) -> str:
-        return self._record.provider
+        return str(self._job["provider"])
 
     @property
     def model(self) -> str:
-        return self._record.model
+        return str(self._job["model"])
+
+    @property
+    def _meta(self) -> dict[str, Any]:
+        return self._job["meta"]  # type: ignore[no-any-return]
 
     @property
     def status(self) -> str:
         """`in_progress` until every provider batch ended, then `completed`, `cancelled`, `expired` or `failed`."""
-        return self._record.status
+        return str(self._job["status"])
 
     @property
     def batch_ids(self) -> list[str]:
@@ -116,30 +119,27 @@ class BatchJob:
     @property
     def counts(self) -> dict[str, int]:
         """Requests succeeded, failed (errored, expired or cancelled) and still processing, over every batch."""
-        parts = self._parts
-        return {"requests": len(set(self._record.detail["request_of_row"])),
-                "succeeded": sum(part.succeeded for part in parts), "failed": sum(part.failed for part in parts),
-                "processing": sum(part.processing for part in parts)}
+        return dict(self._job["counts"])
 
     @property
     def _parts(self) -> list[RemoteBatch]:
-        return [RemoteBatch.from_record(part) for part in self._record.detail["parts"]]
+        return [RemoteBatch.from_record(part) for part in self._meta["parts"]]
 
     def __repr__(self) -> str:
         counts = self.counts
-        return (f"BatchJob({self.id!r}, {self.model}, {self.status}, {self._record.rows} rows: "
+        return (f"BatchJob({self.id!r}, {self.model}, {self.status}, {self._meta['rows']} rows: "
                 f"{counts['succeeded']} succeeded, {counts['failed']} failed, {counts['processing']} processing)")
 
     def as_row(self) -> dict[str, Any]:
         """The job as a line of `batch_jobs()`."""
         return {"id": self.id, "provider": self.provider, "model": self.model, "status": self.status,
-                "rows": self._record.rows, **self.counts,
-                "created": datetime.fromtimestamp(self._record.created_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+                "rows": self._meta["rows"], **self.counts,
+                "created": datetime.fromtimestamp(self._job["created"], timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
     # ------------------------------------------------------------------ talking to the provider
 
     def _protocol(self) -> BatchProtocol:
-        return protocol_for(_model(self._record), self._record.detail.get("settings") or {})
+        return protocol_for(_model(self.model, self._meta["base_url"]), self._meta.get("settings") or {})
 
     def refresh(self) -> BatchJob:
         """Read every unfinished provider batch's status now, and record it."""
@@ -174,9 +174,13 @@ class BatchJob:
         return self
 
     def _save(self, parts: list[RemoteBatch]) -> None:
-        self._record.detail["parts"] = [part.as_record() for part in parts]
-        self._record.status = _job_status(parts)
-        self._store.update_job(self._record)
+        counts = _counts(parts, self._meta["request_of_row"])
+        status = _job_status(parts)
+        self._store.update_job(self.provider, self.id, status=status, counts=counts,
+                               meta={"parts": [part.as_record() for part in parts]})
+        job = self._store.job(self.provider, self.id)
+        assert job is not None
+        self._job = job
 
     # ------------------------------------------------------------------ the answers
 
@@ -190,7 +194,7 @@ class BatchJob:
                             f"{counts['requests']} requests done): call job.result() later, or job.wait() first")
         agent = self._agent_for_result()
         protocol = self._protocol()
-        request_of_row: list[int] = self._record.detail["request_of_row"]
+        request_of_row: list[int] = self._meta["request_of_row"]
         first_row = {request: row for row, request in reversed(list(enumerate(request_of_row)))}
         outcomes: dict[int, tuple[Any, str | None]] = {}
         tokens = [0, 0]
@@ -254,20 +258,20 @@ class BatchJob:
     def _agent_for_result(self) -> Agent[Any, Any]:
         if self._agent is not None:
             return self._agent
-        if self._record.detail.get("output") != "str":
-            raise UserError(f"Batch job {self.id} asked for {self._record.detail.get('output')} output; read it with "
+        if self._meta.get("output") != "str":
+            raise UserError(f"Batch job {self.id} asked for {self._meta.get('output')} output; read it with "
                             f"agent.batch_job({self.id!r}).result() on an agent with that output_type")
         from ..agent import Agent
 
-        return Agent(_model(self._record))
+        return Agent(_model(self.model, self._meta["base_url"]))
 
     def _result_index(self) -> Any:
         import pandas as pd
 
         if self._index is not None:
             return self._index
-        values = self._record.detail.get("index")
-        return pd.RangeIndex(self._record.rows) if values is None else pd.Index(values)
+        values = self._meta.get("index")
+        return pd.RangeIndex(self._meta["rows"]) if values is None else pd.Index(values)
 
     def _cost(self, tokens: list[int], prices: Mapping[str, list[float]]) -> Decimal | None:
         price = batch_price_of(self.model, price_of(self.model, prices))
@@ -276,20 +280,20 @@ class BatchJob:
 
 def batch_jobs(cache: Any = True) -> list[BatchJob]:
     """Every batch job recorded in the cache database, newest first (as last read; `job.refresh()` reads it now)."""
-    store = open_store(cache)
-    return [BatchJob(record, store) for record in store.list_jobs()]
+    store = MapStore.for_cache(cache)
+    return [BatchJob(job, store) for job in store.jobs()]
 
 
 def batch_job(agent: Agent[Any, Any], job_id: str, *, output_type: Any = None, cache: Any = True) -> BatchJob:
     """A recorded job bound to this agent, so `result()` validates with its output type (after a restart)."""
-    store = open_store(cache)
-    for record in store.list_jobs():
-        if record.id == job_id or job_id in [part["id"] for part in record.detail["parts"]]:
+    store = MapStore.for_cache(cache)
+    for job in store.jobs():
+        if job["id"] == job_id or job_id in [part["id"] for part in job["meta"].get("parts", [])]:
             wanted = _output_name(agent, output_type)
-            if wanted != record.detail.get("output"):
-                raise UserError(f"Batch job {job_id} was submitted for {record.detail.get('output')} output, "
+            if wanted != job["meta"].get("output"):
+                raise UserError(f"Batch job {job_id} was submitted for {job['meta'].get('output')} output, "
                                 f"this agent gives {wanted}: pass output_type=... or use the agent that submitted it")
-            return BatchJob(record, store, agent=agent, output_type=output_type)
+            return BatchJob(job, store, agent=agent, output_type=output_type)
     raise UserError(f"No batch job {job_id!r} is recorded in this cache; nbagent.batch_jobs() lists them")
 
 
@@ -309,16 +313,16 @@ def _ended_as(part: RemoteBatch) -> str:
     return part.status
 
 
-def _model(record: JobRecord) -> HTTPModel:
+def _counts(parts: list[RemoteBatch], request_of_row: list[int]) -> dict[str, int]:
+    """Requests succeeded, failed (errored, expired or cancelled) and still processing, over every batch."""
+    return {"requests": len(set(request_of_row)), "succeeded": sum(part.succeeded for part in parts),
+            "failed": sum(part.failed for part in parts), "processing": sum(part.processing for part in parts)}
+
+
+def _model(label: str, base_url: str) -> HTTPModel:
     """The model a recorded job ran on, at the address it was sent to (the key is read from the environment)."""
-    provider, _, name = record.model.partition(":")
-    if provider == "anthropic":
-        return AnthropicModel(name, base_url=record.base_url)
-    if provider == "openai":
-        return OpenAIModel(name, base_url=record.base_url)
-    model = infer_model(record.model)
-    assert isinstance(model, HTTPModel)
-    return model
+    provider, _, name = label.partition(":")  # jobs are only ever recorded for these two
+    return AnthropicModel(name, base_url=base_url) if provider == "anthropic" else OpenAIModel(name, base_url=base_url)
 
 
 def _output_name(agent: Agent[Any, Any], output_type: Any) -> str:
