@@ -1,4 +1,5 @@
-"""The user's consent to run model-written code: the exact code, highlighted, with Run and Skip buttons.
+"""The user's consent to run model-written code (the exact code, highlighted, with Run and Skip buttons),
+or to spend on a costly map (its estimate, with Run and Cancel).
 
 The cell shows the code as Markdown (a fenced Python block, rendered and highlighted by the frontend)
 and an ipywidgets row below it, then awaits a click. The `%%ask` cell runs as an async cell, so while it
@@ -28,11 +29,20 @@ def code_block(code: str) -> str:
 
 async def ask_to_run(code: str) -> bool:
     """Show `code` with Run / Skip and wait for the user's click; True means Run."""
-    display({"text/markdown": "**nbagent wants to run this code in your kernel:**\n\n" + code_block(code),
-             "text/plain": f"nbagent wants to run this code in your kernel:\n{code}"}, raw=True)
-    run = widgets.Button(description="Run", button_style="success", icon="play", tooltip="run this code in your kernel")
-    skip = widgets.Button(description="Skip", icon="times", tooltip="do not run it; the model is told you declined")
-    note = widgets.Label("the answer waits for your choice")
+    return await ask_to_confirm(
+        {"text/markdown": "**nbagent wants to run this code in your kernel:**\n\n" + code_block(code),
+         "text/plain": f"nbagent wants to run this code in your kernel:\n{code}"},
+        no="Skip", no_tooltip="do not run it; the model is told you declined", run_tooltip="run this code in your kernel",
+        waiting="the answer waits for your choice", declined="⏭ you chose Skip: not run")
+
+
+async def ask_to_confirm(what: dict[str, str], *, no: str, no_tooltip: str, run_tooltip: str, waiting: str,
+                         declined: str) -> bool:
+    """Show `what` (a MIME bundle) with Run and `no` buttons and wait for the user's click; True means Run."""
+    display(what, raw=True)
+    run = widgets.Button(description="Run", button_style="success", icon="play", tooltip=run_tooltip)
+    skip = widgets.Button(description=no, icon="times", tooltip=no_tooltip)
+    note = widgets.Label(waiting)
     row = widgets.HBox([run, skip, note])
     row.add_class("nbagent-approval")
     decision: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -42,7 +52,7 @@ async def ask_to_run(code: str) -> bool:
     said = "⏹ interrupted before a choice"
     try:
         approved = await interruptible(decision)
-        said = "▶ you chose Run" if approved else "⏭ you chose Skip: not run"
+        said = "▶ you chose Run" if approved else declined
         return approved
     finally:
         handle.update({"text/markdown": f"*{said}*", "text/plain": said}, raw=True)

@@ -10,6 +10,7 @@ import builtins
 import functools
 import json
 import keyword
+import math
 import re
 import shlex
 import sys
@@ -25,7 +26,9 @@ from .answer_view import OutputWatch
 from .ask import Ask, is_ask_cell
 from .config import AgentSettings, get_settings
 from .compacting import compact_now
+from .each import MapCell
 from .history import change_history, show_history
+from .jobs import show_jobs
 from .live import is_kernel
 from .magics import AskError
 from .model_list import show_models
@@ -37,7 +40,8 @@ from .state import check_history_file, get_state
 
 MIN_CONTEXT_WINDOW = 1_000
 SETTING_KINDS = {"temperature": float, "max_tokens": int, "model": str, "system": str, "history_file": str,
-                 "tools": str, "approve_code": str, "context_window": int, "compact": str, "prices": dict}
+                 "tools": str, "approve_code": str, "context_window": int, "compact": str, "prices": dict,
+                 "confirm_above": float}
 _JSON_VALUE = re.compile(r"(?:^|(?<=\s))(\w+)=(?=[{\[])")  # name= followed by a JSON object or list
 CHOICES = {"tools": {"kernel": "kernel", "off": "", "default": ""},
            "approve_code": {"ask": "ask", "always": "always", "default": "ask"},
@@ -60,15 +64,25 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 @one_line_errors
 def ask(shell: Any, args: Any, cell: str) -> None:
     """`%%ask` called as a magic (a terminal, or `run_cell_magic` from code)."""
-    _question(shell, args, cell).run()
+    (_map_cell(shell, args, cell) if args.each is not None else _question(shell, args, cell)).run()
 
 
 async def ask_async(shell: Any, args: Any, cell: str) -> None:
     """`%%ask` as a kernel runs the cell: async, so widget clicks arrive while it waits."""
     try:
-        await _question(shell, args, cell).run_async()
+        await (_map_cell(shell, args, cell) if args.each is not None else _question(shell, args, cell)).run_async()
     except NbAgentError as exc:
         raise AskError(str(exc)) from None
+
+
+def _map_cell(shell: Any, args: Any, cell: str) -> MapCell:
+    """`%%ask --each`: the cell's question over every row (each.py)."""
+    if not cell.strip():
+        raise AskError("nothing to ask: write the question for each row in the cell, below %%ask --each")
+    if args.output is None:
+        raise AskError("--each needs -o VAR: the variable that gets the result DataFrame")
+    _check_output_name(shell, args.output)
+    return MapCell(shell, args, cell)
 
 
 def _question(shell: Any, args: Any, cell: str) -> Ask:
@@ -77,6 +91,8 @@ def _question(shell: Any, args: Any, cell: str) -> Ask:
         raise AskError("nothing to ask: write the question in the cell, below %%ask")
     if args.output is not None:
         _check_output_name(shell, args.output)
+    if args.concurrency is not None or args.budget is not None:
+        raise AskError("--concurrency and --budget go with --each (a question over every row)")
     if args.output_type is not None and args.code:
         raise AskError("--code takes a code block from a text answer; it cannot be used with --output-type")
     # Watched from here, before `{expr}` runs: the answer may be the cell's only output in the end (answer_view.py).
@@ -152,6 +168,12 @@ def agent_usage(args: Any) -> None:
     show_usage(state.conversation(args.agent), list(state.asked), state.settings.prices)
 
 
+@one_line_errors
+def agent_jobs(args: Any) -> None:
+    """`%agent_jobs`: the batch jobs recorded in the map cache, newest first."""
+    show_jobs(refresh=args.refresh)
+
+
 def check_setting(name: str, value: Any) -> Any:
     """A setting's value as the core accepts it, else a TraitError saying why (for config.py's validator)."""
     try:
@@ -163,6 +185,8 @@ def check_setting(name: str, value: Any) -> Any:
                 infer_model(value)
         elif name == "prices":
             value = check_prices(value)
+        elif name == "confirm_above" and not (math.isfinite(value) and value >= 0):
+            raise UserError(f"confirm_above is an amount in USD >= 0 (a map estimated above it asks first), got {value}")
         elif name == "context_window" and value is not None and value < MIN_CONTEXT_WINDOW:
             raise UserError(f"context_window={value}: give the model's window in tokens (at least "
                             f"{MIN_CONTEXT_WINDOW:,}), or default for nbagent's table")
@@ -220,7 +244,7 @@ def _apply_settings_line(settings: AgentSettings, line: str) -> None:
             changes[name] = CHOICES[name][raw.lower()]
             continue
         if raw.lower() in ("default", "none", ""):
-            changes[name] = None if kind is not str else ""
+            changes[name] = settings.trait_defaults(name)
             continue
         try:
             changes[name] = kind(raw)

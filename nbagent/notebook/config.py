@@ -41,10 +41,12 @@ class AgentSettings(Configurable):
     compact = Enum((COMPACT_ON, COMPACT_OFF), default_value=COMPACT_ON,
                    help="'on': a conversation about to pass 80% of the context window is compacted "
                         "(long tool results cut, older turns summarized); 'off': sent whole").tag(config=True)
+    confirm_above = Float(1.0, help="USD: a %%ask --each map estimated above this waits for your Run click "
+                                     "(refused where nothing can be clicked)").tag(config=True)
     prices = Dict(help='USD per million input / output tokens, for %agent_usage: {"openai:gpt-4o": [2.5, 10]}; '
                        "models not listed are priced by genai-prices when it knows them").tag(config=True)
 
-    @validate("temperature", "max_tokens", "model", "history_file", "prices", "context_window")
+    @validate("temperature", "max_tokens", "model", "history_file", "prices", "context_window", "confirm_above")
     def _check(self, proposal: Any) -> Any:
         """Refuse a value the core would refuse (range, unknown provider, a file that is not a history)."""
         return layer().check_setting(proposal["trait"].name, proposal["value"])

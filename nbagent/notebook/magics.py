@@ -1,4 +1,5 @@
-"""`%%ask`, `%agent_settings`, `%agent_history`, `%agent_models`, `%agent_usage`: the magics and their options.
+"""`%%ask`, `%agent_settings`, `%agent_history`, `%agent_models`, `%agent_usage`, `%agent_jobs`: the magics
+and their options.
 
 This is what `%load_ext nbagent` imports, so it needs only IPython: each magic parses its options and
 hands over to `commands`, behind the layer's one lazy boundary (`layer()`), which loads the model
@@ -45,6 +46,11 @@ class AgentMagics(Magics):
     @argument("--no-history", action="store_true", help="a one-off question: send no history and keep none")
     @argument("--code", action="store_true", help="put the first code block of the answer into a new cell below")
     @argument("--background", "-b", action="store_true", help="stream the answer while other cells run")
+    @argument("--each", metavar="ROWS",
+              help="ask the cell's question of every row of ROWS (a DataFrame, Series or list), as one map: "
+                   "{column} is filled from each row, any other {expr} from your namespace; needs -o VAR")
+    @argument("--concurrency", type=int, metavar="N", help="with --each: at most N requests in flight (default 16)")
+    @argument("--budget", type=float, metavar="USD", help="with --each: stop sending before the cost passes USD")
     @argument("--tools", action="store_true",
               help="let the model look at your variables, last error and cells, and propose code you approve "
                    "(variable contents may be sent to the model)")
@@ -58,6 +64,9 @@ class AgentMagics(Magics):
         Re-running a cell replaces its earlier question and answer in the conversation.
         With --tools (or `%agent_settings tools=kernel`) the model may call the kernel tools:
         list_variables, inspect_variable, last_error, read_cell, and run_code after you click Run.
+        With --each DF -o OUT the question is asked of every row of DF ({column} from the row) and OUT
+        gets a DataFrame of the answers (typed columns with --output-type, and `_error`), cached and
+        resumable; above `%agent_settings confirm_above` (USD) it waits for your Run click first.
         """
         layer().ask(self.shell, _parse(self.ask, line), cell)
 
@@ -104,6 +113,14 @@ class AgentMagics(Magics):
         from the genai-prices library; a model with neither shows "no price"."""
         layer().agent_usage(_parse(self.agent_usage, line))
 
+    @magic_arguments()
+    @argument("--refresh", action="store_true", help="ask the providers for the status of unfinished jobs now")
+    @line_magic
+    def agent_jobs(self, line: str) -> None:
+        """The batch jobs recorded in the map cache (agent.submit_batch): provider, id, model, status and
+        request counts, newest first; they survive a kernel restart (read one with agent.batch_job(id))."""
+        layer().agent_jobs(_parse(self.agent_jobs, line))
+
 
 async def ask_in_kernel(shell: Any, line: str, cell: str) -> None:
     """What a `%%ask` cell becomes in a kernel (see `_await_ask_cells`)."""
@@ -141,6 +158,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     if _await_ask_cells in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_await_ask_cells)
     # IPython has no unregister for magics classes; drop ours from the registry by name.
-    for kind, names in (("cell", ("ask",)), ("line", ("agent_settings", "agent_history", "agent_models", "agent_usage"))):
+    for kind, names in (("cell", ("ask",)), ("line", ("agent_settings", "agent_history", "agent_models", "agent_usage",
+                                                          "agent_jobs"))):
         for name in names:
             ipython.magics_manager.magics[kind].pop(name, None)
