@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -14,9 +15,10 @@ PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "NBAGE
 
 
 @pytest.fixture
-def offline(monkeypatch):
+def offline(monkeypatch, tmp_path):
     for name in PROVIDER_ENV:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the maps' default cache file: a fresh one
 
 
 def execute(path: Path) -> nbformat.NotebookNode:
@@ -33,6 +35,8 @@ def test_notebook_runs_offline(path, offline):
     for cell in ask_cells:
         if "raises-exception" in cell.metadata.get("tags", []):
             continue  # a cell showing its one-line error
+        if "--each" in cell.source.splitlines()[0]:
+            continue  # a map over rows ends with its summary and a table (test_map_rows_notebook_offline)
         markdown = [out for out in cell.outputs if "text/markdown" in out.get("data", {})]
         assert len(markdown) == 1, cell.source  # one answer output, stored as Markdown
         answer = markdown[0]["data"]["text/markdown"]
@@ -74,6 +78,30 @@ def test_structured_output_notebook_shows_objects_offline(offline):
                                                               "Where were the 2012 Olympics?"] if "data" in out)
     assert answer.startswith("| field | value |\n|---|---|\n| city | a |\n| country | a |\n| population | 0 |\n")
     assert "final_result(city=" in text("%agent_history")
+
+
+def test_map_rows_notebook_offline(offline):
+    notebook = execute(NOTEBOOKS[[p.name for p in NOTEBOOKS].index("map-rows.ipynb")])
+    outputs = {cell.source.split("\n")[0]: cell.outputs for cell in notebook.cells if cell.cell_type == "code"}
+
+    def text(start: str) -> str:
+        [line] = [line for line in outputs if line.startswith(start)]
+        return "".join(out.get("text", "") + out.get("data", {}).get("text/plain", "") for out in outputs[line])
+
+    assert "'rows': 300" in text("print(labels.dtypes.to_dict())") and "'requests_sent': 60" in text("print(labels.dtypes.to_dict())")
+    assert "'stars': Int64Dtype()" in text("print(labels.dtypes.to_dict())")
+    assert text("again = agent.map(") == "(0, 300, True)"
+    assert "60 requests to openai:gpt-4o-mini" in text("mini = Agent(") and "(your prices), batch $" in text("mini = Agent(")
+    landed = int(text("from nbagent import FunctionModel").split()[0])
+    cached, sent = (int(number) for number in re.findall(r"(\d+) (?:rows from the cache|requests sent now)",
+                                                          text("resumed = counter.map(")))
+    assert landed >= 100 and cached >= 100 and cached + sent == 240, (landed, cached, sent)
+    assert "240 rows in all, 240 without error" in text("resumed = counter.map(")
+    summary = text("%%ask --each reviews -o classified --output-type Review --model test")
+    assert "classified: 300 rows" in summary and "60 requests" in summary
+    assert "positive    300" in text('classified["sentiment"].value_counts()')
+    assert "%%ask --each reviews -o classified (300 rows)" in text("%agent_history")
+    assert "test  60" in text("%agent_usage")
 
 
 def test_saved_quickstart_renders_without_widget_state(offline, tmp_path):

@@ -265,7 +265,8 @@ def with_pilot(report: dict[str, Any], estimate: Any) -> dict[str, Any]:
     added = dict(report, requests_sent=report.get("requests_sent", 0) + estimate.pilot_requests,
                  tokens_in=report.get("tokens_in", 0) + estimate.pilot_tokens_in,
                  tokens_out=report.get("tokens_out", 0) + estimate.pilot_tokens_out,
-                 cache_hits=max(0, report.get("cache_hits", 0) - estimate.pilot_rows), pilot_rows=estimate.pilot_rows)
+                 cache_hits=report.get("cache_hits", 0) - estimate.pilot_rows_answered,
+                 pilot_rows=estimate.pilot_rows)
     if report.get("cost_usd") is not None and estimate.pilot_cost_usd is not None:
         added["cost_usd"] = report["cost_usd"] + estimate.pilot_cost_usd
     return added
