@@ -171,3 +171,13 @@ def test_agent_jobs_lists_the_recorded_batch_jobs(fresh, provider):
     assert listed.reply["status"] == "ok", listed.errors
     [table] = [m["content"]["data"]["text/plain"] for m in listed.of_type("display_data")]
     assert "openai" in table and "gpt-4o" in table and value(fresh, "job.id") in table
+
+
+def test_an_interrupt_during_the_estimate_ends_the_cell(fresh, provider):
+    provider.enqueue(*[stall(30, echo()) for _ in range(3)])  # the estimate's pilot waits on the provider
+    started = time.perf_counter()
+    run = fresh.execute(CELL.replace("-o out", "-o early"), interrupt_after=2.0)
+    assert time.perf_counter() - started < 30
+    [line] = run.errors[0]["traceback"]
+    assert "interrupted while estimating the map" in line
+    assert value(fresh, "'early' in globals()") is False

@@ -29,7 +29,7 @@ from ..models import infer_model
 from ..settings import validate_settings
 from .approval import ask_to_confirm
 from .ask import can_click, cell_id_of
-from .live import CANCEL_GRACE_SECONDS, loop_thread
+from .live import CANCEL_GRACE_SECONDS, interruptible, loop_thread
 from .magics import AskError
 from .prompt import InterpolationError, interpolate
 from .state import Turn, get_state
@@ -150,12 +150,10 @@ class MapCell:
         interactive = can_click(self.shell)
         estimating = asyncio.ensure_future(asyncio.to_thread(self.estimate))
         try:
-            while not estimating.done():  # short waits: ipykernel delivers an interrupt only when one returns
-                await asyncio.sleep(UPDATE_INTERVAL)
+            estimate = await interruptible(estimating)
         except (KeyboardInterrupt, asyncio.CancelledError):
             estimating.cancel()
             raise MapInterrupted("interrupted while estimating the map; no row was asked by the map") from None
-        estimate = estimating.result()
         if await self._confirmed(estimate, interactive):
             view = ProgressView(ProgressWidget() if interactive else TextDisplay())
             future, ended = self._start()

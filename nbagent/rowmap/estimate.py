@@ -41,6 +41,10 @@ class MapEstimate:
     price_from: str | None
     pilot_rows: int = 0
     pilot_cost_usd: float | None = None
+    pilot_requests: int = 0  # what the pilot sent (already spent: counted by the notebook's usage)
+    pilot_tokens_in: int = 0
+    pilot_tokens_out: int = 0
+    pilot_rows_answered: int = 0  # rows (duplicates included) the pilot's answers cover: cache hits for the map
 
     def __str__(self) -> str:
         approx = "about " if self.input_tokens_approximate else ""
@@ -64,13 +68,16 @@ def estimate_map(agent: "Agent[Any, Any]", rows: Any, prompt: str | None, *, out
         first.setdefault(key, position)
     store = MapStore.for_cache(cache)
     pilot_rows, pilot_cost, mean_output = 0, None, None
+    pilot_usage = (0, 0, 0)
     try:
         cached = store.get_many(first)
         to_send = [position for key, position in first.items() if key not in cached]
+        hits_before_pilot = sum(1 for key in keys if key in cached)
         if spec.max_tokens is None and pilot and to_send and store.path is not None:
             run = MapRun(spec, plan.subset(to_send[:pilot]), store, concurrency=pilot, budget=None, deps=None)
             frame = run_in_background(run.run())
             pilot_rows = run.done - run.errors
+            pilot_usage = (frame.attrs["nbagent"]["requests_sent"], run.tokens_in, run.tokens_out)
             if pilot_rows:
                 mean_output = run.tokens_out / pilot_rows
                 pilot_cost = frame.attrs["nbagent"]["cost_usd"]
@@ -79,6 +86,7 @@ def estimate_map(agent: "Agent[Any, Any]", rows: Any, prompt: str | None, *, out
     finally:
         store.close()
     cache_hits = sum(1 for key in keys if key in cached)
+    pilot_rows_answered = cache_hits - hits_before_pilot
     input_tokens = sum(spec.input_tokens(plan.prompts[position]) for position in to_send)
     if spec.max_tokens is not None:
         output_tokens: int | None = spec.max_tokens * len(to_send)
@@ -101,4 +109,6 @@ def estimate_map(agent: "Agent[Any, Any]", rows: Any, prompt: str | None, *, out
                        input_tokens_approximate=not spec.exact_tokens, output_tokens=output_tokens,
                        output_tokens_from=output_from, cost_usd=cost, batch_cost_usd=batch,
                        price_from=spec.price.source if spec.price is not None else None,
-                       pilot_rows=pilot_rows, pilot_cost_usd=pilot_cost)
+                       pilot_rows=pilot_rows, pilot_cost_usd=pilot_cost, pilot_requests=pilot_usage[0],
+                       pilot_tokens_in=pilot_usage[1], pilot_tokens_out=pilot_usage[2],
+                       pilot_rows_answered=pilot_rows_answered)
