@@ -179,5 +179,15 @@ def nbagent_kernel(env: dict[str, Any], *setup: str) -> Iterator[KernelSession]:
         session.close()
 
 
+def clicker(kernel: KernelSession, button: str) -> Callable[[dict[str, Any]], None]:
+    """An `on_message` hook that clicks the widget button labelled `button` as JupyterLab would."""
+    def on_message(message: dict[str, Any]) -> None:
+        if message["msg_type"] == "comm_open":
+            state = message["content"]["data"].get("state", {})
+            if state.get("_model_name") == "ButtonModel" and state.get("description") == button:
+                kernel.send_comm(message["content"]["comm_id"], {"method": "custom", "content": {"event": "click"}})
+    return on_message
+
+
 FORGET_CONVERSATIONS = "from nbagent.notebook.state import get_state\nget_state().conversations.clear()"
 """Code that empties every conversation of the kernel, for a test that starts afresh."""

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from kernel_session import FORGET_CONVERSATIONS, KernelSession, kernel_env, nbagent_kernel
+from kernel_session import FORGET_CONVERSATIONS, KernelSession, clicker, kernel_env, nbagent_kernel
 from provider_server import error, openai_stream, openai_tool_stream
 
 KEY = "sk-kernel-test-key-0123456789"
@@ -154,20 +154,10 @@ def test_run_code_is_refused_without_a_frontend_that_can_click(fresh, provider):
     assert fresh.execute("print('ran_it' in dir())").stdout.strip() == "False"
 
 
-def _click(kernel: KernelSession, button: str):
-    """An on_message hook that clicks the approval widget's `button` as JupyterLab would."""
-    def on_message(message: dict) -> None:
-        if message["msg_type"] == "comm_open":
-            state = message["content"]["data"].get("state", {})
-            if state.get("_model_name") == "ButtonModel" and state.get("description") == button:
-                kernel.send_comm(message["content"]["comm_id"], {"method": "custom", "content": {"event": "click"}})
-    return on_message
-
-
 def test_run_code_runs_only_after_the_user_clicks_run(fresh, provider):
     code = "import matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt\nprint('rows:', len(penguins))\nplt.plot([1, 2])\nlen(penguins) * 2"
     provider.enqueue(call("run_code", {"code": code}), openai_stream("Done."))
-    run = fresh.execute("%%ask --tools\ncount and plot", allow_stdin=True, on_message=_click(fresh, "Run"))
+    run = fresh.execute("%%ask --tools\ncount and plot", allow_stdin=True, on_message=clicker(fresh, "Run"))
     assert run.reply["status"] == "ok", run.errors
     shown = [m["content"]["data"].get("text/markdown", "") for m in run.of_type("display_data")]
     assert any(f"```python\n{code}\n```" in text for text in shown)  # the exact code, before it ran
@@ -186,7 +176,7 @@ def test_run_code_runs_only_after_the_user_clicks_run(fresh, provider):
 
 def test_skip_tells_the_model_the_user_declined(fresh, provider):
     provider.enqueue(call("run_code", {"code": "skipped_it = True"}), openai_stream("Fine, not run."))
-    run = fresh.execute("%%ask --tools\nset skipped_it", allow_stdin=True, on_message=_click(fresh, "Skip"))
+    run = fresh.execute("%%ask --tools\nset skipped_it", allow_stdin=True, on_message=clicker(fresh, "Skip"))
     assert run.reply["status"] == "ok", run.errors
     [declined] = tool_messages(provider.requests[1])
     assert declined["declined"] is True and "chose not to run" in declined["message"]

@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from kernel_session import FORGET_CONVERSATIONS, KernelSession, kernel_env, nbagent_kernel
+from kernel_session import FORGET_CONVERSATIONS, KernelSession, clicker, kernel_env, nbagent_kernel
 from provider_server import echo, stall
 
 SETUP = """
@@ -97,19 +97,10 @@ def test_a_costly_map_is_refused_where_nobody_can_click(fresh, provider):
     assert chat_requests(provider) == []
 
 
-def _click(kernel: KernelSession, button: str):
-    def on_message(message: dict) -> None:
-        if message["msg_type"] == "comm_open":
-            state = message["content"]["data"].get("state", {})
-            if state.get("_model_name") == "ButtonModel" and state.get("description") == button:
-                kernel.send_comm(message["content"]["comm_id"], {"method": "custom", "content": {"event": "click"}})
-    return on_message
-
-
 def test_a_costly_map_waits_for_run_and_shows_a_progress_widget(fresh, provider):
     fresh.execute('%agent_settings prices={"openai:gpt-4o": [500000, 500000]} confirm_above=0.5')
     run = fresh.execute(CELL.replace("-o out", "-o costly --max-tokens 10"), allow_stdin=True,
-                        on_message=_click(fresh, "Run"))
+                        on_message=clicker(fresh, "Run"))
     assert run.reply["status"] == "ok", run.errors
     assert len(chat_requests(provider)) == 3
     opened = [m["content"]["data"]["state"].get("_model_name") for m in run.of_type("comm_open")]
@@ -122,7 +113,7 @@ def test_a_costly_map_waits_for_run_and_shows_a_progress_widget(fresh, provider)
 def test_cancel_sends_nothing(fresh, provider):
     fresh.execute('%agent_settings prices={"openai:gpt-4o": [500000, 500000]} confirm_above=0.5')
     run = fresh.execute(CELL.replace("-o out", "-o never --max-tokens 10"), allow_stdin=True,
-                        on_message=_click(fresh, "Cancel"))
+                        on_message=clicker(fresh, "Cancel"))
     assert run.reply["status"] == "ok", run.errors
     assert chat_requests(provider) == []
     assert value(fresh, "'never' in globals()") is False

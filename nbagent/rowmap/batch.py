@@ -143,22 +143,20 @@ class BatchJob:
 
     def refresh(self) -> BatchJob:
         """Read every unfinished provider batch's status now, and record it."""
-        protocol = self._protocol()
-
-        async def read() -> list[RemoteBatch]:
-            return [part if part.done else await protocol.read(part.id) for part in self._parts]
-
-        self._save(run_coroutine_sync(read()))
-        return self
+        return self._each_unfinished("read")
 
     def cancel(self) -> BatchJob:
         """Ask the provider to stop every unfinished batch; rows already answered are kept for `result()`."""
-        protocol = self._protocol()
+        return self._each_unfinished("cancel")
 
-        async def cancel() -> list[RemoteBatch]:
-            return [part if part.done else await protocol.cancel(part.id) for part in self._parts]
+    def _each_unfinished(self, action: str) -> BatchJob:
+        """`read` or `cancel` each provider batch that has not ended; record what the provider says."""
+        call = getattr(self._protocol(), action)
 
-        self._save(run_coroutine_sync(cancel()))
+        async def each() -> list[RemoteBatch]:
+            return [part if part.done else await call(part.id) for part in self._parts]
+
+        self._save(run_coroutine_sync(each()))
         return self
 
     def wait(self, *, poll: float = 30.0, timeout: float | None = None) -> BatchJob:
