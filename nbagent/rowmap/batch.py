@@ -46,34 +46,46 @@ def submit_batch(agent: Agent[Any, Any], rows: Any, prompt: str | None = None, *
     if agent.tools:
         raise UserError(f"A batch job answers each row in one request, without tool rounds; this agent has tools "
                         f"({', '.join(agent.tools)}): use agent.map(...) for it")
-    lines: list[Line] = []
-    request_of_row: list[int] = []
-    seen: dict[str, int] = {}
-    protocol: BatchProtocol | None = None
-    for text in plan.prompts:
-        run = agent._start(text, None, model_settings, None, None, deps, None, output_type)
-        if protocol is None:
-            protocol = protocol_for(run.model, run.settings)
-        body = run.model._body(run.messages, run.settings, False, run.params)  # what the live path sends
-        key = protocol.encode(("", body)).decode()
-        if key not in seen:
-            seen[key] = len(lines)
-            lines.append((f"row-{len(lines)}", body))
-        request_of_row.append(seen[key])
-    if protocol is None:
+    if not plan.prompts:
         raise UserError("submit_batch: there are no rows to submit")
+    options = {"model_settings": model_settings, "deps": deps, "output_type": output_type}
+    protocol, lines, request_of_row = run_coroutine_sync(_requests(agent, plan.prompts, options))
     parts = [run_coroutine_sync(protocol.submit(part)) for part in protocol.parts(lines)]
     model = protocol.model
     meta = {"base_url": model.base_url, "rows": len(request_of_row), "parts": [part.as_record() for part in parts],
             "request_of_row": request_of_row, "index": _index_json(plan.index),
             "output": _output_name(agent, output_type),
-            "settings": {name: run.settings[name] for name in _HTTP_SETTINGS if name in run.settings}}
+            "settings": {name: protocol.settings[name] for name in _HTTP_SETTINGS if name in protocol.settings}}
     store = MapStore.for_cache(cache)
     store.record_job(protocol.provider, parts[0].id, model=model.label, status=_job_status(parts),
                      counts=_counts(parts, request_of_row), meta=meta)
     job = store.job(protocol.provider, parts[0].id)
     assert job is not None
     return BatchJob(job, store, agent=agent, output_type=output_type, index=plan.index, prompts=plan.prompts)
+
+
+async def _requests(agent: Agent[Any, Any], prompts: list[str],
+                    options: dict[str, Any]) -> tuple[BatchProtocol, list[Line], list[int]]:
+    """Each row's request as the live path sends it (instructions functions, capabilities and history
+    processors applied), identical ones folded: the batch engine, the lines, and each row's line."""
+    protocol: BatchProtocol | None = None
+    lines: list[Line] = []
+    request_of_row: list[int] = []
+    seen: dict[bytes, int] = {}
+    for prompt in prompts:
+        run = agent._start(prompt, options)  # type: ignore[arg-type]
+        await run.begin()
+        messages, settings, params = await run.prepare_request()
+        if protocol is None:
+            protocol = protocol_for(run.model, settings)
+        body = protocol.model._body(messages, settings, False, params)
+        key = protocol.encode(("", body))
+        if key not in seen:
+            seen[key] = len(lines)
+            lines.append((f"row-{len(lines)}", body))
+        request_of_row.append(seen[key])
+    assert protocol is not None  # there is a row
+    return protocol, lines, request_of_row
 
 
 class BatchJob:
@@ -239,9 +251,9 @@ class BatchJob:
             return None, f"the provider's answer is not {protocol.model.answer_kind}"
         tokens[0] += response.usage.input_tokens
         tokens[1] += response.usage.output_tokens
-        run = agent._start(prompt, None, None, None, None, None, None, self._output_type)
+        run = agent._start(prompt, {"output_type": self._output_type})
         try:
-            run._record(response)
+            run.record(response)
             async for _ in run.handle_response(response):
                 pass
         except NbAgentError as exc:
