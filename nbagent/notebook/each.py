@@ -122,7 +122,7 @@ class MapCell:
         base = self.conversation.agent
         self.model = infer_model(args.model) if args.model else base.model
         self.agent: Agent[Any, Any] = Agent(self.model, instructions=args.system if args.system is not None
-                                            else base.instructions, model_settings=base.model_settings)
+                                            else base.fixed_instructions, model_settings=base.model_settings)
         self.settings = validate_settings({name: value for name, value in (
             ("temperature", args.temperature), ("max_tokens", args.max_tokens)) if value is not None})
         self.prices = dict(self.state.settings.prices)
