@@ -1,6 +1,6 @@
 """nbagent's client overhead, as ratios measured in one run against one loopback provider server.
 
-    python -m benchmarks            # everything, a few minutes on 2 cores
+    python -m benchmarks            # every section
     python -m benchmarks --quick    # fewer chunks and repetitions: a rough run of every section
     python -m benchmarks --smoke    # every section once at its smallest: that it runs, not what it measures
     python -m benchmarks --only stream,structured
