@@ -94,10 +94,10 @@ class KernelSession:
         self.client.wait_for_ready(timeout=60)
 
     def execute(self, code: str, *, timeout: float = 60, metadata: dict[str, Any] | None = None,
-                interrupt_after: float | None = None, allow_stdin: bool = False,
-                on_message: Callable[[dict[str, Any]], None] | None = None) -> Execution:
+                allow_stdin: bool = False, on_message: Callable[[dict[str, Any]], None] | None = None) -> Execution:
         """Run `code`; `allow_stdin=True` as a frontend a user sits at sends it (JupyterLab does);
-        `on_message` sees each iopub message of this request as it arrives (e.g. to click a button)."""
+        `on_message` sees each iopub message of this request as it arrives (e.g. to click a button, or
+        to interrupt: `interrupt_when`)."""
         started = time.perf_counter()
         content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
                    "allow_stdin": allow_stdin, "stop_on_error": False}
@@ -107,14 +107,9 @@ class KernelSession:
         msg_id = request["header"]["msg_id"]
         execution = Execution(reply={}, started=started)
         deadline = started + timeout
-        interrupted = False
         while True:
-            if interrupt_after is not None and not interrupted and time.perf_counter() - started >= interrupt_after:
-                self.manager.interrupt_kernel()
-                interrupted = True
-            wait = 0.05 if interrupt_after is not None and not interrupted else max(0.0, deadline - time.perf_counter())
             try:
-                message = self.client.get_iopub_msg(timeout=wait)
+                message = self.client.get_iopub_msg(timeout=max(0.0, deadline - time.perf_counter()))
             except queue.Empty:
                 if time.perf_counter() >= deadline:
                     raise TimeoutError(f"kernel did not finish {code[:60]!r} within {timeout} s") from None
@@ -135,14 +130,34 @@ class KernelSession:
                 break
         return execution
 
-    def drain(self, seconds: float) -> None:
-        """Collect iopub messages that arrive within `seconds` into `stray` (e.g. background updates)."""
-        deadline = time.perf_counter() + seconds
-        while (left := deadline - time.perf_counter()) > 0:
+    def interrupt_when(self, happened: Callable[[dict[str, Any]], bool]) -> Callable[[dict[str, Any]], None]:
+        """An `on_message` for `execute`: interrupt the kernel at the first message of the request for which
+        `happened(message)` holds (the cell is then where the test wants it, whatever time that took)."""
+        interrupted = False
+
+        def on_message(message: dict[str, Any]) -> None:
+            nonlocal interrupted
+            if not interrupted and happened(message):
+                interrupted = True
+                self.manager.interrupt_kernel()
+        return on_message
+
+    def drain_until(self, arrived: Callable[[dict[str, Any]], bool], timeout: float = 60) -> dict[str, Any]:
+        """Collect iopub messages of other requests into `stray` (e.g. a background answer's updates) until
+        one for which `arrived(message)` holds (one already there counts), and return it. `timeout` only
+        bounds a failure."""
+        for message in self.stray:
+            if arrived(message):
+                return message
+        deadline = time.perf_counter() + timeout
+        while True:
             try:
-                self.stray.append(self.client.get_iopub_msg(timeout=left))
+                message = self.client.get_iopub_msg(timeout=max(0.0, deadline - time.perf_counter()))
             except queue.Empty:
-                return
+                raise TimeoutError(f"no such message within {timeout} s ({len(self.stray)} others)") from None
+            self.stray.append(message)
+            if arrived(message):
+                return message
 
     def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
         """Send a comm message as a frontend would (e.g. a widget state change from the browser)."""
@@ -153,6 +168,17 @@ class KernelSession:
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+def printed(text: str) -> Callable[[dict[str, Any]], bool]:
+    """A test of iopub messages: a write to stdout or stderr holding `text`."""
+    return lambda message: message["msg_type"] == "stream" and text in message["content"]["text"]
+
+
+def displayed(text: str) -> Callable[[dict[str, Any]], bool]:
+    """A test of iopub messages: a display, or an update of one, holding `text` (in any of its mimetypes)."""
+    return lambda message: (message["msg_type"] in ("display_data", "update_display_data")
+                            and any(text in str(shown) for shown in message["content"]["data"].values()))
 
 
 def kernel_env(provider_url: str, **extra: str) -> dict[str, Any]:

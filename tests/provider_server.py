@@ -27,6 +27,7 @@ import http.server
 import itertools
 import json
 import re
+import select
 import socket
 import sys
 import threading
@@ -97,6 +98,11 @@ class RecordedRequest:
     client_hung_up: bool = False  # the client closed the connection before the reply was all written
     replied: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)  # reply over
     cache: CacheUse | None = None  # what the server's prompt cache read / wrote (None: no cache simulated)
+    # The server thread that served it: joined, the server is done with the request's connection (and
+    # has reported any error of it).
+    thread: threading.Thread | None = field(default=None, repr=False, compare=False)
+    # When each event of a streamed answer was written (time.perf_counter() in this process).
+    sent_at: list[float] = field(default_factory=list, repr=False, compare=False)
 
     def wait_replied(self, timeout: float = 10.0) -> bool:
         """Block until the server is done with the reply (written in full, or the client hung up);
@@ -265,7 +271,7 @@ class Hold:
     client shows of what came before is held for as long as the test needs to look at it, instead of
     lasting a timed window the test might miss. `after`: the content pieces sent first (openai_stream),
     or the events (sse). `reached` is set when the server starts waiting; it gives up (and cuts the
-    stream) after `limit` seconds, or when the server is stopped or cleared."""
+    stream) when the client hangs up, the server is stopped or cleared, or after `limit` seconds."""
 
     def __init__(self, after: int, *, limit: float = 120.0) -> None:
         self.after, self.limit = after, limit
@@ -314,6 +320,7 @@ class _StreamReply(Reply):
                 wire.cut()
                 return
             wire.send_chunk(event)
+            req.sent_at.append(time.perf_counter())
         if self.cut_after is None:
             wire.end_stream()
             return
@@ -941,13 +948,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return not self.cancel.wait(seconds)
 
     def hold(self, hold: Hold) -> bool:
-        """Wait until the test releases `hold`; False when stop()/clear() came first or its limit passed."""
+        """Wait until the test releases `hold`; False when stop()/clear() came first, the client hung up
+        (as a server writing on would notice) or the hold's limit passed."""
         hold.reached.set()
         deadline = time.monotonic() + hold.limit
-        while not hold.released.wait(0.05):  # in slices, to notice stop()/clear() too
-            if self.cancel.is_set() or time.monotonic() > deadline:
+        while not hold.released.wait(0.05):  # in slices, to notice the rest too
+            if self.cancel.is_set() or self.client_gone() or time.monotonic() > deadline:
                 return False
         return True
+
+    def client_gone(self) -> bool:
+        """The client closed its end: its socket reads as ended (it sends nothing while it waits for us)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):
@@ -1126,6 +1142,7 @@ class ProviderServer:
             body=body,
             json=parsed,
             query=parts.query,
+            thread=threading.current_thread(),
         )
         if self.prompt_cache is not None and req.method == "POST" and parts.path in (OPENAI_CHAT_PATH,
                                                                                      ANTHROPIC_MESSAGES_PATH):

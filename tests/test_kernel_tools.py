@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from kernel_session import FORGET_CONVERSATIONS, KernelSession, clicker, kernel_env, nbagent_kernel
+from kernel_session import FORGET_CONVERSATIONS, KernelSession, clicker, kernel_env, nbagent_kernel, printed
 from provider_server import error, openai_stream, openai_tool_stream
 
 KEY = "sk-kernel-test-key-0123456789"
@@ -208,8 +208,9 @@ def test_approve_code_always_runs_unasked(fresh, provider):
 
 def test_an_interrupt_stops_run_code(fresh, provider):
     fresh.execute("%agent_settings approve_code=always")
-    provider.enqueue(call("run_code", {"code": "import time\nfor step in range(600):\n    time.sleep(0.05)\nfinished = True"}))
-    run = fresh.execute("%%ask --tools\nwait", interrupt_after=2.0)
+    code = "import time\nfor step in range(600):\n    print(f'step {step}', flush=True)\n    time.sleep(0.05)\nfinished = True"
+    provider.enqueue(call("run_code", {"code": code}))
+    run = fresh.execute("%%ask --tools\nwait", on_message=fresh.interrupt_when(printed("step 1\n")))
     assert run.errors[0]["ename"] == "AskInterrupted"
     assert fresh.execute("print('finished' in dir(), step < 599)").stdout.strip() == "False True"
     provider.enqueue(openai_stream("still alive"))

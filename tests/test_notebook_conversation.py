@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from kernel_session import FORGET_CONVERSATIONS, KernelSession, kernel_env, nbagent_kernel
-from provider_server import openai_stream
+from kernel_session import FORGET_CONVERSATIONS, KernelSession, kernel_env, nbagent_kernel, printed
+from provider_server import Hold, openai_stream
 
 KEY = "sk-kernel-test-key-0123456789"
 
@@ -37,6 +37,12 @@ def sent_contents(provider):
 
 def display_id_of(run):
     return run.of_type("display_data")[0]["content"]["transient"]["display_id"]
+
+
+def update_of(display_id, shows):
+    """A test of iopub messages: an update of `display_id` whose Markdown `shows(markdown)`."""
+    return lambda m: (m["msg_type"] == "update_display_data" and m["content"]["transient"]["display_id"] == display_id
+                      and shows(m["content"]["data"].get("text/markdown", "")))
 
 
 def test_rerunning_a_cell_replaces_its_turn(fresh, provider):
@@ -137,21 +143,28 @@ def test_code_goes_to_a_new_cell_below(fresh, provider):
 
 
 def test_background_answer_streams_while_other_cells_run(fresh, provider):
-    provider.enqueue(openai_stream([f"b{i} " for i in range(150)], delay=0.02))  # ~3 s
+    words = [f"b{i} " for i in range(150)]
+    hold = Hold(after=50)  # the answer waits halfway until another cell has run
+    provider.enqueue(openai_stream(words, delay=0.005, hold=hold))
     background = ask(fresh, "slow background question", "--background", cell_id="bg")
     assert background.reply["status"] == "ok"
     assert "tok/s" not in background.final_markdown()  # the cell finished before the answer did
     ask_msg_id = background.messages[0]["parent_header"]["msg_id"]
     display_id = display_id_of(background)
-    other = fresh.execute("import time\nfor i in range(3):\n    time.sleep(0.5)\nprint('other cell done')")
-    assert other.stdout == "other cell done\n"
-    fresh.drain(3.0)
-    updates = [m for m in fresh.stray if m["msg_type"] == "update_display_data"
-               and m["content"]["transient"]["display_id"] == display_id]
+    try:
+        # The first half streams into the asking cell while no cell runs ...
+        fresh.drain_until(update_of(display_id, lambda markdown: "b49" in markdown))
+        # ... another cell runs while the answer is still in flight ...
+        other = fresh.execute("print('other cell done')")
+        assert other.stdout == "other cell done\n"
+    finally:
+        hold.release()
+    # ... and the rest follows, to the end.
+    final = fresh.drain_until(update_of(display_id, lambda markdown: "tok/s" in markdown))["content"]["data"]["text/markdown"]
+    assert final.startswith("".join(words))
+    updates = [m for m in fresh.stray if update_of(display_id, lambda markdown: True)(m)]
     assert len(updates) >= 3
     assert all(m["parent_header"]["msg_id"] == ask_msg_id for m in updates)  # routed to the asking cell
-    final = updates[-1]["content"]["data"]["text/markdown"]
-    assert final.startswith("".join(f"b{i} " for i in range(150))) and "tok/s" in final
     ask(fresh, "after the background answer")
     assert sent_contents(provider) == ["slow background question", "".join(f"b{i} " for i in range(150)),
                                        "after the background answer"]
@@ -159,11 +172,17 @@ def test_background_answer_streams_while_other_cells_run(fresh, provider):
 
 def test_interrupting_the_kernel_does_not_corrupt_a_background_answer(fresh, provider):
     words = [f"k{i} " for i in range(100)]
-    provider.enqueue(openai_stream(words, delay=0.02))
-    ask(fresh, "background", "--background")
-    interrupted = fresh.execute("import time\ntime.sleep(10)", interrupt_after=0.5)
-    assert interrupted.reply["status"] == "error"
-    fresh.drain(3.0)
+    hold = Hold(after=50)  # the answer is in flight while the kernel is interrupted
+    provider.enqueue(openai_stream(words, delay=0.005, hold=hold))
+    background = ask(fresh, "background", "--background")
+    try:
+        assert hold.reached.wait(60)
+        interrupted = fresh.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)",
+                                    on_message=fresh.interrupt_when(printed("sleeping")))
+        assert interrupted.reply["status"] == "error" and interrupted.reply["ename"] == "KeyboardInterrupt"
+    finally:
+        hold.release()
+    fresh.drain_until(update_of(display_id_of(background), lambda markdown: "tok/s" in markdown))
     ask(fresh, "next")
     assert sent_contents(provider) == ["background", "".join(words), "next"]
 

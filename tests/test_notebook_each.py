@@ -9,7 +9,7 @@ import json
 import time
 
 import pytest
-from kernel_session import FORGET_CONVERSATIONS, KernelSession, clicker, kernel_env, nbagent_kernel
+from kernel_session import FORGET_CONVERSATIONS, KernelSession, clicker, displayed, kernel_env, nbagent_kernel
 from provider_server import echo, stall
 
 SETUP = """
@@ -123,7 +123,7 @@ def test_an_interrupt_ends_the_cell_and_the_next_run_sends_only_the_rest(fresh, 
     provider.enqueue(echo(), echo(), stall(30, echo()), stall(30, echo()))
     started = time.perf_counter()
     cell = CELL.replace("-o out", "-o part --concurrency 1 --max-tokens 5")  # max_tokens: no pilot is needed
-    run = fresh.execute(cell, interrupt_after=2.0)
+    run = fresh.execute(cell, on_message=fresh.interrupt_when(displayed("3/4 rows")))  # the fourth stalls
     assert time.perf_counter() - started < 30  # not held by the stalled request
     assert run.reply["status"] == "error"
     [line] = run.errors[0]["traceback"]
@@ -167,7 +167,8 @@ def test_agent_jobs_lists_the_recorded_batch_jobs(fresh, provider):
 def test_an_interrupt_during_the_estimate_ends_the_cell(fresh, provider):
     provider.enqueue(*[stall(30, echo()) for _ in range(3)])  # the estimate's pilot waits on the provider
     started = time.perf_counter()
-    run = fresh.execute(CELL.replace("-o out", "-o early"), interrupt_after=2.0)
+    run = fresh.execute(CELL.replace("-o out", "-o early"),  # interrupted once the pilot's request reached the server
+                        on_message=fresh.interrupt_when(lambda _: bool(provider.wait_for_requests(1, timeout=60))))
     assert time.perf_counter() - started < 30
     [line] = run.errors[0]["traceback"]
     assert "interrupted while estimating the map" in line

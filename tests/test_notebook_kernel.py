@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from kernel_session import FORGET_CONVERSATIONS, KernelSession, kernel_env, nbagent_kernel
-from provider_server import error, openai_stream
+from kernel_session import FORGET_CONVERSATIONS, KernelSession, displayed, kernel_env, nbagent_kernel
+from provider_server import Hold, error, openai_stream
 
 KEY = "sk-kernel-test-key-0123456789"
 
@@ -137,8 +137,12 @@ def test_fast_long_answer_is_exact(fresh, provider):
 
 def test_interrupt_keeps_partial_text_and_history_consistent(fresh, provider):
     ask(fresh, "before")
-    provider.enqueue(openai_stream([f"p{i} " for i in range(400)], delay=0.01))
-    run = ask(fresh, "will be interrupted", interrupt_after=1.0)
+    hold = Hold(after=10)  # the answer stops after "p9 " until the kernel was interrupted
+    provider.enqueue(openai_stream([f"p{i} " for i in range(400)], delay=0.01, hold=hold))
+    try:
+        run = ask(fresh, "will be interrupted", on_message=fresh.interrupt_when(displayed("p9")))
+    finally:
+        hold.release()
     assert run.reply["status"] == "error"
     [err] = run.errors
     assert err["ename"] == "AskInterrupted" and len(err["traceback"]) == 1
@@ -245,10 +249,12 @@ def test_interrupt_closes_the_http_stream(fresh):
 
     with ProviderServer() as own:
         fresh.execute(f"import os; os.environ['OLLAMA_BASE_URL'] = '{own.openai_base_url}'")
-        own.enqueue(openai_stream([f"c{i} " for i in range(1000)], delay=0.01))
-        run = ask(fresh, "stream for a while", "--model ollama:llama3", interrupt_after=1.0)
+        # The server holds the stream after "c9 " (giving up as soon as the client hangs up) until the
+        # kernel was interrupted.
+        own.enqueue(openai_stream([f"c{i} " for i in range(1000)], delay=0.01, hold=Hold(after=10)))
+        run = ask(fresh, "stream for a while", "--model ollama:llama3", on_message=fresh.interrupt_when(displayed("c9")))
         assert run.errors[0]["ename"] == "AskInterrupted"
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # a bound on a failure only
         while open_connection_count(own) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert open_connection_count(own) == 0

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from provider_server import (
+    Hold,
     ProviderServer,
     anthropic_stream,
     cassette_request,
@@ -216,19 +217,25 @@ def test_anthropic_cut_after(provider: ProviderServer, client: httpx.Client) -> 
 
 
 def test_delay_spreads_chunks_over_time(provider: ProviderServer, client: httpx.Client) -> None:
-    provider.enqueue(openai_stream("a b c d e", delay=0.05, first_delay=0.1))
-    stamps: list[float] = []
+    """The server waits first_delay, then delay before each further event (its own send times: lower
+    bounds, which no load can break), and each event leaves when it is written: the client reads the
+    first pieces while the server holds the rest."""
+    hold = Hold(after=2)
+    provider.enqueue(openai_stream("a b c d e", delay=0.05, first_delay=0.1, hold=hold))
     start = time.perf_counter()
+    seen: list[str] = []
     with client.stream("POST", provider.openai_base_url + "/chat/completions", json=chat(stream=True)) as r:
         for line in r.iter_lines():
             if line.startswith("data: "):
-                stamps.append(time.perf_counter() - start)
-    assert stamps[0] >= 0.09  # first_delay
-    content = stamps[1:6]
-    assert content[-1] - content[0] >= 0.18
-    # Seen one by one (tolerant of a client hiccup merging two reads).
-    assert sum(b - a >= 0.03 for a, b in zip(content, content[1:])) >= 3
-    assert stamps[-1] >= 0.3
+                seen.append(line)
+                if len(seen) == 3:  # the role chunk, "a", " b": read while the server holds " c"
+                    assert openai_text("\n".join(seen)) == "a b"
+                    assert hold.reached.wait(10) and len(provider.last_request.sent_at) == 3
+                    hold.release()
+    assert openai_text("\n".join(seen)) == "a b c d e"
+    sent = provider.last_request.sent_at
+    assert len(sent) == len(seen) and sent[0] - start >= 0.1 - 0.005  # (a clock's rounding)
+    assert all(later - earlier >= 0.05 - 0.005 for earlier, later in zip(sent, sent[1:]))
 
 
 def test_require_key(provider: ProviderServer, client: httpx.Client) -> None:
@@ -256,12 +263,11 @@ def test_constructor_api_key() -> None:
 
 
 def test_stall_times_out(provider: ProviderServer) -> None:
-    provider.enqueue(stall(10))
+    provider.enqueue(stall(600))
     with httpx.Client(timeout=httpx.Timeout(5.0, read=0.2)) as c:
-        start = time.perf_counter()
         with pytest.raises(httpx.ReadTimeout):
             c.post(provider.openai_base_url + "/chat/completions", json=chat())
-        assert time.perf_counter() - start < 1.0
+    assert provider.last_request.thread.is_alive()  # the client gave up: the server still stalls
 
 
 def test_stall_then_answer(provider: ProviderServer, client: httpx.Client) -> None:
@@ -285,7 +291,7 @@ def test_stall_after_headers(provider: ProviderServer) -> None:
 
 def test_stop_does_not_hang_during_stall() -> None:
     server = ProviderServer().start()
-    server.enqueue(stall(30))
+    server.enqueue(stall(600))
     errors: list[BaseException] = []
 
     def call() -> None:
@@ -296,19 +302,23 @@ def test_stop_does_not_hang_during_stall() -> None:
 
     t = threading.Thread(target=call)
     t.start()
-    server.wait_for_requests(1)
-    start = time.perf_counter()
+    [stalled] = server.wait_for_requests(1)
     server.stop()
-    assert time.perf_counter() - start < 1.0
-    t.join(2)
-    assert not t.is_alive() and isinstance(errors[0], httpx.RemoteProtocolError)
+    # The stall was cut short: the server's thread for it and the client both end (bounds of a
+    # failure only, far below the stall's 600 s).
+    stalled.thread.join(30)
+    t.join(30)
+    assert not stalled.thread.is_alive() and not t.is_alive()
+    assert isinstance(errors[0], httpx.RemoteProtocolError)
 
 
 def test_client_disconnect_is_quiet(provider: ProviderServer, client: httpx.Client, capfd: pytest.CaptureFixture[str]) -> None:
     provider.enqueue(openai_stream("w " * 200, delay=0.002))
     with client.stream("POST", provider.openai_base_url + "/chat/completions", json=chat(stream=True)) as r:
         next(r.iter_raw())
-    time.sleep(0.15)  # let the server hit the broken pipe
+    stream = provider.last_request.thread  # the server writes on, hits the closed socket and ends
+    stream.join(30)
+    assert not stream.is_alive()
     assert client.post(provider.openai_base_url + "/chat/completions", json=chat()).status_code == 200
     assert "Traceback" not in capfd.readouterr().err
 
@@ -361,16 +371,13 @@ def test_cassette_stream_delay(provider: ProviderServer, client: httpx.Client) -
 # ----------------------------------------------------------------------- throughput
 
 
-def test_throughput_many_chunks_and_requests(provider: ProviderServer, client: httpx.Client) -> None:
+def test_many_chunks_and_requests(provider: ProviderServer, client: httpx.Client) -> None:
+    """What benchmarks push through the server arrives whole (how fast is for the benchmarks to say)."""
     provider.enqueue(openai_stream(["x"] * 20_000, usage=(1, 1)))
-    start = time.perf_counter()
-    size = 0
     with client.stream("POST", provider.openai_base_url + "/chat/completions", json=chat(stream=True)) as r:
-        for part in r.iter_raw():
-            size += len(part)
-    assert size > 20_000 * 100
-    assert time.perf_counter() - start < 3.0
-    start = time.perf_counter()
-    for _ in range(200):
-        client.post(provider.openai_base_url + "/chat/completions", json=chat())
-    assert time.perf_counter() - start < 3.0
+        text = openai_text(r.read().decode())
+    assert text == "x" * 20_000 and len(provider.last_request.sent_at) == 20_000 + 4
+    provider.clear()
+    answers = [client.post(provider.openai_base_url + "/chat/completions", json=chat(f"q{i}")) for i in range(200)]
+    assert [a.json()["choices"][0]["message"]["content"] for a in answers] == [f"Echo: q{i}" for i in range(200)]
+    assert len(provider.requests) == 200
