@@ -90,30 +90,56 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         """True once the output arrived whole (its provider's end marker included) and validated."""
         return self._run.final is not None
 
-    async def stream_text(self, *, delta: bool = False) -> AsyncIterator[str]:
-        """Yield the text as it grows (accumulated), or only the new pieces with `delta=True`."""
+    async def stream_text(self, *, delta: bool = False, debounce_by: float | None = None) -> AsyncIterator[str]:
+        """Yield the text as it grows (accumulated), or only the new pieces with `delta=True`.
+
+        Every piece comes as it arrives; with `debounce_by=` (PydanticAI's default is 0.1), pieces
+        arriving within that many seconds of the first one held come as one (a piece is held until the
+        window passed and the next one arrives, or the answer ends)."""
         if self._run.output.mode in ("native", "prompted") or not self._run.output.allow_text:
             raise UserError("stream_text() streams text answers; this run's output is structured: "
                             "use stream_output() (or get_output())")
+        pieces = self._text_pieces(debounce_by)
         if delta:
+            async for piece in pieces:
+                yield piece
+        elif self._run.finisher.validators:  # each text so far goes through them, as partial output
+            text = self._run.streamed_text()
+            async for piece in pieces:
+                text += piece
+                checked = await self._run.finisher.partial(text, None, text_function=False)
+                if checked is not NOT_YET:
+                    yield checked
+        else:
+            text = self._run.streamed_text()
+            async for piece in pieces:
+                text += piece
+                yield text
+        self._finish()
+
+    async def _text_pieces(self, debounce_by: float | None) -> AsyncIterator[str]:
+        """The text of the steps, grouped by `debounce_by` windows (other items end a window)."""
+        if debounce_by is None:
             async for item in self._steps:
                 if type(item) is str:
                     yield item
-        elif self._run.finisher.validators:  # each text so far goes through them, as partial output
-            text = self._run.streamed_text()
-            async for item in self._steps:
-                if type(item) is str:
-                    text += item
-                    checked = await self._run.finisher.partial(text, None, text_function=False)
-                    if checked is not NOT_YET:
-                        yield checked
-        else:
-            text = self._run.streamed_text()
-            async for item in self._steps:
-                if type(item) is str:
-                    text += item
-                    yield text
-        self._finish()
+            return
+        held: list[str] = []
+        opened = 0.0
+        clock = time.monotonic
+        async for item in self._steps:
+            if type(item) is str:
+                now = clock()
+                if not held:
+                    opened = now
+                held.append(item)
+                if now - opened < debounce_by:
+                    continue
+            if held:
+                yield "".join(held)
+                held.clear()
+        if held:
+            yield "".join(held)
 
     async def stream_output(self, *, debounce_by: float | None = 0.1) -> AsyncIterator[OutputDataT]:
         """Yield the output as it forms, each a valid value with what arrived so far (fields not seen

@@ -542,3 +542,17 @@ async def test_a_history_cancelled_while_tools_ran_is_accepted_by_both_protocols
         assert [m["role"] for m in sent] == ["user", "assistant", "user"]
         blocks = sent[2]["content"]
         assert [b.get("tool_use_id") for b in blocks[:2]] == ["c1", "c2"] and blocks[2]["type"] == "text"
+
+
+async def test_stream_text_debounced_as_pydantic_ai_groups_pieces() -> None:
+    async def talk(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        for piece in ("success ", "(no ", "tool ", "calls)"):
+            yield piece
+
+    agent = Agent(FunctionModel(stream_function=talk))
+    async with agent.run_stream("Hi") as result:
+        grouped = [text async for text in result.stream_text(debounce_by=60)]
+    assert grouped == ["success (no tool calls)"]  # all arrived within the window: one piece
+    async with agent.run_stream("Hi") as result:
+        every = [piece async for piece in result.stream_text(delta=True)]
+    assert every == ["success ", "(no ", "tool ", "calls)"]
