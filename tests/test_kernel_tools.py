@@ -184,6 +184,48 @@ def test_skip_tells_the_model_the_user_declined(fresh, provider):
     assert "skipped by the user" in run.final_markdown()
 
 
+USER_TOOL_NEEDING_APPROVAL = ("import nbagent\ndropped = []\n@nbagent.tool(requires_approval=True)\n"
+                              "def drop_rows(species: str) -> str:\n    '''Drop the rows of a species.'''\n"
+                              "    dropped.append(species)\n    return f'dropped {species}'")
+
+
+@pytest.mark.parametrize("button", ["Run", "Skip"])
+def test_a_user_tool_asks_for_approval_as_run_code_does(fresh, provider, button):
+    fresh.execute(USER_TOOL_NEEDING_APPROVAL)
+    try:
+        provider.enqueue(call("drop_rows", {"species": "Adelie"}), openai_stream("Handled."))
+        run = fresh.execute("%%ask\ndrop the Adelie rows", allow_stdin=True, on_message=_click(fresh, button))
+        assert run.reply["status"] == "ok", run.errors
+        shown = [m["content"]["data"].get("text/markdown", "") for m in run.of_type("display_data")]
+        assert any("nbagent wants to call `drop_rows` with:" in text and '"species": "Adelie"' in text
+                   for text in shown)  # the call, before it ran
+        [result] = [message["content"] for message in provider.requests[1].json["messages"] if message["role"] == "tool"]
+        ran = fresh.execute("print(dropped)").stdout.strip()
+        if button == "Run":
+            assert result == "dropped Adelie" and ran == "['Adelie']"
+            assert "⚙ `drop_rows(Adelie)` → dropped Adelie" in run.final_markdown()
+        else:
+            declined = json.loads(result)
+            assert declined["declined"] is True and "chose not to allow this call" in declined["message"]
+            assert ran == "[]" and "⚙ `drop_rows(Adelie)` → skipped by the user" in run.final_markdown()
+    finally:
+        fresh.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")
+
+
+def test_a_user_tool_needing_approval_is_refused_where_nobody_can_click(fresh, provider):
+    fresh.execute(USER_TOOL_NEEDING_APPROVAL)
+    try:
+        provider.enqueue(call("drop_rows", {"species": "Adelie"}), openai_stream("Suggested instead."))
+        run = fresh.execute("%%ask\ndrop the Adelie rows")  # as jupyter execute / nbclient: allow_stdin False
+        assert run.reply["status"] == "ok", run.errors
+        [refused] = tool_messages(provider.requests[1])
+        assert refused["refused"] is True and "cannot show the Run button" in refused["message"]
+        assert fresh.execute("print(dropped)").stdout.strip() == "[]"
+        assert not [m for m in run.of_type("comm_open")]  # no approval widget
+    finally:
+        fresh.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")
+
+
 def test_the_model_cannot_approve_its_own_code(fresh, provider):
     """An `approved` argument is no part of run_code's schema: the call is sent back, nothing runs."""
     provider.enqueue(call("run_code", {"code": "self_approved = True", "approved": True}),

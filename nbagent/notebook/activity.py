@@ -62,10 +62,21 @@ def result_summary(content: Any) -> str:
     elif isinstance(content, dict) and isinstance(content.get("summary"), str):
         text = content["summary"]
     elif isinstance(content, str):
-        text = content
+        text = _summary_in_json(content) or content
     else:
         text = _json(content)
     return _shorten(" ".join(text.split()).replace("`", "'"), MAX_RESULT_CHARS)
+
+
+def _summary_in_json(text: str) -> str | None:
+    """The `summary` of a result written as a JSON object (a declined or refused call), if it has one."""
+    if not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value["summary"] if isinstance(value, dict) and isinstance(value.get("summary"), str) else None
 
 
 def lines_of(messages: Sequence[ModelMessage]) -> list[ToolLine]:

@@ -26,6 +26,7 @@ from .activity import ToolLine, turn_pieces
 from .answer_view import AnswerView, OutputWatch
 from .compacting import AnswerCompactions
 from .config import TOOLS_KERNEL
+from .approval import notebook_approval
 from .kernel_tools import INSTRUCTIONS, NOTICE, KernelContext, notebook_tools, offline_model
 from .live import StreamProgress, cancel_and_wait, compose, follow, follow_async, is_kernel, loop_thread
 from .magics import AskError
@@ -181,9 +182,11 @@ class Ask:
         if not tools and self.args.system is None and compactor is None:
             return agent
         asked = self.args.system if self.args.system is not None else agent.fixed_instructions
+        capabilities: list[Any] = [compactor] if compactor is not None else []
+        if tools:
+            capabilities.append(notebook_approval())  # Run / Skip on calls that need approval (approval.py)
         return Agent(agent.model, instructions=asked, model_settings=agent.model_settings,
-                     name=agent.name, deps_type=KernelContext, tools=tools,
-                     capabilities=[compactor] if compactor is not None else [])
+                     name=agent.name, deps_type=KernelContext, tools=tools, capabilities=capabilities)
 
     def _instructions(self, agent: Agent[Any]) -> str | None:
         """What this question adds to the agent's instructions (run instructions add, as in PydanticAI)."""

@@ -27,12 +27,12 @@ from typing import Any, Callable, TypeVar, overload
 from IPython import get_ipython
 from pydantic_core import to_jsonable_python
 
-from ..errors import UserError, redact
+from ..errors import ApprovalRequired, UserError, redact
 from ..messages import BinaryContent, ImageUrl
 from ..models import Model
 from ..models.offline import OfflineModel
 from ..tools import DocstringFormat, RunContext, Tool
-from .approval import ask_to_run
+from .approval import refusal_reason
 from .code_runner import run_code as run_in_namespace
 from .config import APPROVE_ALWAYS
 from .describe import MASK, bounded, inspection, looks_secret, mask_secret_literals, summary
@@ -147,25 +147,13 @@ async def run_code(ctx: RunContext[KernelContext], code: str) -> dict[str, Any]:
         code: The Python code to run.
     """
     context = ctx.deps
-    if context.background:
-        return _refused("code cannot be approved in a --background question; suggest it as a code block instead")
-    if context.approve_code != APPROVE_ALWAYS and not context.interactive:
-        return _refused("this frontend cannot show the Run button; suggest the code as a code block instead "
-                        "(the user may set %agent_settings approve_code=always)")
-
-    def approve_and_run() -> Any:
-        if context.approve_code == APPROVE_ALWAYS:
-            return run_in_namespace(context.shell.user_ns, code)
-        return _run_if_approved(context, code)  # awaited by the async cell, whose loop delivers the click
-
-    return await context.progress.on_cell_thread(approve_and_run)
-
-
-async def _run_if_approved(context: KernelContext, code: str) -> dict[str, Any]:
-    if not await ask_to_run(code):
-        return {"summary": "skipped by the user", "declined": True,
-                "message": "The user chose not to run this code. Do not run it; answer without it."}
-    return run_in_namespace(context.shell.user_ns, code)
+    asks = context.approve_code != APPROVE_ALWAYS and not ctx.tool_call_approved
+    refusal = refusal_reason(context)
+    if refusal is not None and (asks or context.background):
+        return _refused(refusal)
+    if asks:
+        raise ApprovalRequired()  # the question's approval capability shows Run / Skip (approval.py)
+    return await context.progress.on_cell_thread(lambda: run_in_namespace(context.shell.user_ns, code))
 
 
 KERNEL_TOOLS: tuple[Callable[..., Any], ...] = (list_variables, inspect_variable, last_error, read_cell, run_code)
@@ -232,13 +220,15 @@ def tool(function: F, /) -> F: ...
 @overload
 def tool(*, name: str | None = None, description: str | None = None, retries: int | None = None,
          docstring_format: DocstringFormat = "auto", require_parameter_descriptions: bool = False,
-         strict: bool | None = None) -> Callable[[F], F]: ...
+         strict: bool | None = None, requires_approval: bool = False, timeout: float | None = None,
+         sequential: bool = False) -> Callable[[F], F]: ...
 
 
 def tool(function: Any = None, /, **options: Any) -> Any:
     """`@nbagent.tool`: offer a notebook function to the notebook agent (as `@agent.tool_plain` does).
 
     Re-running the cell that defines it replaces it; its results pass the same guard as the kernel tools.
+    `requires_approval=True` asks you first, with Run / Skip showing the call, as for `run_code`.
     """
     def register(fn: F) -> F:
         retries = options.pop("retries", None)
