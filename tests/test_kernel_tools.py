@@ -194,7 +194,7 @@ def test_a_user_tool_asks_for_approval_as_run_code_does(fresh, provider, button)
     fresh.execute(USER_TOOL_NEEDING_APPROVAL)
     try:
         provider.enqueue(call("drop_rows", {"species": "Adelie"}), openai_stream("Handled."))
-        run = fresh.execute("%%ask\ndrop the Adelie rows", allow_stdin=True, on_message=_click(fresh, button))
+        run = fresh.execute("%%ask\ndrop the Adelie rows", allow_stdin=True, on_message=clicker(fresh, button))
         assert run.reply["status"] == "ok", run.errors
         shown = [m["content"]["data"].get("text/markdown", "") for m in run.of_type("display_data")]
         assert any("nbagent wants to call `drop_rows` with:" in text and '"species": "Adelie"' in text
