@@ -3,7 +3,8 @@
 Retries cover what is usually transient (connect timeouts, a dropped keep-alive connection,
 408/409/429/5xx) with exponential backoff and jitter, honour `Retry-After`, and stay within a total
 bound. They only happen before a response is handed to the caller, so a token that was shown is
-never shown twice.
+never shown twice. Inside a row map (`agent.map`), every attempt passes the map's `request_gate`,
+which owns the 429s: it waits them out for all the map's requests at once, so retries never stack.
 """
 
 from __future__ import annotations

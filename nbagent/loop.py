@@ -15,9 +15,9 @@ tool-call pieces, tool events), which `run_stream` and `run_stream_events` consu
 from __future__ import annotations
 
 import asyncio
-import weakref
 import dataclasses
 import inspect
+import weakref
 from contextlib import AsyncExitStack
 from typing import Any, AsyncGenerator, Awaitable, Callable, Sequence, Union
 

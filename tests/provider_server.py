@@ -1226,7 +1226,7 @@ def slow(seconds: float, then: Responder | None = None) -> Responder:
 class RateLimit:
     """A provider's request rate limit as a token bucket: `limit` requests per `period` seconds (60: per
     minute), at most `burst` at once (default: `limit`). Answers carry OpenAI's headers
-    (`x-ratelimit-limit-requests`, `-remaining-requests`, `-reset-requests` as `1.5s`); over the limit
+    (`x-ratelimit-limit-requests` per minute, `-remaining-requests`, `-reset-requests` as `1.5s`); over the limit
     a 429 also says `retry-after-ms` (and `Retry-After` in whole seconds). `headers=False` sends a
     bare 429 with no headers at all. `then` answers the requests let through (default: the echo)."""
 
@@ -1254,7 +1254,7 @@ class RateLimit:
             else:
                 self.refused += 1
             to_full = (self.capacity - self.tokens) / self.rate
-            info = [("x-ratelimit-limit-requests", str(self.limit)),
+            info = [("x-ratelimit-limit-requests", str(round(self.rate * 60))),  # per minute, as OpenAI says it
                     ("x-ratelimit-remaining-requests", str(int(self.tokens))),
                     ("x-ratelimit-reset-requests", f"{to_full:.3f}s")] if self.headers else []
             wait = (1.0 - self.tokens) / self.rate

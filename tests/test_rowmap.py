@@ -17,7 +17,7 @@ from nbagent import Agent
 from nbagent.errors import UserError
 from nbagent.rowmap.progress import MapProgress
 from nbagent.rowmap.store import MapStore
-from provider_server import ProviderServer, RateLimit, Reply, RecordedRequest, last_user_text, per_prompt, slow
+from provider_server import ProviderServer, RateLimit, Reply, RecordedRequest, error, last_user_text, per_prompt, slow
 
 MODEL = "openai:gpt-4o-mini"
 
@@ -253,3 +253,77 @@ def test_bad_arguments_are_one_line_errors_before_any_request(openai_env: Provid
         for word in words:
             assert word in str(caught.value)
     assert openai_env.requests == []
+
+
+def test_reset_header_forms():
+    from email.utils import format_datetime
+    from datetime import datetime, timedelta, timezone
+
+    import httpx
+
+    from nbagent.rowmap.limiter import parse_duration, reset_seconds
+
+    assert [parse_duration(text) for text in ("1s", "6m0s", "20ms", "1h2m3.5s", "0.5", "soon")] == [
+        1.0, 360.0, 0.02, 3723.5, 0.5, None]
+    soon = datetime.now(timezone.utc) + timedelta(seconds=30)
+
+    def waits(headers: dict[str, str]) -> float | None:
+        return reset_seconds(httpx.Response(429, headers=headers))
+
+    assert waits({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert waits({"retry-after": "3"}) == 3.0
+    assert 25 < waits({"retry-after": format_datetime(soon, usegmt=True)}) <= 30
+    # the limit that ran out decides, not the one with requests left
+    assert waits({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s",
+                  "x-ratelimit-remaining-tokens": "900", "x-ratelimit-reset-tokens": "50ms"}) == 2.0
+    assert 25 < waits({"anthropic-ratelimit-requests-remaining": "0",
+                       "anthropic-ratelimit-requests-reset": soon.isoformat().replace("+00:00", "Z")}) <= 30
+    assert waits({}) is None
+
+
+def test_429_with_only_openai_reset_headers_is_waited_out(openai_env: ProviderServer):
+    refused = iter([True, True])
+    openai_env.respond_with(lambda req: error(429, "slow down", headers={
+        "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "50ms"}) if next(refused, False) else None)
+    frame = Agent(MODEL).map(["a", "b"], concurrency=1, cache=False, progress=False)
+    assert frame["output"].tolist() == ["Echo: a", "Echo: b"]
+    assert frame.attrs["nbagent"]["rate_limited_429s"] == 2 and frame.attrs["nbagent"]["retries"] == 2
+
+
+def test_429_with_anthropic_reset_headers_is_waited_out(provider: ProviderServer, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-loopback-0123456789")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", provider.anthropic_base_url)
+    refused = iter([True])
+
+    def respond(req: RecordedRequest):
+        if next(refused, False):
+            reset = (datetime.now(timezone.utc) + timedelta(milliseconds=300)).isoformat()
+            return error(429, "rate limited", headers={"anthropic-ratelimit-requests-remaining": "0",
+                                                       "anthropic-ratelimit-requests-reset": reset})
+        return None
+
+    provider.respond_with(respond)
+    frame = Agent("anthropic:claude-sonnet-4-5").map(["a", "b"], concurrency=1, cache=False, progress=False)
+    assert frame["output"].tolist() == ["Echo: a", "Echo: b"] and frame["_error"].isna().all()
+    assert frame.attrs["nbagent"]["rate_limited_429s"] == 1
+
+
+def test_a_sync_map_inside_a_map_says_to_await_map_async():
+    inner = Agent("test")
+    blocking, threaded = Agent("test"), Agent("test")
+
+    @blocking.tool_plain
+    async def lookup(word: str) -> str:  # async: runs on the map's own loop, which a sync map would block
+        """Look the word up."""
+        return inner.map([word], cache=False, progress=False)["output"].iloc[0]
+
+    @threaded.tool_plain
+    def define(word: str) -> str:  # sync tools run in worker threads: a sync map there is fine
+        """Define the word."""
+        return inner.map([word], cache=False, progress=False)["output"].iloc[0]
+
+    frame = blocking.map(["x"], cache=False, progress=False)
+    assert "use `await agent.map_async(...)` there" in frame["_error"].iloc[0]
+    assert threaded.map(["y"], cache=False, progress=False)["_error"].isna().all()

@@ -180,6 +180,25 @@ def test_a_process_killed_mid_map_leaves_a_consistent_cache(openai_env: Provider
     assert len(openai_env.requests) == 400 - kept
 
 
+def test_an_interrupt_loses_only_the_rows_in_flight_and_a_rerun_resumes(openai_env: ProviderServer, tmp_path):
+    openai_env.respond_with(slow(0.02))
+    path = tmp_path / "c.db"
+    child = mapper(path, 0, 400, openai_env)
+    deadline = time.monotonic() + 60
+    while answers_in(path) < 20:
+        assert child.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    child.send_signal(signal.SIGINT)  # what Ctrl-C (or a kernel interrupt) delivers
+    out, err = child.communicate(timeout=60)  # a bound on failure only: it ends at once
+    assert child.returncode != 0 and "KeyboardInterrupt" in err and out == ""
+    kept = answers_in(path)
+    assert f"nbagent: interrupted: {kept:,} of 400 rows answered and kept in the cache" in err
+    openai_env.clear()
+    frame = Agent(MODEL).map([f"row {i}" for i in range(400)], cache=path, progress=False)
+    assert frame["output"].tolist() == [f"Echo: row {i}" for i in range(400)]
+    assert len(openai_env.requests) == 400 - kept
+
+
 def test_two_processes_mapping_into_one_file(openai_env: ProviderServer, tmp_path):
     path = tmp_path / "shared.db"
     children = [mapper(path, 0, 150, openai_env), mapper(path, 100, 250, openai_env)]
