@@ -195,9 +195,8 @@ async def fault(
 async def test_refused_connection_fails_fast(env: ProviderServer, kind: str, mode: str) -> None:
     port = unused_port()
     agent = Agent(model_at(kind, f"http://127.0.0.1:{port}"))
-    started = time.monotonic()
     found = await fault(agent, mode, ModelConnectionError, "connection refused", f"127.0.0.1:{port}", MODEL[kind])
-    assert time.monotonic() - started < 2, "a refused connection is not worth retrying"
+    # Not worth retrying: one attempt, so the message carries no "(N attempts; ...)" note.
     assert found.message == (
         f"Cannot connect to http://127.0.0.1:{port} for {MODEL[kind]}: "
         "connection refused (is the server running, and is the base URL right?)"
@@ -297,7 +296,7 @@ async def test_429_retry_after_beyond_the_bound_fails_at_once(env: ProviderServe
     env.enqueue(error(429, "Rate limit reached", retry_after=3600))
     started = time.monotonic()
     found = await fault(Agent(MODEL[kind]), "run", ModelHTTPError)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 60  # did not wait the hour (a bound far from both, so load cannot matter)
     assert found.message == (
         f"{MODEL[kind]} returned HTTP 429: Rate limit reached "
         "(the provider asks to wait 3600 s before retrying; try again later)"
