@@ -194,3 +194,23 @@ def test_what_cannot_be_a_batch_job_is_one_line(openai_env: ProviderServer, cach
     with pytest.raises(UserError, match="prompt field {name} is not a column"):
         Agent("openai:gpt-4o-mini").submit_batch(REVIEWS, "{name}", cache=cache)
     assert not [req for req in openai_env.requests if req.path.startswith(("/v1/files", "/v1/batches"))]
+
+
+def test_batch_answers_go_into_the_map_cache_and_cached_rows_are_not_sent(openai_env: ProviderServer,
+                                                                          cache: str) -> None:
+    openai_env.batches.answer = openai_review
+    openai_env.respond_with(lambda req: openai_review("live", req.json))  # the live path answers alike
+    agent = Agent("openai:gpt-4o-mini")
+    agent.map(REVIEWS.iloc[:2], "Review: {text}", output_type=Review, cache=cache, progress=False)  # 2 answered live
+    job = agent.submit_batch(REVIEWS, "Review: {text}", output_type=Review, cache=cache)
+    lines = next(iter(openai_env.batches.files.values()))[1].splitlines()
+    assert len(lines) == 2 and job.counts["requests"] == 2  # "bad support" and "fine": the others were cached
+    frame = finished(job).result()
+    assert frame["_error"].isna().all() and frame.attrs["nbagent"]["cache hits"] == 2
+    assert frame["sentiment"].tolist() == ["positive", "negative", "positive", "negative", "positive"]
+    chat = len([req for req in openai_env.requests if req.path == "/v1/chat/completions"])
+    again = agent.map(REVIEWS, "Review: {text}", output_type=Review, cache=cache, progress=False)
+    assert len([req for req in openai_env.requests if req.path == "/v1/chat/completions"]) == chat  # none sent
+    pd.testing.assert_frame_equal(again.drop(columns="_error"), frame.drop(columns="_error"))
+    with pytest.raises(UserError, match="Every row's answer is in the map cache already"):
+        agent.submit_batch(REVIEWS, "Review: {text}", output_type=Review, cache=cache)

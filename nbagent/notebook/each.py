@@ -4,8 +4,7 @@ The cell's text is the template: `{col}` is filled from each row (a column of DF
 list of strings), any other `{expr}` once from the namespace, as in every question. Before the first
 request the map is estimated; above `%agent_settings confirm_above=<USD>` it waits for the user's Run
 click (and is refused, in one line saying how to go on, where nobody can click). While it runs the cell
-shows its progress, at most four times a second: a widget where the user sits at a frontend, a text line
-in place otherwise (`jupyter execute`), on stderr in a terminal. At the end one summary line and the
+shows its progress, at most four times a second (map_view.py), and at the end one summary line and the
 first rows of OUT. The map runs on the layer's request loop (live.py), the cell waiting on it in short
 slices, so an interrupt ends the cell at once: the rows that finished are in the map's cache and
 running the cell again sends only the rest. The conversation gets one turn (the template, the row
@@ -18,7 +17,6 @@ import asyncio
 import string
 import sys
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
@@ -31,6 +29,7 @@ from .approval import ask_to_confirm
 from .ask import can_click, cell_id_of
 from .live import CANCEL_GRACE_SECONDS, interruptible, loop_thread
 from .magics import AskError
+from .map_view import ProgressView, ProgressWidget, TextDisplay, TextLine, summary_line, with_pilot
 from .prompt import InterpolationError, interpolate
 from .state import Turn, get_state
 from .structured import output_type_of
@@ -255,120 +254,7 @@ class MapCell:
         self.state.save_history_file()
 
 
-def with_pilot(report: dict[str, Any], estimate: Any) -> dict[str, Any]:
-    """The map's report with the estimate's pilot added in: its rows came back from the cache, but its
-    requests were sent (and paid) for this map."""
-    if estimate is None or not estimate.pilot_requests:
-        return report
-    added = dict(report, requests_sent=report.get("requests_sent", 0) + estimate.pilot_requests,
-                 tokens_in=report.get("tokens_in", 0) + estimate.pilot_tokens_in,
-                 tokens_out=report.get("tokens_out", 0) + estimate.pilot_tokens_out,
-                 cache_hits=report.get("cache_hits", 0) - estimate.pilot_rows_answered,
-                 pilot_rows=estimate.pilot_rows)
-    if report.get("cost_usd") is not None and estimate.pilot_cost_usd is not None:
-        added["cost_usd"] = report["cost_usd"] + estimate.pilot_cost_usd
-    return added
-
-
-def summary_line(report: dict[str, Any], output: str) -> str:
-    """`OUT: 1,000 rows · 12 errors · 38 from the cache · 950 requests · 41,002 → 3,400 tokens · $0.0123 · 48 s`"""
-    parts = [f"{output}: {report.get('rows', 0):,} rows"]
-    if report.get("errors"):
-        parts.append(f"{report['errors']:,} errors (see {output}['_error'])")
-    if report.get("not_sent"):
-        parts.append(f"{report['not_sent']:,} not sent")
-    if report.get("cache_hits"):
-        parts.append(f"{report['cache_hits']:,} from the cache")
-    pilot = f" ({report['pilot_rows']} for the estimate's pilot)" if report.get("pilot_rows") else ""
-    parts.append(f"{report.get('requests_sent', 0):,} requests{pilot}")
-    parts.append(f"{report.get('tokens_in', 0):,} → {report.get('tokens_out', 0):,} tokens")
-    if report.get("cost_usd") is not None:
-        parts.append(f"${report['cost_usd']:.4f}")
-    parts.append(f"{report.get('seconds', 0.0):.1f} s")
-    line = " · ".join(parts)
-    if report.get("stopped"):
-        line += f" · stopped early: {report['stopped']} (run the cell again to continue)"
-    return line
-
-
 def _round_up(cost: float) -> str:
     """A limit just above the cost, written simply (2.35 → 2.4, 12.1 → 13)."""
     step = 0.1 if cost < 10 else 1.0
     return f"{(int(cost / step) + 1) * step:g}"
-
-
-# ---------------------------------------------------------------------- progress displays
-
-
-class ProgressView:
-    """Shows a map's latest progress snapshot when it changed, then the summary line in its place."""
-
-    def __init__(self, target: Any) -> None:
-        self.target = target
-        self._shown: MapProgress | None = None
-
-    def show(self, snapshot: MapProgress | None) -> None:
-        if snapshot is not None and snapshot != self._shown:
-            self.target.show(snapshot)
-            self._shown = snapshot
-
-    def end(self, line: str) -> None:
-        self.target.end(line)
-
-
-class ProgressWidget:
-    """A progress bar and one line of numbers, where the user sits at a frontend; replaced at the end by
-    the summary line (which is what the saved notebook keeps)."""
-
-    def __init__(self) -> None:
-        import ipywidgets as widgets  # the layer's own dependency, loaded with the first map shown
-
-        self.bar = widgets.IntProgress(value=0, min=0, max=1, bar_style="info")
-        self.label = widgets.HTML("estimated; starting…")
-        self.box = widgets.HBox([self.bar, self.label])
-        self.box.add_class("nbagent-map-progress")
-        self.handle: Any = display(self.box, display_id=True)
-
-    def show(self, snapshot: MapProgress) -> None:
-        self.bar.max = max(1, snapshot.total)
-        self.bar.value = snapshot.done
-        if snapshot.errors:
-            self.bar.bar_style = "warning"
-        self.label.value = _html_escape(snapshot.line())
-
-    def end(self, line: str) -> None:
-        self.handle.update({"text/plain": line}, raw=True)
-        self.box.close()
-
-
-class TextDisplay:
-    """The progress line as a plain-text output updated in place (a kernel nobody clicks in)."""
-
-    def __init__(self) -> None:
-        self.handle: Any = display({"text/plain": "starting…"}, raw=True, display_id=True)
-        self._last = 0.0
-
-    def show(self, snapshot: MapProgress) -> None:
-        now = time.monotonic()
-        if now - self._last >= 1.0:  # a saved notebook keeps only the last one; no need to hurry
-            self.handle.update({"text/plain": snapshot.line()}, raw=True)
-            self._last = now
-
-    def end(self, line: str) -> None:
-        self.handle.update({"text/plain": line}, raw=True)
-
-
-class TextLine:
-    """The progress line on stderr, rewritten in place (a terminal)."""
-
-    def show(self, snapshot: MapProgress) -> None:
-        sys.stderr.write("\r\x1b[2K" + snapshot.line())
-        sys.stderr.flush()
-
-    def end(self, line: str) -> None:
-        sys.stderr.write("\r\x1b[2K")
-        print(f"nbagent: {line}")
-
-
-def _html_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

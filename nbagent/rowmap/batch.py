@@ -7,8 +7,8 @@ submits it in as many provider batches as the limits need, and records the job i
 so `batch_jobs()` lists it after a kernel restart. `job.refresh()` reads the provider's status,
 `job.cancel()` stops it, `job.result()` reads the answers back into the DataFrame `map` returns (typed
 columns and `_error`; rows that errored, expired or were cancelled say so there), costed at the batch
-price. Each answer goes through the agent's own output validation; a batch has no second round, so an
-answer that does not validate is that row's error rather than a retry.
+price. Reading the answers back (batch_answers.py) validates each as the live run would and commits it
+to the map's cache; rows the cache answered already are not submitted at all.
 """
 
 from __future__ import annotations
@@ -16,24 +16,21 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-from ..agent import run_coroutine_sync
-from ..errors import NbAgentError, UserError
-from ..messages import ModelRequest, RetryPromptPart
+import pandas as pd
+
+from ..agent import Agent, run_coroutine_sync
+from ..errors import UserError
 from ..models.anthropic import AnthropicModel
 from ..models.http import HTTPModel
 from ..models.openai import OpenAIModel
 from ..prices import batch_price_of, price_of
+from .batch_answers import BatchAnswers
 from .batch_wire import BatchProtocol, Line, RemoteBatch, protocol_for
-from .columns import ResultColumns, ResultTable
 from .rows import plan_rows
+from .spec import MapSpec
 from .store import MapStore
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from ..agent import Agent
 
 _HTTP_SETTINGS = ("timeout", "max_retries")  # what reading the job later needs (never headers: they may hold keys)
 
@@ -50,15 +47,23 @@ def submit_batch(agent: Agent[Any, Any], rows: Any, prompt: str | None = None, *
         raise UserError("submit_batch: there are no rows to submit")
     options = {"model_settings": model_settings, "deps": deps, "output_type": output_type}
     protocol, lines, request_of_row = run_coroutine_sync(_requests(agent, plan.prompts, options))
-    parts = [run_coroutine_sync(protocol.submit(part)) for part in protocol.parts(lines)]
+    first_row = _first_rows(request_of_row)
+    spec = MapSpec(agent, output_type, model_settings, None)
+    keys = [spec.key(plan.prompts[first_row[number]]) for number in range(len(lines))]  # as agent.map keys them
+    store = MapStore.for_cache(cache)
+    cached = store.get_many(keys)
+    to_send = [line for line, key in zip(lines, keys) if key not in cached]
+    if not to_send:
+        raise UserError("Every row's answer is in the map cache already: agent.map(...) returns them without a request")
+    parts = [run_coroutine_sync(protocol.submit(part)) for part in protocol.parts(to_send)]
     model = protocol.model
     meta = {"base_url": model.base_url, "rows": len(request_of_row), "parts": [part.as_record() for part in parts],
-            "request_of_row": request_of_row, "index": _index_json(plan.index),
-            "output": _output_name(agent, output_type),
+            "request_of_row": request_of_row, "keys": keys,
+            "cached": [number for number, key in enumerate(keys) if key in cached],
+            "index": _index_json(plan.index), "output": _output_name(agent, output_type),
             "settings": {name: protocol.settings[name] for name in _HTTP_SETTINGS if name in protocol.settings}}
-    store = MapStore.for_cache(cache)
     store.record_job(protocol.provider, parts[0].id, model=model.label, status=_job_status(parts),
-                     counts=_counts(parts, request_of_row), meta=meta)
+                     counts=_counts(parts, len(to_send)), meta=meta)
     job = store.job(protocol.provider, parts[0].id)
     assert job is not None
     return BatchJob(job, store, agent=agent, output_type=output_type, index=plan.index, prompts=plan.prompts)
@@ -184,7 +189,7 @@ class BatchJob:
         return self
 
     def _save(self, parts: list[RemoteBatch]) -> None:
-        counts = _counts(parts, self._meta["request_of_row"])
+        counts = _counts(parts, self.counts["requests"])
         status = _job_status(parts)
         self._store.update_job(self.provider, self.id, status=status, counts=counts,
                                meta={"parts": [part.as_record() for part in parts]})
@@ -203,67 +208,24 @@ class BatchJob:
             raise UserError(f"Batch job {self.id} is still in progress ({counts['succeeded'] + counts['failed']} of "
                             f"{counts['requests']} requests done): call job.result() later, or job.wait() first")
         agent = self._agent_for_result()
-        protocol = self._protocol()
         request_of_row: list[int] = self._meta["request_of_row"]
-        first_row = {request: row for row, request in reversed(list(enumerate(request_of_row)))}
-        outcomes: dict[int, tuple[Any, str | None]] = {}
-        tokens = [0, 0]
-
-        async def read() -> None:
-            for part in self._parts:
-                async for line in protocol.results(part):
-                    number = int(line.custom_id.removeprefix("row-"))
-                    prompt = self._prompts[first_row[number]] if self._prompts else ""
-                    outcomes[number] = await self._outcome(agent, protocol, line.body, line.error, tokens, prompt)
-
-        run_coroutine_sync(read())
+        first_row = _first_rows(request_of_row)
+        answers = BatchAnswers(agent, self._output_type, self._protocol(), self._store, self._meta["keys"])
+        answers.from_cache(self._meta["cached"])
+        prompts = self._prompts
+        run_coroutine_sync(answers.read(self._parts, lambda number: prompts[first_row[number]] if prompts else ""))
         problem = next((part.problem for part in self._parts if part.problem), None)
-        missing = problem or f"no answer: the batch {self.status} before this row was answered"
-        table = ResultTable(ResultColumns(agent.output_type if self._output_type is None else self._output_type),
-                            len(request_of_row))
-        failed = 0
-        for row, request in enumerate(request_of_row):
-            value, error = outcomes.get(request, (None, missing))
-            if error is None:
-                table.set_output(row, value)
-            else:
-                table.set_error(row, error)
-                failed += 1
-        frame = table.frame(self._result_index())
-        cost = self._cost(tokens, prices or {})
+        frame, failed = answers.frame(request_of_row, self._result_index(),
+                                      problem or f"no answer: the batch {self.status} before this row was answered")
+        cost = self._cost(answers.tokens_in, answers.tokens_out, prices or {})
         frame.attrs["nbagent"] = {
-            "rows": len(request_of_row), "requests sent": len(set(request_of_row)),
-            "duplicates folded": len(request_of_row) - len(set(request_of_row)),
-            "failed rows": failed, "tokens in": tokens[0], "tokens out": tokens[1],
+            "rows": len(request_of_row), "requests sent": self.counts["requests"],
+            "cache hits": answers.cache_hits, "duplicates folded": len(request_of_row) - len(first_row),
+            "failed rows": failed, "tokens in": answers.tokens_in, "tokens out": answers.tokens_out,
             "cost": None if cost is None else float(cost), "price": "batch", "batch job": self.id,
             "batches": self.batch_ids,
         }
         return frame
-
-    async def _outcome(self, agent: Agent[Any, Any], protocol: BatchProtocol, body: dict[str, Any] | None,
-                       error: str | None, tokens: list[int], prompt: str) -> tuple[Any, str | None]:
-        """One request's output, validated by the agent as a live run would, or its one-line error."""
-        if body is None:
-            return None, error
-        try:
-            response = protocol.model._answer(body)
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            return None, f"the provider's answer is not {protocol.model.answer_kind}"
-        tokens[0] += response.usage.input_tokens
-        tokens[1] += response.usage.output_tokens
-        run = agent._start(prompt, {"output_type": self._output_type})
-        try:
-            run.record(response)
-            async for _ in run.handle_response(response):
-                pass
-        except NbAgentError as exc:
-            return None, " ".join(str(exc).split())
-        if run.final is not None:
-            return run.final.value, None
-        last = run.messages[-1]
-        retry = [part for part in last.parts if isinstance(part, RetryPromptPart)] if isinstance(last, ModelRequest) else []
-        reason = retry[0].model_response() if retry else "the model called a tool, and a batch has no tool rounds"
-        return None, "the answer did not validate: " + " ".join(reason.split())[:300]
 
     def _agent_for_result(self) -> Agent[Any, Any]:
         if self._agent is not None:
@@ -271,21 +233,17 @@ class BatchJob:
         if self._meta.get("output") != "str":
             raise UserError(f"Batch job {self.id} asked for {self._meta.get('output')} output; read it with "
                             f"agent.batch_job({self.id!r}).result() on an agent with that output_type")
-        from ..agent import Agent
-
         return Agent(_model(self.model, self._meta["base_url"]))
 
-    def _result_index(self) -> Any:
-        import pandas as pd
-
+    def _result_index(self) -> pd.Index:
         if self._index is not None:
             return self._index
         values = self._meta.get("index")
         return pd.RangeIndex(self._meta["rows"]) if values is None else pd.Index(values)
 
-    def _cost(self, tokens: list[int], prices: Mapping[str, list[float]]) -> Decimal | None:
+    def _cost(self, tokens_in: int, tokens_out: int, prices: Mapping[str, list[float]]) -> Decimal | None:
         price = batch_price_of(self.model, price_of(self.model, prices))
-        return None if price is None else price.cost(tokens[0], tokens[1])
+        return None if price is None else price.cost(tokens_in, tokens_out)
 
 
 def batch_jobs(cache: Any = True) -> list[BatchJob]:
@@ -323,9 +281,14 @@ def _ended_as(part: RemoteBatch) -> str:
     return part.status
 
 
-def _counts(parts: list[RemoteBatch], request_of_row: list[int]) -> dict[str, int]:
-    """Requests succeeded, failed (errored, expired or cancelled) and still processing, over every batch."""
-    return {"requests": len(set(request_of_row)), "succeeded": sum(part.succeeded for part in parts),
+def _first_rows(request_of_row: list[int]) -> dict[int, int]:
+    """The first row of each request (the one whose prompt it was built from)."""
+    return {request: row for row, request in reversed(list(enumerate(request_of_row)))}
+
+
+def _counts(parts: list[RemoteBatch], sent: int) -> dict[str, int]:
+    """Requests sent, succeeded, failed (errored, expired or cancelled) and still processing, over every batch."""
+    return {"requests": sent, "succeeded": sum(part.succeeded for part in parts),
             "failed": sum(part.failed for part in parts), "processing": sum(part.processing for part in parts)}
 
 
@@ -340,10 +303,8 @@ def _output_name(agent: Agent[Any, Any], output_type: Any) -> str:
     return getattr(spec, "__qualname__", None) or repr(spec)
 
 
-def _index_json(index: Any) -> list[Any] | None:
+def _index_json(index: pd.Index) -> list[Any] | None:
     """The index as JSON when its values are plain ints and strings; None for a default range index."""
-    import pandas as pd
-
     if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
         return None
     values = index.tolist()
