@@ -327,3 +327,21 @@ def test_a_sync_map_inside_a_map_says_to_await_map_async():
     frame = blocking.map(["x"], cache=False, progress=False)
     assert "use `await agent.map_async(...)` there" in frame["_error"].iloc[0]
     assert threaded.map(["y"], cache=False, progress=False)["_error"].isna().all()
+
+
+def test_instruction_functions_are_part_of_the_key(tmp_path):
+    def agent_with(function) -> Agent:
+        agent = Agent("test")
+        agent.instructions(function)
+        return agent
+
+    def formal() -> str:
+        return "Be formal."
+
+    def casual() -> str:
+        return "Be casual."
+
+    first = agent_with(formal).map(["a"], cache=tmp_path / "c.db", progress=False)
+    assert first.attrs["nbagent"]["cache_hits"] == 0
+    assert agent_with(formal).map(["a"], cache=tmp_path / "c.db", progress=False).attrs["nbagent"]["cache_hits"] == 1
+    assert agent_with(casual).map(["a"], cache=tmp_path / "c.db", progress=False).attrs["nbagent"]["cache_hits"] == 0

@@ -2,7 +2,8 @@
 each row's request.
 
 A row's key is a SHA-256 of everything that decides its answer: the model (label, its public plain
-attributes such as the base URL or an offline model's fixed answer, a FunctionModel's function), the settings that reach the provider (not `timeout`,
+attributes such as the base URL or an offline model's fixed answer, a FunctionModel's function), the
+names of the agent's instructions / system prompt functions and output validators, the settings that reach the provider (not `timeout`,
 `max_retries` or `extra_headers`), the agent's instructions and system prompts, the tools' and the
 output's definitions as sent, and the rendered prompt. `deps` are not part of it: a map whose tools
 answer differently for other deps should use another cache (`cache=PATH`) or `cache=False`.
@@ -76,9 +77,20 @@ class MapSpec:
             "model": model.label, "class": type(model).__name__, "attributes": own,
             "function": getattr(function, "__qualname__", None),
             "settings": {name: value for name, value in self.settings.items() if name not in NOT_IN_KEY},
+            "functions": self._function_names(),
             **sent,
         }
         return json.dumps(parts, sort_keys=True, default=repr, ensure_ascii=False)
+
+    def _function_names(self) -> list[str]:
+        """The instructions / system prompt functions and output validators, by name (their code cannot be
+        hashed; a change of name or of the set asks again)."""
+        prompts = self.agent._prompts
+        sources = [source for source in (*prompts.instructions, *prompts.system_prompts) if not isinstance(source, str)]
+        functions = [getattr(source, "function", source) for source in sources]
+        functions += [getattr(validator, "function", validator) for validator in self.agent._output_validators]
+        return [f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', repr(function))}"
+                for function in functions]
 
     def key(self, prompt: str) -> str:
         """The request key of one row's prompt."""
