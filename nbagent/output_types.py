@@ -19,7 +19,8 @@ from pydantic.errors import PydanticUserError
 
 from .errors import UserError
 from .json_shapes import partial_type
-from .tools import RunContext, SchemaWithoutFieldTitles, Tool, ToolDefinition
+from .tool_schema import SchemaWithoutFieldTitles
+from .tools import RunContext, Tool, ToolDefinition
 
 NoneType = type(None)
 OUTPUT_TOOL_DESCRIPTION = "The final response which ends this conversation"

@@ -19,21 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Generic, Literal, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Generic, get_args, get_origin
 
-import docstring_parser
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import TypeAdapter, ValidationError
 from pydantic.errors import PydanticUserError
-from pydantic.json_schema import GenerateJsonSchema
-from typing_extensions import NotRequired, TypedDict, TypeVar, is_typeddict
+from typing_extensions import TypeVar
 
 from .deferred import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
 from .errors import UserError
 from .json_shapes import partial_type
+from .tool_schema import (DocstringFormat, SchemaWithoutFieldTitles, _annotations, _arguments_typeddict, _is_model_like,
+                          _parse_docstring)
 
 if TYPE_CHECKING:
     from .messages import ModelMessage, Usage, UserContent
@@ -43,15 +42,6 @@ __all__ = ["AgentDepsT", "RunContext", "ToolDefinition", "DocstringFormat", "Too
            "DeferredToolRequests", "DeferredToolResults", "ToolApproved", "ToolDenied"]
 
 AgentDepsT = TypeVar("AgentDepsT", default=None)
-
-DocstringFormat = Literal["google", "numpy", "sphinx", "auto"]
-
-_STYLES = {
-    "google": docstring_parser.Style.GOOGLE,
-    "numpy": docstring_parser.Style.NUMPYDOC,
-    "sphinx": docstring_parser.Style.REST,
-    "auto": docstring_parser.Style.AUTO,
-}
 
 
 @dataclass
@@ -104,13 +94,6 @@ class ToolDefinition:
 ToolPrepareFunc = Callable[["RunContext[Any]", ToolDefinition], Any]
 """`prepare=`: `(ctx, tool_def)`, sync or async, returning the definition to offer on this step (changed or
 not) or None to leave the tool out of it."""
-
-
-class SchemaWithoutFieldTitles(GenerateJsonSchema):
-    """Field titles only repeat the parameter name in title case: tokens the model does not need."""
-
-    def field_title_should_be_set(self, schema: Any) -> bool:
-        return False
 
 
 class Tool(Generic[AgentDepsT]):
@@ -289,29 +272,6 @@ def tool_from(value: Tool[Any] | Callable[..., Any]) -> Tool[Any]:
     raise UserError(f"tools= takes functions or Tool objects, got {type(value).__name__}: {value!r}")
 
 
-def _annotations(function: Callable[..., Any], params: list[inspect.Parameter]) -> dict[str, Any]:
-    """Each parameter's type, resolving `from __future__ import annotations` strings where possible.
-
-    `get_type_hints` resolves them all at once but fails as a whole on one unresolvable name (a return
-    type imported only under TYPE_CHECKING, say), so strings it leaves are tried one by one; what still
-    fails stays a string, for `_check_ctx` to recognise `"RunContext[...]"` and the schema to reject.
-    """
-    try:
-        hints = get_type_hints(function, include_extras=True)
-    except Exception:  # an unresolvable name, or a callable (partial, instance) get_type_hints cannot read
-        hints = {}
-    resolved: dict[str, Any] = {}
-    for param in params:
-        annotation = hints.get(param.name, param.annotation)
-        if isinstance(annotation, str):
-            try:
-                annotation = eval(annotation, getattr(function, "__globals__", {}))  # what inspect's eval_str does
-            except Exception:
-                pass
-        resolved[param.name] = Any if annotation is inspect.Parameter.empty else annotation
-    return resolved
-
-
 def _is_run_context(annotation: Any) -> bool:
     if isinstance(annotation, str):
         return annotation.startswith("RunContext")
@@ -336,44 +296,3 @@ def _check_ctx(label: str, params: list[inspect.Parameter], annotations: dict[st
         raise UserError(f"Tool {label!r} takes a RunContext; register it with @agent.tool (not tool_plain) "
                         "or Tool(fn, takes_ctx=True)")
     return takes_ctx
-
-
-def _parse_docstring(label: str, function: Callable[..., Any], style: str) -> tuple[str | None, dict[str, str]]:
-    """The description (summary and body, without the sections) and each documented parameter's text."""
-    if style not in _STYLES:
-        raise UserError(f"Tool {label!r}: docstring_format={style!r} is not one of {', '.join(_STYLES)}")
-    doc = inspect.getdoc(function)
-    if not doc:
-        return None, {}
-    try:
-        parsed = docstring_parser.parse(doc, _STYLES[style])
-    except docstring_parser.ParseError as exc:
-        if style != "auto":
-            raise UserError(f"Tool {label!r}: its docstring is not valid {style} style ({exc}); "
-                            "fix it or use docstring_format='auto'") from None
-        return doc, {}  # no style fits: the whole text is the description
-    params = {p.arg_name: p.description.strip() for p in parsed.params if p.description}
-    return (parsed.description or "").strip() or None, params
-
-
-def _is_model_like(annotation: Any) -> bool:
-    return isinstance(annotation, type) and (
-        issubclass(annotation, BaseModel) or dataclasses.is_dataclass(annotation) or is_typeddict(annotation))
-
-
-def _arguments_typeddict(label: str, params: list[inspect.Parameter], annotations: dict[str, Any],
-                         param_docs: dict[str, str]) -> Any:
-    """A TypedDict of the parameters: validation then yields the keyword-argument dict itself (no model
-    instance to unpack, no clash between a parameter name and a BaseModel attribute like `json`)."""
-    fields: dict[str, Any] = {}
-    for param in params:
-        annotation = annotations[param.name]
-        if isinstance(annotation, str):
-            raise UserError(f"Tool {label!r}: cannot resolve the type {annotation!r} of parameter {param.name!r}; "
-                            "import or define it at module level")
-        if param.default is inspect.Parameter.empty:
-            fields[param.name] = Annotated[annotation, Field(description=param_docs.get(param.name))]
-        else:
-            info = Field(default=param.default, description=param_docs.get(param.name))
-            fields[param.name] = NotRequired[Annotated[annotation, info]]
-    return with_config(ConfigDict(extra="forbid"))(TypedDict(label, fields))  # type: ignore[operator]

@@ -241,3 +241,28 @@ def test_tool_choice_and_tool_or_output() -> None:
         agent.run_sync("Hello", model_settings={"tool_choice": "required"})
     with pytest.raises(UserError, match=r"^Invalid model setting tool_choice"):
         agent.run_sync("Hello", model_settings={"tool_choice": "sometimes"})
+
+
+def test_prepare_tools_may_depend_on_the_model() -> None:
+    from dataclasses import replace
+
+    from nbagent.capabilities import PrepareTools
+
+    async def turn_on_strict_if_openai(ctx: RunContext[None], tool_defs: list[ToolDefinition]) -> list[ToolDefinition]:
+        if ctx.model.system == "openai":
+            return [replace(tool_def, strict=True) for tool_def in tool_defs]
+        return tool_defs
+
+    test_model = TestModel()
+    agent = Agent(test_model, capabilities=[PrepareTools(turn_on_strict_if_openai)])
+
+    @agent.tool_plain
+    def echo(message: str) -> str:
+        return message
+
+    agent.run_sync("testing...")
+    assert test_model.last_model_request_parameters is not None
+    assert test_model.last_model_request_parameters.function_tools[0].strict is None
+    test_model._system = "openai"  # playing another provider, as PydanticAI's page does
+    agent.run_sync("testing with openai...")
+    assert test_model.last_model_request_parameters.function_tools[0].strict
