@@ -44,7 +44,7 @@ class RunOptions(TypedDict, total=False):
     names it."""
 
     message_history: Sequence[ModelMessage] | None
-    model_settings: Mapping[str, Any] | None
+    model_settings: Mapping[str, Any] | Callable[[RunContext[Any]], Mapping[str, Any]] | None
     model: Model | str | None
     instructions: str | None
     deps: Any
@@ -110,7 +110,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         instructions: PromptSource | Sequence[PromptSource] | None = None,
         system_prompt: str | Sequence[str] = (),
         deps_type: type[AgentDepsT] = type(None),  # type: ignore[assignment]
-        model_settings: Mapping[str, Any] | None = None,
+        model_settings: Mapping[str, Any] | Callable[[RunContext[AgentDepsT]], Mapping[str, Any]] | None = None,
         name: str | None = None,
         retries: int | Mapping[str, int] = 1,
         tools: Sequence[Tool[AgentDepsT] | Callable[..., Any]] = (),
@@ -125,7 +125,9 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         self.model: Model = infer_model(model)
         self._prompts = Prompts(instructions, system_prompt)
         self.deps_type = deps_type
-        self._model_settings: ModelSettings = validate_settings(model_settings)
+        self._model_settings: ModelSettings = {}
+        self._step_settings: list[AbstractCapability[Any]] = []
+        self.model_settings = model_settings  # type: ignore[assignment] - a dict, or a function of the context
         self.name = name
         self.retries, self.output_retries = _retry_budgets(retries, output_retries)
         if metadata is not None and not (callable(metadata) or isinstance(metadata, Mapping)):
@@ -154,8 +156,13 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         return self._model_settings
 
     @model_settings.setter
-    def model_settings(self, value: Mapping[str, Any] | None) -> None:
-        self._model_settings = validate_settings(value)
+    def model_settings(self, value: Mapping[str, Any] | Callable[[RunContext[Any]], Mapping[str, Any]] | None) -> None:
+        """A dict, or (as PydanticAI's dynamic model settings) a function of the run context giving them
+        before each request."""
+        if callable(value):
+            self._model_settings, self._step_settings = {}, [StepSettings(value)]
+        else:
+            self._model_settings, self._step_settings = validate_settings(value), []
 
     @property
     def fixed_instructions(self) -> str | None:
@@ -275,8 +282,10 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         model = options.get("model")
         run_model = self._model_override or (self.model if model is None else infer_model(model))
         deps = self._deps_override[0] if self._deps_override is not None else options.get("deps")
+        run_settings = options.get("model_settings")
+        run_step_settings = [StepSettings(run_settings)] if callable(run_settings) else []
         settings = merge_settings(run_model.settings, self._model_settings, self._capability_settings,
-                                  validate_settings(options.get("model_settings")))
+                                  validate_settings(None if run_step_settings else run_settings))
         history = list(options.get("message_history") or [])
         for message in history:
             if not isinstance(message, (ModelRequest, ModelResponse)):
@@ -326,7 +335,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         run = AgentRun(model=run_model, settings=settings, tools=self._tools, deps=deps,
                        usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
                        history=history, request=request, prompt=content, output=output,
-                       output_validators=self._output_validators, capabilities=self.capabilities, usage=usage,
+                       output_validators=self._output_validators, usage=usage,
+                       capabilities=[*self._step_settings, *self.capabilities, *run_step_settings],
                        run_id=run_id, conversation_id=conversation_id, tool_timeout=self.tool_timeout,
                        deferred_tool_results=deferred,
                        setup=self._setup(request, run_instructions) if needs_setup else None)
@@ -476,6 +486,17 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
 
         return estimate_map(self, rows, prompt, output_type=output_type, model_settings=model_settings,
                             prices=prices, cache=cache, pilot=pilot)
+
+
+class StepSettings(AbstractCapability[Any]):
+    """Settings given as a function of the run context (`model_settings=lambda ctx: ...`), asked before
+    each request."""
+
+    def __init__(self, function: Callable[[RunContext[Any]], Mapping[str, Any]]) -> None:
+        self.function = function
+
+    def get_model_settings(self) -> Callable[[RunContext[Any]], Mapping[str, Any]]:
+        return self.function
 
 
 def _run_ids(history: list[ModelMessage], run_id: str | None, conversation_id: str | None) -> tuple[str, str]:

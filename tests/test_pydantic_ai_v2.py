@@ -556,3 +556,23 @@ async def test_stream_text_debounced_as_pydantic_ai_groups_pieces() -> None:
     async with agent.run_stream("Hi") as result:
         every = [piece async for piece in result.stream_text(delta=True)]
     assert every == ["success ", "(no ", "tool ", "calls)"]
+
+
+def test_model_settings_as_a_function_of_the_context_are_asked_before_each_request() -> None:
+    sent: list[Any] = []
+
+    def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        sent.append(dict(info.model_settings or {}))
+        return call_then_answer(messages, info)
+
+    agent = Agent(FunctionModel(answer), model_settings=lambda ctx: {"temperature": 0.0 if ctx.run_step < 1 else 0.7})
+
+    @agent.tool_plain
+    def roll() -> str:
+        return "4"
+
+    agent.run_sync("Roll")
+    assert [settings.get("temperature") for settings in sent] == [0.0, 0.7]
+    sent.clear()
+    agent.run_sync("Roll", model_settings=lambda ctx: {"max_tokens": 10 * (ctx.run_step + 1)})
+    assert [(s.get("temperature"), s.get("max_tokens")) for s in sent] == [(0.0, 10), (0.7, 20)]
