@@ -305,7 +305,8 @@ class ModelRequest(Positional):
 
 class ModelResponse(Positional):
     """What the model answered in one step: text, tool calls, or both. `state` is "interrupted" for a
-    response cut short by a cancel (its parts are what had arrived)."""
+    response cut short by a cancel (its parts are what had arrived), "incomplete" for a snapshot of one
+    still streaming (`stream_response`)."""
 
     positional: ClassVar[tuple[str, ...]] = ("parts",)
 
@@ -316,7 +317,7 @@ class ModelResponse(Positional):
     finish_reason: str | None = None
     run_id: str | None = None
     conversation_id: str | None = None
-    state: Literal["complete", "interrupted"] = "complete"
+    state: Literal["complete", "interrupted", "incomplete"] = "complete"
     kind: Literal["response"] = "response"
 
     @property

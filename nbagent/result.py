@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from typing import Any, AsyncIterator, Generic
 
+from pydantic import ValidationError
+
 from .errors import UnexpectedModelBehavior, UserError
 from .events import ToolCallPartDelta
 from .loop import AgentRun, StepItem
-from .messages import ModelMessage, ModelResponse, RunUsage, TextPart, messages_to_json
+from .messages import ModelMessage, ModelResponse, RunUsage, TextPart, ToolCallPart, messages_to_json
 from .output import OutputDataT
 from .output_types import OutputType
 from .output_run import NOT_YET, FinalOutput
@@ -229,19 +231,49 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         return None if self._run.final is None else self._run.final.response
 
     async def stream_response(self, *, debounce_by: float | None = 0.1) -> AsyncIterator[ModelResponse]:
-        """The response being streamed, as a `ModelResponse` holding what arrived so far (its text, and
-        the tool calls once whole), at most every `debounce_by` seconds, then the final one."""
+        """The response being streamed, as a `ModelResponse` (`state="incomplete"`) holding what arrived
+        so far: its text, and its tool calls with the arguments so far; at most every `debounce_by`
+        seconds; then the final response, whole. `validate_response_output` reads one."""
         last_check = 0.0
+        calls: dict[int, list[Any]] = {}  # index: [name, id, argument pieces]
         async for item in self._steps:
-            if type(item) is not str:
+            if isinstance(item, ToolCallPartDelta):
+                call = calls.setdefault(item.index, [item.tool_name_delta or "", item.tool_call_id or "", []])
+                if item.args_delta:
+                    call[2].append(item.args_delta)
+            elif isinstance(item, ModelResponse):
+                calls = {}
+                continue
+            elif type(item) is not str:
                 continue
             now = time.monotonic()
             if debounce_by is not None and now - last_check < debounce_by:
                 continue
             last_check = now
-            yield ModelResponse(parts=[TextPart(content=self._run.streaming.text())] if self._run.streaming else [],
-                                model_name=self._run.model.label)
+            text = self._run.streaming.text() if self._run.streaming is not None else ""
+            parts: list[Any] = [TextPart(content=text)] if text else []
+            parts += [ToolCallPart(tool_name=name, args="".join(args), tool_call_id=call_id)
+                      for name, call_id, args in calls.values()]
+            yield ModelResponse(parts=parts, model_name=self._run.model.label, state="incomplete")
         yield self._finish().response
+
+    async def validate_response_output(self, message: ModelResponse, *, allow_partial: bool = False) -> OutputDataT:
+        """The output a response (e.g. from `stream_response`) holds: its output tool call's arguments, or
+        its text, validated (as far as they go, with `allow_partial=True`). Raises pydantic's
+        `ValidationError` when they do not validate."""
+        output = self._run.output
+        call = next((part for part in message.tool_calls if part.tool_name in output.tools), None)
+        if call is not None:
+            call_type = output.tools[call.tool_name]
+            if allow_partial and isinstance(call.args, str):
+                value = call_type.validate_partial(call.args)
+                if value is None:
+                    raise ValidationError.from_exception_data("Output", [{"type": "missing", "loc": (), "input": call.args}])
+                return value
+            return call_type.validate(call.args)
+        if output.mode in ("native", "prompted"):
+            return output.parse_text_partial(message.text) if allow_partial else output.parse_text(message.text)
+        return message.text  # type: ignore[return-value]
 
     @property
     def cancelled(self) -> bool:

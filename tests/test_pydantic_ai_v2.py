@@ -576,3 +576,30 @@ def test_model_settings_as_a_function_of_the_context_are_asked_before_each_reque
     sent.clear()
     agent.run_sync("Roll", model_settings=lambda ctx: {"max_tokens": 10 * (ctx.run_step + 1)})
     assert [(s.get("temperature"), s.get("max_tokens")) for s in sent] == [(0.0, 10), (0.7, 20)]
+
+
+async def test_stream_response_snapshots_validate_as_partial_outputs() -> None:
+    from pydantic import ValidationError
+    from typing_extensions import TypedDict
+
+    class UserProfile(TypedDict, total=False):
+        name: str
+        bio: str
+
+    async def profile(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
+        name = info.output_tools[0].name
+        yield {0: DeltaToolCall(name=name, json_args='{"name": "Ben", "bi')}
+        yield {0: DeltaToolCall(json_args='o": "Likes the')}
+        yield {0: DeltaToolCall(json_args=' pyramid"}')}
+
+    agent = Agent(FunctionModel(stream_function=profile), output_type=UserProfile)
+    profiles = []
+    async with agent.run_stream("My name is Ben") as result:
+        async for message in result.stream_response(debounce_by=None):
+            try:
+                profiles.append(await result.validate_response_output(
+                    message, allow_partial=message.state == "incomplete"))
+            except ValidationError:
+                continue
+    assert profiles[0] == {"name": "Ben"} and profiles[-1] == {"name": "Ben", "bio": "Likes the pyramid"}
+    assert profiles[-2] == {"name": "Ben", "bio": "Likes the pyramid"}  # the last snapshot, then the whole
