@@ -408,11 +408,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         """The run node by node (nodes.py): `async for node in agent_run`, or `await agent_run.next(node)`;
         `agent_run.result` once it reached `End`."""
         options.pop("event_stream_handler", None)
-        node_run = NodeRun(self._start(user_prompt, options))
-        try:
-            yield node_run
-        finally:
-            await node_run.close()
+        yield NodeRun(self._start(user_prompt, options))  # leaving early runs nothing more
 
     is_user_prompt_node = staticmethod(is_user_prompt_node)
     is_model_request_node = staticmethod(is_model_request_node)

@@ -269,9 +269,6 @@ class NodeRun(Generic[T]):
         self.result = RunResult(run, run.final)
         return End(FinalResult(run.final.value, run.final.tool_name, run.final.tool_call_id))
 
-    async def close(self) -> None:
-        """Leaving `agent.iter()`: nothing runs on; the run's history stays as it is."""
-
 
 def is_user_prompt_node(node: Any) -> TypeGuard[UserPromptNode]:
     return isinstance(node, UserPromptNode)
