@@ -266,3 +266,23 @@ def test_prepare_tools_may_depend_on_the_model() -> None:
     test_model._system = "openai"  # playing another provider, as PydanticAI's page does
     agent.run_sync("testing with openai...")
     assert test_model.last_model_request_parameters.function_tools[0].strict
+
+
+def test_a_failed_tool_result_uses_anthropics_error_flag(provider: ProviderServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from provider_server import anthropic_json
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-loopback-0123456789")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", provider.anthropic_base_url)
+    provider.enqueue(anthropic_json(tool_calls=[("toolu_1", "read_file", {"path": "a.txt"})]),
+                     anthropic_json("it is missing"))
+    agent = Agent("anthropic:claude-sonnet-4-5")
+
+    @agent.tool_plain
+    def read_file(path: str) -> str:
+        raise ToolFailed(f"File not found: {path}")
+
+    assert agent.run_sync("read a.txt").output == "it is missing"
+    [block] = provider.last_request.json["messages"][-1]["content"]
+    assert block["type"] == "tool_result" and block["is_error"] is True
+    assert block["content"] == '{"error":"File not found: a.txt"}'

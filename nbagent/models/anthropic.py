@@ -213,7 +213,7 @@ def _request_blocks(request: ModelRequest) -> list[dict[str, Any]]:
             if isinstance(part.content, MediaContent):
                 result = [{"type": "text", "text": result}, _image(part.content)]
             blocks.append({"type": "tool_result", "tool_use_id": part.tool_call_id, "content": result,
-                           "is_error": False})
+                           "is_error": part.outcome == "failed"})  # ToolFailed: Anthropic's own error flag
         elif isinstance(part, RetryPromptPart):
             if part.tool_name is None:
                 blocks.append({"type": "text", "text": part.model_response()})
