@@ -4,10 +4,11 @@ They are defined in errors.py (one tree, keys scrubbed from every message); this
 `AgentRunError` is PydanticAI's name for the base of the errors a run raises.
 """
 
-from .errors import (ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError, RunCancelled,
-                     ToolExecutionError, UnexpectedModelBehavior, UsageLimitExceeded, UserError)
+from .errors import (ApprovalRequired, CallDeferred, ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError,
+                     RunCancelled, ToolExecutionError, ToolFailed, UnexpectedModelBehavior, UsageLimitExceeded,
+                     UserError)
 
 AgentRunError = NbAgentError
 
-__all__ = ["AgentRunError", "ModelConnectionError", "ModelHTTPError", "ModelRetry", "NbAgentError", "RunCancelled",
+__all__ = ["AgentRunError", "ApprovalRequired", "CallDeferred", "ToolFailed", "ModelConnectionError", "ModelHTTPError", "ModelRetry", "NbAgentError", "RunCancelled",
            "ToolExecutionError", "UnexpectedModelBehavior", "UsageLimitExceeded", "UserError"]

@@ -171,3 +171,13 @@ async def test_a_handler_settles_calls_inline_and_the_run_goes_on() -> None:
     denied = result.new_messages()[2].parts[0]
     assert isinstance(denied, ToolReturnPart) and denied.outcome == "denied"
     assert isinstance(result.new_messages()[0].parts[0], UserPromptPart)
+
+
+def test_the_names_live_where_pydantic_ai_puts_them() -> None:
+    import nbagent
+    from nbagent.exceptions import ApprovalRequired as Approval, CallDeferred as Deferred, ToolFailed
+    from nbagent.tools import DeferredToolRequests as Requests, DeferredToolResults as Results
+
+    assert (Approval, Deferred, ToolFailed) == (nbagent.ApprovalRequired, nbagent.CallDeferred, nbagent.ToolFailed)
+    assert (Requests, Results) == (DeferredToolRequests, DeferredToolResults)
+    assert ToolDenied().message == "The tool call was denied." and ToolApproved().override_args is None
