@@ -25,6 +25,17 @@ from .lab import CHROMIUM_PATH, JupyterLab, LabPage, chromium_available, launch_
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
 REQUIRED = os.environ.get("NBAGENT_BROWSER_TESTS") == "1"
+# The hang guard of a browser test (pytest-timeout's 120 s elsewhere): the first test of a module also
+# starts JupyterLab, Chromium, a kernel and the notebook's setup cells, which took over 120 s on this
+# 2-core machine under load. A bound on a failure only.
+BROWSER_TEST_TIMEOUT = 600
+
+
+def pytest_collection_modifyitems(items) -> None:
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(item.path).resolve().parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(BROWSER_TEST_TIMEOUT))
 
 
 def _missing_requirement() -> str | None:
