@@ -200,27 +200,25 @@ class CompactHistory(AbstractCapability[Any]):
 
     async def before_model_request(self, ctx: RunContext[Any], request_context: ModelRequestContext) -> ModelRequestContext:
         window = self.window(ctx.model)
-        if window is None:
-            return request_context
-        return await self._compact(ctx, request_context, int(window * self.threshold))
-
-    async def _compact(self, ctx: RunContext[Any], request_context: ModelRequestContext, budget: int,
-                       force: bool = False) -> ModelRequestContext:
-        done = await compact(ctx.messages, budget, ctx.model, keep_turns=self.keep_turns, force=force)
-        if done is not None:
-            ctx.messages[:] = [*done.messages, *ctx.messages[done.replaced:]]
+        if window is not None and await self._compact(ctx, int(window * self.threshold)):
             request_context.messages = list(ctx.messages)
-            if self.on_compact is not None:
-                self.on_compact(done)
         return request_context
 
     async def retry_after_error(self, ctx: RunContext[Any], error: BaseException) -> bool:
+        """A "context too long" refusal: learn the window, compact to half of what was refused, send again."""
         if not context_too_long(error):
             return False
         sent = estimate_tokens(ctx.messages)
         if self.context_window is None:
             learn_window(ctx.model.label, error, sent)  # type: ignore[arg-type]
-        before = len(ctx.messages)
-        request = ModelRequestContext(ctx.model, list(ctx.messages), {}, None)  # type: ignore[arg-type]
-        await self._compact(ctx, request, sent // 2, force=True)
-        return len(ctx.messages) != before or estimate_tokens(ctx.messages) < sent
+        return await self._compact(ctx, sent // 2, force=True)
+
+    async def _compact(self, ctx: RunContext[Any], budget: int, force: bool = False) -> bool:
+        """Compact the run's messages in place if they pass `budget`; whether anything was done."""
+        done = await compact(ctx.messages, budget, ctx.model, keep_turns=self.keep_turns, force=force)
+        if done is None:
+            return False
+        ctx.messages[:] = [*done.messages, *ctx.messages[done.replaced:]]
+        if self.on_compact is not None:
+            self.on_compact(done)
+        return True
