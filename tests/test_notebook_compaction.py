@@ -83,6 +83,11 @@ def test_the_third_question_compacts_the_first_two(fresh, provider, tmp_path):
     usage = fresh.execute("from nbagent.notebook.state import get_state\nprint(len(get_state().asked))")
     assert usage.stdout.strip() == "5"  # four answers and the summary count in %agent_usage
 
+    # loaded back (as after a kernel restart): the turns whole, the summary still what is sent
+    fresh.execute(f"{FORGET_CONVERSATIONS}\n%agent_settings history_file=\n%agent_settings history_file={history_file}")
+    reloaded = history_rows(fresh.execute("%agent_history"))
+    assert reloaded[0][:3] == ["1–2", "–", "summary"] and len(reloaded) == 5
+
     # a re-run of a compacted turn asks against the turns before it, whole; the summary no longer holds
     provider.enqueue(openai_stream("answer one, again"))
     ask(fresh, "1b", "c1")
