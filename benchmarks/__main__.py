@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                     await bench_history(clients, (10, 100, 1000), sizes.history_runs)
                 if "map" in only:
                     await bench_map_cpu(server.url, sizes.map_rows, sizes.map_reps)
-                    await bench_map_latency(server.url, sizes.map_latency_rows)
+                    await bench_map_latency(server.url, sizes.map_latency_rows, sizes.map_reps)
                     await bench_map_rate_limit(server.url, *sizes.map_limited)
             finally:
                 await clients.aclose()
