@@ -173,3 +173,12 @@ def test_an_interrupt_during_the_estimate_ends_the_cell(fresh, provider):
     [line] = run.errors[0]["traceback"]
     assert "interrupted while estimating the map" in line
     assert value(fresh, "'early' in globals()") is False
+
+
+def test_a_map_that_cannot_run_is_one_line_and_leaves_no_widget(fresh, provider):
+    run = fresh.execute("%%ask --each reviews -o nothing --budget 0.5 --model ollama:llama3.2\n{text}",
+                        allow_stdin=True)
+    assert run.reply["status"] == "error"
+    [line] = run.errors[0]["traceback"]
+    assert "budget= needs the price of ollama:llama3.2" in line
+    assert any(text.startswith("✗ the map did not run") for text in plain_outputs(run))

@@ -142,7 +142,7 @@ class MapCell:
                 view.show(self._latest)
         except KeyboardInterrupt:
             self._interrupted(future, ended, view)
-        self._finish(future.result(), view)
+        self._finish(future, view)
 
     async def run_async(self) -> None:
         """In a kernel's async cell: widget clicks (Run / Cancel) arrive while it waits."""
@@ -162,7 +162,7 @@ class MapCell:
                     await asyncio.sleep(UPDATE_INTERVAL)
             except (KeyboardInterrupt, asyncio.CancelledError):
                 self._interrupted(future, ended, view)
-            self._finish(future.result(), view)
+            self._finish(future, view)
 
     # ------------------------------------------------------------------ before the first request
 
@@ -227,7 +227,12 @@ class MapCell:
         view.end(said)
         raise MapInterrupted(said.removeprefix("⏹ ")) from None
 
-    def _finish(self, frame: Any, view: "ProgressView") -> None:
+    def _finish(self, future: Any, view: "ProgressView") -> None:
+        try:
+            frame = future.result()
+        except BaseException as exc:  # a map that could not run (e.g. a budget without a price): said once, below
+            view.end(f"✗ the map did not run: {type(exc).__name__}")
+            raise
         report = with_pilot(frame.attrs.get("nbagent", {}), self._estimate)
         summary = summary_line(report, self.args.output)
         view.end(summary)
