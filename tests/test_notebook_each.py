@@ -182,3 +182,21 @@ def test_a_map_that_cannot_run_is_one_line_and_leaves_no_widget(fresh, provider)
     [line] = run.errors[0]["traceback"]
     assert "budget= needs the price of ollama:llama3.2" in line
     assert any(text.startswith("✗ the map did not run") for text in plain_outputs(run))
+
+
+def test_in_a_terminal_the_map_prints_its_progress_and_summary(tmp_path):
+    """Terminal IPython: no widget, no display to update; the progress goes to stderr, the summary to stdout."""
+    import os
+    import subprocess
+    import sys
+
+    cells = ("shell = get_ipython(); shell.run_cell('%load_ext nbagent'); "
+             "shell.run_cell('rows = [\"one\", \"two\", \"two\"]'); "
+             "shell.run_cell('%%ask --each rows -o out --model test\\nSay {}'); "
+             "print(out['output'].tolist())")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NBAGENT_MODEL")}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--quick", "-c", cells],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert "nbagent: out: 3 rows" in done.stdout, done.stdout + done.stderr
+    assert "You asked: “Say two”" in done.stdout.splitlines()[-1]  # the offline model's answer per row
