@@ -226,3 +226,21 @@ def test_the_offline_test_model_is_the_friendly_one(monkeypatch: pytest.MonkeyPa
     assert isinstance(Agent("test").model, OfflineModel) and isinstance(Agent().model, OfflineModel)
     assert "offline **test** model" in Agent("test").run_sync("hello").output
     assert not isinstance(Agent("test").model, TestModel)
+
+
+def test_test_model_reports_usage_as_pydantic_ais_does() -> None:
+    class CityLocation(BaseModel):
+        city: str
+        country: str
+
+    result = Agent(TestModel(), output_type=CityLocation).run_sync("Where were the olympics held in 2012?")
+    assert (result.usage.input_tokens, result.usage.output_tokens, result.usage.requests) == (57, 7, 1)
+    agent = Agent(TestModel())
+
+    @agent.tool_plain
+    def roll_dice() -> str:
+        return "4"
+
+    two_steps = agent.run_sync("My guess is 4").new_messages()
+    assert [(m.usage.input_tokens, m.usage.output_tokens) for m in two_steps if isinstance(m, ModelResponse)] == [
+        (54, 2), (55, 6)]  # the second counts the first response's call and the tool's result too

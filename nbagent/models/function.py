@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, Callable, Sequence
 
 from ..errors import UserError
-from ..messages import ModelMessage, ModelResponse, TextPart, ToolCallPart, Usage, part_text
+from ..messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import LocalModel, ModelRequestParameters, StreamedResponse, StreamItem
-from .test import conversation_words, count_words
+from .test import estimated_usage
 
 
 @dataclass
@@ -93,13 +93,9 @@ class _FunctionStream(StreamedResponse):
                 result = await result
             for streamed in self._whole(result, produced):
                 yield streamed
-        self.usage = Usage(
-            requests=1,
-            input_tokens=conversation_words(self._messages),
-            output_tokens=count_words("".join(produced)),
-        )
         self.finish_reason = "tool_calls" if self._calls else "stop"
         self.complete = True
+        self.usage = estimated_usage(self._messages, "".join(produced), self.tool_calls())
 
     def _items(self, item: object, produced: list[str]) -> list[StreamItem]:
         if isinstance(item, str):
@@ -120,8 +116,8 @@ class _FunctionStream(StreamedResponse):
                             f"got {type(result).__name__}")
         items: list[StreamItem] = []
         for index, part in enumerate(result.parts):
-            produced.append(part_text(part))
             if isinstance(part, TextPart):
+                produced.append(part.content)
                 items.append(part.content)
             elif isinstance(part, ToolCallPart):
                 items.append(self.tool_call_delta(index, tool_call_id=part.tool_call_id, tool_name=part.tool_name,

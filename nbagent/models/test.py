@@ -19,8 +19,8 @@ import re
 from typing import Any, AsyncGenerator, Literal, Sequence
 
 from ..errors import UserError
-from ..messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, ToolCallPart, ToolReturnPart,
-                        Usage, part_text)
+from ..messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, SystemPromptPart, TextPart,
+                        ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart, part_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import LocalModel, ModelRequestParameters, StreamedResponse, StreamItem
@@ -112,12 +112,46 @@ class TestModel(LocalModel):
     def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings,
                 params: ModelRequestParameters) -> StreamedResponse:
         text, calls = self.script(messages, params)
-        return ScriptedStream(self.model_name, messages, settings, text, calls)
+        return ScriptedStream(self.model_name, messages, settings, text, calls, estimate=True)
 
 
 def _call(name: str, args: Any) -> ToolCallPart:
     """A call with the id PydanticAI's TestModel gives, so tests comparing messages see the same ids."""
     return ToolCallPart(name, args, tool_call_id=f"pyd_ai_tool_call_id__{name}")
+
+
+_TOKEN_SPLIT = re.compile(r'[\s",.:]+')
+
+
+def estimated_tokens(content: Any) -> int:
+    """PydanticAI's rough token count for test models: pieces split at spaces and punctuation; an image's
+    bytes one each; nothing for nothing."""
+    if not content:
+        return 0
+    if isinstance(content, str):
+        return len(_TOKEN_SPLIT.split(content.strip()))
+    return sum(estimated_tokens(piece) if isinstance(piece, str) else len(getattr(piece, "data", b""))
+               for piece in content)
+
+
+def estimated_usage(messages: Sequence[ModelMessage], text: str, calls: list[ToolCallPart]) -> Usage:
+    """The usage PydanticAI's TestModel reports, so printed usages match its docs: 50 tokens of overhead plus
+    every prompt and tool result sent so far in, every response part so far (this one included) out."""
+    sent, answered = 50, 0
+    for message in messages:
+        for part in message.parts:
+            if isinstance(part, (SystemPromptPart, UserPromptPart)):
+                sent += estimated_tokens(part.content)
+            elif isinstance(part, ToolReturnPart):
+                sent += estimated_tokens(part.model_response_str())
+            elif isinstance(part, RetryPromptPart):
+                sent += estimated_tokens(part.model_response())
+            elif isinstance(part, (TextPart, ThinkingPart)):
+                answered += estimated_tokens(part.content)
+            elif isinstance(part, ToolCallPart):
+                answered += 1 + estimated_tokens(part.args_as_json_str())
+    answered += estimated_tokens(text) + sum(1 + estimated_tokens(call.args_as_json_str()) for call in calls)
+    return Usage(requests=1, input_tokens=sent, output_tokens=answered)
 
 
 def count_words(text: str) -> int:
@@ -203,8 +237,9 @@ class ScriptedStream(StreamedResponse):
     """A text (word by word, `delay` seconds apart) and then tool calls, streamed as a provider would."""
 
     def __init__(self, model_name: str, messages: Sequence[ModelMessage], settings: ModelSettings, text: str,
-                 calls: list[ToolCallPart], delay: float = 0.0) -> None:
+                 calls: list[ToolCallPart], delay: float = 0.0, estimate: bool = False) -> None:
         super().__init__(model_name)
+        self._estimate = estimate  # usage as PydanticAI's test models guess it, else words
         self._messages = messages
         self._settings = settings
         self._text = text
@@ -224,10 +259,13 @@ class ScriptedStream(StreamedResponse):
         for index, call in enumerate(calls):
             await asyncio.sleep(self._delay)
             yield self.tool_call_delta(index, tool_call_id=call.tool_call_id, tool_name=call.tool_name, args=call.args)
-        self.usage = Usage(
-            requests=1,
-            input_tokens=conversation_words(self._messages),
-            output_tokens=count_words("".join(pieces)) + sum(count_words(part_text(call)) for call in calls),
-        )
+        if self._estimate:
+            self.usage = estimated_usage(self._messages, "".join(pieces), calls)
+        else:
+            self.usage = Usage(
+                requests=1,
+                input_tokens=conversation_words(self._messages),
+                output_tokens=count_words("".join(pieces)) + sum(count_words(part_text(call)) for call in calls),
+            )
         self.finish_reason = "tool_calls" if calls else "length" if truncated else "stop"
         self.complete = True
