@@ -121,6 +121,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         metadata: Mapping[str, Any] | Callable[[RunContext[AgentDepsT]], Mapping[str, Any]] | None = None,
         prepare_tools: ToolsPrepareFunc | None = None,
         tool_timeout: float | None = None,
+        validation_context: Any = None,
     ) -> None:
         self.model: Model = infer_model(model)
         self._prompts = Prompts(instructions, system_prompt)
@@ -146,6 +147,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                                          or tool_timeout <= 0):
             raise UserError(f"Agent(tool_timeout={tool_timeout!r}): give the seconds a tool may take (> 0)")
         self.tool_timeout = tool_timeout
+        self.validation_context = validation_context  # pydantic's context for tool arguments and outputs
         self._capability_settings = static_settings(self.capabilities)
         self._model_override: Model | None = None
         self._deps_override: tuple[Any] | None = None
@@ -338,7 +340,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                        output_validators=self._output_validators, usage=usage,
                        capabilities=[*self._step_settings, *self.capabilities, *run_step_settings],
                        run_id=run_id, conversation_id=conversation_id, tool_timeout=self.tool_timeout,
-                       deferred_tool_results=deferred,
+                       deferred_tool_results=deferred, validation_context=self.validation_context,
                        setup=self._setup(request, run_instructions) if needs_setup else None)
         run.metadata_sources = metadata
         if not needs_setup:

@@ -74,7 +74,7 @@ class AgentRun:
                  capabilities: Sequence[AbstractCapability[Any]] = (), usage: Usage | None = None,
                  run_id: str = "", conversation_id: str | None = None, metadata: dict[str, Any] | None = None,
                  setup: Callable[[AgentRun], Awaitable[None]] | None = None, tool_timeout: float | None = None,
-                 deferred_tool_results: DeferredToolResults | None = None) -> None:
+                 deferred_tool_results: DeferredToolResults | None = None, validation_context: Any = None) -> None:
         self.run_id = run_id
         self.conversation_id = conversation_id
         self.metadata = metadata
@@ -114,6 +114,10 @@ class AgentRun:
         self.output = output
         context = weakref.WeakMethod(self.context)  # not self.context: a run must not be a cycle the GC has to find
         self.finisher = OutputFinisher(output, output_validators, lambda *args: context()(*args))  # type: ignore[misc]
+        self.validation_source = validation_context  # a value, or a function of the run context
+        if validation_context is not None:
+            validation = weakref.WeakMethod(self.validation_value)
+            self.finisher.validation_context = lambda: validation()()  # type: ignore[misc]
         self.final: FinalOutput | None = None
         if output.image_output:
             raise UserError(f"Image output is not supported by {model.label}: nbagent's models answer in text "
@@ -415,6 +419,12 @@ class AgentRun:
             parts.append(UserPromptPart(follow_up))
         if parts or self.final is None:
             self.add(ModelRequest(parts=parts))
+
+    def validation_value(self) -> Any:
+        """Pydantic's validation context for tool arguments and outputs: the agent's `validation_context`,
+        called with the run context when it is a function."""
+        source = self.validation_source
+        return source(self.context()) if callable(source) else source
 
     def deferred_output(self, requests: DeferredToolRequests) -> None:
         """End the run with the calls that wait as its output (the caller settles them and runs again)."""

@@ -240,11 +240,11 @@ class OutputSchema:
     def tool_defs(self) -> list[ToolDefinition]:
         return [tool.tool_def() for tool in self.tools.values()]
 
-    def parse_text(self, text: str) -> Any:
+    def parse_text(self, text: str, context: Any = None) -> Any:
         """A native / prompted answer: the JSON object in the text, validated. Raises ValidationError."""
         data = json_in_text(text)
         if len(self.objects) == 1:
-            return self.objects[0].validate(data)
+            return self.objects[0].validate(data, context)
         envelope = _ENVELOPE.validate_json(data)["result"]
         by_title = {output.title: output for output in self.objects}
         if envelope["kind"] not in by_title:
@@ -252,7 +252,7 @@ class OutputSchema:
             raise ValidationError.from_exception_data("Output", [{
                 "type": "literal_error", "loc": ("result", "kind"), "input": envelope["kind"],
                 "ctx": {"expected": expected}}])
-        return by_title[envelope["kind"]].validate(envelope["data"])
+        return by_title[envelope["kind"]].validate(envelope["data"], context)
 
     def parse_text_partial(self, text: str) -> Any:
         if len(self.objects) != 1:

@@ -67,13 +67,14 @@ class OutputFinisher:
         self.validators: list[OutputValidator] = list(validators)
         self.context = context
         self.retries = 0
+        self.validation_context: Callable[[], Any] = lambda: None  # pydantic's context for validation (the run's)
 
     async def from_tool_call(self, call: ToolCallPart) -> Union[Any, RetryPromptPart]:
         """The output an output tool call carries, or a retry prompt answering that call."""
         tool = self.output.tools[call.tool_name]
         limit = self.output.max_retries if tool.max_retries is None else tool.max_retries
         try:
-            value = tool.validate(call.args)
+            value = tool.validate(call.args, self.validation_context())
             value = await tool.finish(value, self.context(call.tool_name, call.tool_call_id, self.retries))
             return await self._validated(value, call.tool_name, call.tool_call_id)
         except ValidationError as exc:
@@ -86,7 +87,7 @@ class OutputFinisher:
         limit = self.output.max_retries
         try:
             if self.output.mode in ("native", "prompted"):
-                value = self.output.parse_text(text)
+                value = self.output.parse_text(text, self.validation_context())
             elif self.output.allow_none and not text.strip():
                 value = None  # `str | None`: an empty answer (or thinking only) means no output
             elif self.output.allow_text:

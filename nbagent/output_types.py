@@ -78,14 +78,16 @@ class OutputType:
         return ToolDefinition(self.name, self.description or OUTPUT_TOOL_DESCRIPTION, dict(self.json_schema),
                               self.strict, outer_typed_dict_key="response" if self.wrapped else None)
 
-    def validate(self, data: str | dict[str, Any] | None) -> Any:
+    def validate(self, data: str | dict[str, Any] | None, context: Any = None) -> Any:
         """The output from the model's JSON (a string or an already parsed object); raises ValidationError.
-        For an output function, the validated arguments it is then called with (`finish`)."""
+        For an output function, the validated arguments it is then called with (`finish`). `context` is
+        pydantic's validation context (the agent's `validation_context`)."""
         if self.function is not None:
-            return self.function.validate_args(data)
+            return self.function.validate_args(data, context)
         if data is None or data == "":
             data = "{}"
-        value = self._adapter.validate_json(data) if isinstance(data, str) else self._adapter.validate_python(data)
+        value = (self._adapter.validate_json(data, context=context) if isinstance(data, str)
+                 else self._adapter.validate_python(data, context=context))
         return value.response if self.wrapped else value
 
     def validate_partial(self, data: str) -> Any:

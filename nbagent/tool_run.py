@@ -78,7 +78,7 @@ class ToolCallBatch:
             override = self.approved.get(call.tool_call_id)
             try:
                 args = tool.validate_args(override.override_args if override and override.override_args
-                                          is not None else call.args)
+                                          is not None else call.args, run.validation_value())
             except ValidationError as exc:
                 errors = exc.errors(include_url=False, include_context=False)
                 self._settle(call, run.retry(call, list(errors), run.max_retries(tool)))

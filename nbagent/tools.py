@@ -211,19 +211,20 @@ class Tool(Generic[AgentDepsT]):
         return ToolDefinition(self.name, self.description, copy.deepcopy(self._schema), self.strict,
                               sequential=self.sequential, metadata=self.metadata)
 
-    def validate_args(self, args: str | dict[str, Any] | None) -> dict[str, Any]:
+    def validate_args(self, args: str | dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
         """Validate the model's arguments (a JSON string, a dict, or None/"" meaning no arguments) against the
         parameters; return the keyword arguments for the function (nested models as instances, defaults filled).
 
         Raises `pydantic.ValidationError` on bad arguments, including a string that is not JSON (error type
         `json_invalid`), so the loop can send every such problem back to the model as a retry prompt.
+        `context` is pydantic's validation context (the agent's `validation_context`).
         """
         if args is None or args == "":
-            validated = self._validator.validate_python({})
+            validated = self._validator.validate_python({}, context=context)
         elif isinstance(args, str):
-            validated = self._validator.validate_json(args)
+            validated = self._validator.validate_json(args, context=context)
         else:
-            validated = self._validator.validate_python(args)
+            validated = self._validator.validate_python(args, context=context)
         if self._single_arg is not None:
             return {self._single_arg: validated}
         arguments: dict[str, Any] = validated  # the TypedDict validator builds a fresh plain dict

@@ -9,7 +9,7 @@ from typing import Any, Union
 
 import pytest
 from provider_server import ProviderServer, openai_json, openai_tool_stream
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationInfo, field_validator
 
 from nbagent import (Agent, AgentInfo, BinaryImage, FunctionModel, ModelMessage, ModelResponse, ModelRetry,
                      RunContext, StructuredDict, TestModel, TextOutput, TextPart, ThinkingPart, ToolCallPart,
@@ -213,3 +213,35 @@ def test_binary_image_is_an_image_and_image_output_is_refused_in_one_line() -> N
     with pytest.raises(UserError, match=r"^Image output is not supported by test: .* take BinaryImage out of "
                                         r"output_type$"):
         agent.run_sync("Draw an axolotl")
+
+
+class Value(BaseModel):
+    x: int
+
+    @field_validator("x")
+    @classmethod
+    def increment_value(cls, value: int, info: ValidationInfo) -> int:
+        return value + (info.context or 0)
+
+
+def test_validation_context_reaches_outputs_and_tool_arguments() -> None:
+    five = FunctionModel(lambda messages, info: ModelResponse([ToolCallPart("final_result", {"x": 5})]))
+    assert Agent(five, output_type=Value, validation_context=10).run_sync("Give me 5.").output == Value(x=15)
+    per_run = Agent(five, output_type=Value, deps_type=int, validation_context=lambda ctx: ctx.deps)
+    assert per_run.run_sync("Give me 5.", deps=3).output == Value(x=8)
+
+    seen: list[int] = []
+
+    def model(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if len(messages) == 1:
+            return ModelResponse([ToolCallPart("record", {"x": 1})])  # a lone model parameter: its own schema
+        return ModelResponse([TextPart("ok")])
+
+    agent = Agent(FunctionModel(model), validation_context=100)
+
+    @agent.tool_plain
+    def record(value: Value) -> str:
+        seen.append(value.x)
+        return "recorded"
+
+    assert agent.run_sync("go").output == "ok" and seen == [101]
