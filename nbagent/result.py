@@ -101,6 +101,12 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         if self._run.output.mode in ("native", "prompted") or not self._run.output.allow_text:
             raise UserError("stream_text() streams text answers; this run's output is structured: "
                             "use stream_output() (or get_output())")
+        if delta and debounce_by is None:  # the common case, one generator hop per chunk
+            async for item in self._steps:
+                if type(item) is str:
+                    yield item
+            self._finish()
+            return
         pieces = self._text_pieces(debounce_by)
         if delta:
             async for piece in pieces:
