@@ -273,7 +273,7 @@ class Hold:
     or the events (sse). `reached` is set when the server starts waiting; it gives up (and cuts the
     stream) when the client hangs up, the server is stopped or cleared, or after `limit` seconds."""
 
-    def __init__(self, after: int, *, limit: float = 120.0) -> None:
+    def __init__(self, after: int, *, limit: float = 600.0) -> None:
         self.after, self.limit = after, limit
         self.reached = threading.Event()
         self.released = threading.Event()

@@ -106,7 +106,7 @@ def chromium(browser_requirements):
 @pytest.fixture(scope="module")
 def page(lab, chromium, browser_artifacts):
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(120_000)  # a bound on a failure only
     pg = context.new_page()
     try:
         yield LabPage(lab, pg, artifacts_dir=browser_artifacts)

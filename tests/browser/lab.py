@@ -496,7 +496,7 @@ _RECORD_JS = f"""
 class LabPage:
     """A Playwright sync ``Page`` showing one notebook of a :class:`JupyterLab`."""
 
-    DEFAULT_TIMEOUT = 60.0
+    DEFAULT_TIMEOUT = 180.0  # a bound on a failure only: a first run on a loaded 2-core machine is slow
 
     def __init__(self, lab: JupyterLab, page, artifacts_dir: str | os.PathLike | None = None):
         self.lab = lab

@@ -316,7 +316,7 @@ def _readout(slider) -> str:
     return slider.locator(".widget-readout").inner_text().strip()
 
 
-def _wait_readout(nb, slider, expected: str, timeout: float = 10.0) -> None:
+def _wait_readout(nb, slider, expected: str, timeout: float = 60.0) -> None:
     nb.page.wait_for_function(
         "([el, want]) => el.innerText.trim() === want",
         arg=[slider.locator(".widget-readout").element_handle(), expected],
