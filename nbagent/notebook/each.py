@@ -189,8 +189,10 @@ class MapCell:
             return True
         text = str(estimate)
         limit = self.state.settings.confirm_above
+        shown = f"**This map is estimated above confirm_above=${limit:,.2f}:**\n\n{text}"
         approved = await ask_to_confirm(
-            {"text/markdown": f"**This map is estimated above confirm_above=${limit:,.2f}:**\n\n{text}",
+            # Dollars, not TeX: `\\$` is neither math to Lab's removeMath nor to MathJax once marked made it `\$`.
+            {"text/markdown": shown.replace("$", "\\\\$"),
              "text/plain": f"This map is estimated above confirm_above=${limit:,.2f}: {text}"},
             no="Cancel", no_tooltip="do not run the map", run_tooltip="send the requests",
             waiting="the map waits for your choice", declined="⏹ you chose Cancel: no request was sent")

@@ -12,7 +12,7 @@ import pytest
 
 from provider_server import echo, stall
 
-from .test_nbagent_in_lab import lab_env  # noqa: F401 - the same kernel model (a fixture)
+from .test_nbagent_in_lab import _publish, lab_env  # noqa: F401 - the same kernel model (a fixture)
 
 NOTEBOOK = "map-rows-lab.ipynb"
 ROWS = 12
@@ -40,26 +40,33 @@ def _approval(nb, cell: int):
     return row
 
 
-def test_run_click_then_progress_then_summary(nb, provider):
+def test_run_click_then_progress_then_summary(nb, provider, browser_artifacts):
     provider.enqueue(*[stall(0.25, echo()) for _ in range(ROWS)])
     before = nb.start_cell(MAP)
     row = _approval(nb, MAP)
     output = nb.cell_output(MAP)
     assert "estimated above confirm_above=$0.01" in output.inner_text()
     assert "12 requests to openai:gpt-4o" in output.inner_text()
+    assert "(your prices), batch $" in output.inner_text() and output.locator(".MathJax, mjx-container").count() == 0
     assert provider.requests == []  # nothing is sent before the click
     row.locator("button", has_text="Run").click()
     progress = output.locator(".nbagent-map-progress")
     progress.wait_for()
     seen = set()
+    shot = None
     while progress.count():  # the numbers move while the rows are asked; the widget goes at the end
         try:
             seen.add(progress.inner_text(timeout=1000).split(" rows")[0])
         except Exception:  # the widget was replaced between count() and inner_text()
             break
+        if shot is None and any(done[:1] in "123456789" and done.endswith(f"/{ROWS}") for done in seen):
+            nb.cell(MAP).scroll_into_view_if_needed()
+            shot = nb.screenshot(browser_artifacts / "nbagent-map-progress.png", cell=MAP)
         nb.page.wait_for_timeout(100)
     nb.wait_cell_done(MAP, before)
     assert len(seen) >= 2, seen  # more than one state of "done/total" was shown
+    if shot is not None:
+        _publish(shot)
     text = output.inner_text()
     assert "you chose Run" in text and "out: 12 rows" in text and "12 requests" in text
     assert "Echo: Say something about row 0" in text  # the first rows of OUT
