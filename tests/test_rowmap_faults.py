@@ -132,6 +132,15 @@ def test_rows_answered_with_500s_get_errors_and_a_rerun_retries_only_them(openai
     assert sorted(last_user_text(request.json) for request in openai_env.requests) == ["bad 2", "bad 4"]
 
 
+def test_an_error_of_the_set_up_stops_after_the_first_row(openai_env: ProviderServer, capsys):
+    openai_env.require_key("sk-another-key-0123456789")  # every request is a 401
+    frame = Agent(MODEL).map([f"row {i}" for i in range(50)], concurrency=1, cache=False, progress=False)
+    assert len(openai_env.requests) == 1
+    assert frame["_error"].iloc[0].startswith("ModelHTTPError: openai:gpt-4o-mini returned HTTP 401")
+    assert frame["_error"].iloc[1:].str.startswith("not sent: every request would fail (ModelHTTPError").all()
+    assert "stopped early: every request would fail" in capsys.readouterr().err
+
+
 MAPPER = textwrap.dedent("""
     import sys
     from nbagent import Agent

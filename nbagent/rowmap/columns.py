@@ -141,6 +141,9 @@ class ResultTable:
     def set_error(self, position: int, message: str) -> None:
         self._values[-1][position] = message
 
+    def error_of(self, position: int) -> str | None:
+        return self._values[-1][position]
+
     def frame(self, index: pd.Index) -> pd.DataFrame:
         """The DataFrame, aligned with the input's index, each column of its dtype."""
         data = {name: _column(values, dtype) for name, values, dtype in

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import pandas as pd
 
 from .. import _http
-from ..errors import UserError
+from ..errors import ModelConnectionError, ModelHTTPError, UserError
 from ..messages import Usage
 from .background import run_in_background
 from .columns import ResultTable
@@ -141,6 +141,8 @@ class MapRun:
                 return
             except Exception as exc:  # one bad row never fails the map: its message goes in `_error`
                 self._fail(position, followers.pop(key, ()), exc)
+                if fails_every_row(exc):  # a missing key, a wrong model name: the next rows would fail alike
+                    self.stopped = f"every request would fail ({self.table.error_of(position)})"
             else:
                 usage = result.usage()
                 cached = CachedAnswer(self.spec.columns.dump(result.output), usage.input_tokens,
@@ -225,6 +227,15 @@ class MapRun:
 
 
 # ---------------------------------------------------------------------- entry points (Agent.map & co)
+
+
+def fails_every_row(exc: Exception) -> bool:
+    """An error of the set-up, not of the row: sending the other rows would only repeat it."""
+    if isinstance(exc, UserError):
+        return True
+    if isinstance(exc, ModelHTTPError):
+        return exc.status_code in (401, 403, 404)
+    return isinstance(exc, ModelConnectionError) and "connection refused" in str(exc)
 
 
 def prepare(agent: "Agent[Any, Any]", rows: Any, prompt: str | None, output_type: Any,
