@@ -34,6 +34,7 @@ import inspect
 import io
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -220,6 +221,7 @@ def _run_block(block: Block, library: str) -> dict[str, str | None]:
     module = types.ModuleType("__main__")  # a real module, so pydantic resolves the block's own classes
     namespace = module.__dict__
     script, sys.modules["__main__"] = sys.modules["__main__"], module
+    random.seed(0)  # blocks that roll dice roll the same under both libraries
     signal.alarm(TIMEOUT_SECONDS)
     try:
         with contextlib.redirect_stdout(printed):
