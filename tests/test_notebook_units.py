@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from nbagent.notebook.prompt import InterpolationError, first_code_block, interpolate
@@ -47,3 +50,16 @@ def test_closing_a_panel_stops_it_following_the_settings():
     panel.close()
     settings.temperature = 0.1
     assert temperature.value == 0.9
+
+
+def test_load_ext_imports_only_the_front_of_the_notebook_layer():
+    """The one lazy boundary: `%load_ext` loads the magics and the settings traits; the rest of the layer
+    (and the core behind it) waits for the first magic call, which loads it through `layer()`."""
+    code = ("import sys; from IPython.core.interactiveshell import InteractiveShell; "
+            "shell = InteractiveShell.instance(); shell.run_line_magic('load_ext', 'nbagent'); "
+            "print(sorted(m for m in sys.modules if m.startswith('nbagent'))); "
+            "shell.run_line_magic('agent_settings', 'temperature=0.5'); "
+            "print('nbagent.notebook.commands' in sys.modules, 'nbagent.agent' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "['nbagent', 'nbagent.notebook', 'nbagent.notebook.config', 'nbagent.notebook.magics']"
+    assert out[-1] == "True True"
