@@ -36,12 +36,12 @@ def nb(page):
 
 def _approval(nb, cell: int):
     row = nb.cell_output(cell).locator(".nbagent-approval")
-    row.locator("button", has_text="Run").wait_for()
+    row.locator("button", has_text="Run").wait_for(timeout=nb.DEFAULT_TIMEOUT * 1000)  # a bound on a failure only
     return row
 
 
 def test_run_click_then_progress_then_summary(nb, provider, browser_artifacts):
-    provider.enqueue(*[stall(0.25, echo()) for _ in range(ROWS)])
+    provider.enqueue(*[stall(0.4, echo()) for _ in range(ROWS)])  # 2.4 s of progress at concurrency 2
     before = nb.start_cell(MAP)
     row = _approval(nb, MAP)
     output = nb.cell_output(MAP)
@@ -51,14 +51,14 @@ def test_run_click_then_progress_then_summary(nb, provider, browser_artifacts):
     assert provider.requests == []  # nothing is sent before the click
     row.locator("button", has_text="Run").click()
     progress = output.locator(".nbagent-map-progress")
-    progress.wait_for()
+    progress.wait_for(timeout=nb.DEFAULT_TIMEOUT * 1000)
     seen = set()
     shot = None
     while progress.count():  # the numbers move while the rows are asked; the widget goes at the end
         try:
-            seen.add(progress.inner_text(timeout=1000).split(" rows")[0])
-        except Exception:  # the widget was replaced between count() and inner_text()
-            break
+            seen.add(progress.inner_text(timeout=5000).split(" rows")[0])
+        except Exception:  # the widget was replaced between count() and inner_text(): the loop ends
+            continue
         if shot is None and any(done[:1] in "123456789" and done.endswith(f"/{ROWS}") for done in seen):
             nb.cell(MAP).scroll_into_view_if_needed()
             shot = nb.screenshot(browser_artifacts / "nbagent-map-progress.png", cell=MAP)
