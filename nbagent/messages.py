@@ -132,6 +132,17 @@ class Positional(BaseModel):
                 data[name] = value
         super().__init__(**data)
 
+    def __repr_args__(self) -> Any:
+        """As PydanticAI's dataclasses show themselves: fields still at their default (and the kind tags)
+        left out, so a printed conversation reads the same."""
+        fields = type(self).model_fields
+        for name, value in super().__repr_args__():
+            field = fields.get(name) if name is not None else None
+            if name in ("part_kind", "kind") or (field is not None and field.default_factory is None
+                                                  and not field.is_required() and value == field.default):
+                continue
+            yield name, value
+
 
 class SystemPromptPart(Positional):
     """A system prompt; `dynamic_ref` names the `@agent.system_prompt(dynamic=True)` function that

@@ -218,6 +218,15 @@ def test_message_parts_take_positional_arguments() -> None:
         TextPart("a", content="b")
     loaded = ModelResponse.model_validate_json(ModelResponse([call]).model_dump_json())
     assert loaded.parts == [call]
+    assert repr(call) == "ToolCallPart(tool_name='weather', args={'location': 'London'}, tool_call_id='call_1')"
+    assert repr(ToolReturnPart("weather", "sunny", "c", timestamp=call_time())).startswith(
+        "ToolReturnPart(tool_name='weather', content='sunny', tool_call_id='c', timestamp=")  # defaults left out
+
+
+def call_time() -> Any:
+    from datetime import datetime, timezone
+
+    return datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
 def test_the_offline_test_model_is_the_friendly_one(monkeypatch: pytest.MonkeyPatch) -> None:
