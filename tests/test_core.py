@@ -178,16 +178,18 @@ def test_function_model_plain_async_and_streaming():
 
 
 async def test_leaving_run_stream_early_closes_the_stream(openai_env):
-    openai_env.enqueue(openai_stream("word " * 2000, delay=0.001))
+    # 20,000 chunks paced 2 ms apart: the server writes for 40 s unless the client hangs up, so even a
+    # client starved of CPU for many seconds closes while the server is still writing.
+    openai_env.enqueue(openai_stream("word " * 20_000, delay=0.002))
     async with Agent("openai:gpt-4o").run_stream("long please") as response:
         async for _ in response.stream_text(delta=True):
             break
     assert not response.is_complete
     assert [message.kind for message in response.new_messages()] == ["request"]  # no half answer
     request = openai_env.last_request
-    # The server, still writing its 2000 chunks, sees the client hang up; a stream left open (or
-    # drained in the background) would instead be written to its end.
-    assert await asyncio.to_thread(request.wait_replied, 10), "the server never finished the reply"
+    # The server, still writing its chunks, sees the client hang up; a stream left open (or drained in
+    # the background) would instead be written to its end.
+    assert await asyncio.to_thread(request.wait_replied, 90), "the server never finished the reply"
     assert request.client_hung_up
     assert len([task for task in asyncio.all_tasks() if task is not asyncio.current_task()]) == 0
 
