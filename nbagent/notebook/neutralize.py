@@ -16,7 +16,10 @@ Math is therefore left as written (escaping it again shows `a &lt; b` in the for
 parsed with markdown-it-py — the structure marked sees (lab_parser.py) — to tell code spans and blocks, autolinks, link
 destinations and reference definitions from text, and rewritten:
 
-- every `<` outside code, math and http(s)/mailto autolinks becomes `&lt;`, i.e. literal text;
+- every `<` outside code, math and http(s)/mailto autolinks becomes `&lt;`, i.e. literal text. Code
+  counts only where marked surely reads code too (`_is_plain_code_span`, `_is_plain_code_block`: not
+  a fence's info string, a code span right after a bare URL or holding a backtick, ...); elsewhere
+  the two parsers may disagree, and a `<` escaped there at worst shows as `&lt;` inside code;
 - a link or image destination with another scheme (`javascript:`, `data:`, ...) becomes
   `#unsafe-link-removed`: the whole `(...)`, so nothing is left on screen;
 - a `](` that CommonMark reads as text gets its `(` written `&#40;`: marked is laxer and may still
@@ -50,7 +53,8 @@ from .lab_parser import parse_inline, parser
 SAFE_SCHEMES = ("http", "https", "mailto")
 REMOVED_LINK = "#unsafe-link-removed"
 _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
-_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+# controls and every blank JavaScript trims or a URL parser drops (marked trims a destination first)
+_CONTROL_OR_SPACE = re.compile("[\x00-\x20\x7f-\xa0\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff]")
 
 
 def neutralize(markdown: str) -> str:
@@ -78,6 +82,16 @@ def _in_bare_url(text: str, position: int) -> bool:
     return "://" in word or "www." in word
 
 
+def _may_be_block_attribute(text: str, position: int) -> bool:
+    """Whether marked could read `position` as part of a fence's info string (its line opens with a
+    fence) or of a reference definition's URL or title (a `]:` before it on its line or the line
+    above): marked takes fences and definitions where CommonMark reads a table row or text."""
+    line = text.rfind("\n", 0, position) + 1
+    if text[line:position].lstrip(" \t>").startswith(("```", "~~~")):
+        return True
+    return "]:" in text[text.rfind("\n", 0, max(line - 1, 0)) + 1:position]
+
+
 def _may_open_destination(text: str, position: int) -> bool:
     """Whether a `<` could open a link destination in angle brackets: after `(` or `:` (of `](` or
     `]:`), maybe on the next line, past a blockquote's `>`. Escaping such a `<` can make a link of text
@@ -86,6 +100,17 @@ def _may_open_destination(text: str, position: int) -> bool:
     while start and text[start - 1] in " \t\n>":
         start -= 1
     return start > 0 and text[start - 1] in "(:"
+
+
+def _is_plain_code_span(content: str, start: int, end: int) -> bool:
+    """Whether marked surely reads this code span as markdown-it does, so its `<` can stay as written.
+    Not when its opening backticks could end a bare URL (marked's GFM autolink runs on to the next space
+    or `<`, backticks included) or follow a `~` (marked's text takes a run of `~` and backticks), nor
+    when it holds a backtick (marked's emphasis may then cross it) or spans lines (marked may dedent
+    them otherwise, in a list item)."""
+    inner = content[start:end].strip("`")
+    return ("`" not in inner and "\n" not in inner and not content.startswith("~", start - 1)
+            and not _in_bare_url(content, start))
 
 
 def _defused(math: str) -> str:
@@ -144,7 +169,8 @@ class _Rewrite:
         for k in quoted:
             c = self.cuts[k]
             exposed = (c.placeholder not in scan.in_text or c.placeholder in scan.in_attribute
-                       or _in_bare_url(t, self._t_ends[k] - len(c.placeholder)))
+                       or _in_bare_url(t, self._t_ends[k] - len(c.placeholder))
+                       or _may_be_block_attribute(t, self._t_ends[k] - len(c.placeholder)))
             if exposed and not any(start <= c.start and c.end <= end for start, end in rewritten):
                 self.edits.append((c.start, c.end, _defused(self.text[c.start:c.end])))
                 self.settled = False
@@ -206,7 +232,11 @@ class _Scan:
         row_cursor = 0
         for index, token in enumerate(tokens):
             if token.type in ("fence", "code_block"):
-                self.keep.append((self._line_start(token.map[0]), self._line_start(token.map[1])))
+                # A fence's opening line is not kept: its info string is never shown, and marked may
+                # read the line as text (it does when the answer ends there, after a paragraph).
+                first = token.map[0] + (token.type == "fence")
+                if self._is_plain_code_block(token):
+                    self.keep.append((self._line_start(first), self._line_start(token.map[1])))
                 self._placeholders(token.content, self.in_text)
                 self._placeholders(token.info, self.in_attribute)
             elif token.type == "definition":
@@ -221,6 +251,18 @@ class _Scan:
                     runs = self._line_runs(token, atx=parent.markup.startswith("#"))
                 if self._worth_parsing(token.content):
                     self._inline(token.content, references, runs)
+
+    def _is_plain_code_block(self, token: Any) -> bool:
+        """Whether marked surely reads this block as code too. Not an indented block after anything but
+        a blank line (marked may read it as a paragraph's or list item's continuation), nor a fence
+        right after a line ending in `]:` (marked takes the fence's line as that definition's URL) or
+        indented with a tab (marked expands tabs in list items otherwise)."""
+        line = token.map[0]
+        before = self.t[self._line_start(line - 1):self._line_start(line)] if line else ""
+        if token.type == "code_block":
+            return not before.strip(" \n")  # marked's blank line holds spaces only
+        opening = self.t[self._line_start(line):self._line_start(line + 1)]
+        return not before.strip().endswith("]:") and "\t" not in opening[:opening.find(token.markup)]
 
     def _line_start(self, line: int) -> int:
         return min(self.line_starts[line], len(self.t))
@@ -289,7 +331,8 @@ class _Scan:
     def _inline(self, content: str, references: tuple[tuple[str, str, str], ...], runs: "_Runs") -> None:
         record, in_text, in_attribute = parse_inline(content, references, self.watch)
         for start, end in record.code:
-            self.keep.append((runs(start), runs(end)))
+            if _is_plain_code_span(content, start, end):
+                self.keep.append((runs(start), runs(end)))
         for start, end, href in record.autolinks:
             if _is_safe_link(href):
                 self.keep.append((runs(start), runs(end)))
