@@ -16,7 +16,8 @@ Sections, in the order they run (each adds rows to the one table printed at the 
 - history: client CPU of one run against history length, next to serialising that history (history.py).
 - load:    `%load_ext nbagent` in a fresh IPython vs a bare IPython start; the first offline %%ask (load_ext.py).
 - kernel:  display updates per answer and time to first token shown, in a real kernel (kernel.py).
-- long:    display messages and bytes sent for 1,000 / 4,000 / 16,000-word answers, in a real kernel (long_answers.py).
+- long:    display messages and bytes sent for 1,000 / 4,000 / 16,000-word answers, and one 300-line code
+           block and one 4,000-word paragraph, in a real kernel (long_answers.py).
 - map:     agent.map: CPU per row against a raw asyncio + httpx + semaphore loop, 1,000 rows at 200 ms each, a
            rate-limited server (rate achieved, 429s), 100,000 rows offline (rows/s, peak memory) (row_map.py).
 
@@ -36,7 +37,7 @@ from benchmarks.clients import API_KEY, Clients
 from benchmarks.history import bench_history
 from benchmarks.kernel import bench_kernel
 from benchmarks.load_ext import bench_load
-from benchmarks.long_answers import bench_long_answers
+from benchmarks.long_answers import bench_long_answers, bench_long_blocks
 from benchmarks.row_map import bench_map_cpu, bench_map_latency, bench_map_offline, bench_map_rate_limit
 from benchmarks.run_cost import bench_run
 from benchmarks.server import LoadServer
@@ -69,14 +70,16 @@ class Sizes:
     map_latency_rows: int  # rows answered in 200 ms each
     map_limited: tuple[int, int, int]  # rows, requests a minute, burst
     map_offline: tuple[int, ...]  # rows on the offline model
+    long_blocks: tuple[int, int]  # lines of the one code block, words of the one paragraph
 
 
 SIZES = {
     "full": Sizes(20_000, 7, 3, 300, 300, 400, 7, 3, (300, 0.01), 3, (1_000, 4_000, 16_000),
-                  1_000, 3, 1_000, (400, 1_200, 10), (10_000, 100_000)),
+                  1_000, 3, 1_000, (400, 1_200, 10), (10_000, 100_000), (300, 4_000)),
     "quick": Sizes(2_000, 3, 1, 30, 40, 100, 3, 3, (60, 0.01), 1, (100, 400), 200, 1, 160, (100, 1_200, 5),
-                   (1_000, 10_000)),
-    "smoke": Sizes(200, 1, 1, 5, 5, 10, 1, 1, (20, 0.01), 1, (50, 100), 48, 1, 48, (30, 1_200, 5), (500, 2_000)),
+                   (1_000, 10_000), (300, 4_000)),
+    "smoke": Sizes(200, 1, 1, 5, 5, 10, 1, 1, (20, 0.01), 1, (50, 100), 48, 1, 48, (30, 1_200, 5), (500, 2_000),
+                   (100, 1_000)),
 }
 
 
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             bench_kernel(server, sizes.kernel_slow, sizes.chunks, sizes.kernel_reps)
         if "long" in only:
             bench_long_answers(server, sizes.long_words, 0.005)
+            bench_long_blocks(server, *sizes.long_blocks, 0.005)
         if "map" in only:
             bench_map_offline(sizes.map_offline)
     print_table()

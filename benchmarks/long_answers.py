@@ -6,6 +6,11 @@ Markdown answer of W words, headings, paragraphs, lists, code and tables, one wo
 display messages (`display_data` and `update_display_data`), the bytes each carries (every mimetype
 of its bundle, UTF-8), per message (median and max) and in all, against the final answer's size.
 Targets: bytes per message do not grow with the answer's length; in all <= 10x the final answer.
+
+A single long block is all growing tail, so it is measured on its own too (`bench_long_blocks`): one
+fenced code block of L lines ("codeblock L delay S") and one paragraph of W words ("paragraph W delay
+S"), a word a chunk. Targets: the streaming messages of the second half of the answer are no larger
+than those of the first (median; re-sending the block would double them), and in all <= 10x.
 """
 
 from __future__ import annotations
@@ -14,14 +19,31 @@ import statistics
 from typing import Any
 
 from benchmarks.kernel import nbagent_kernel, streaming_updates
-from benchmarks.server import LoadServer, long_answer
+from benchmarks.server import LONG_ANSWERS, LoadServer
 from benchmarks.table import NOTES, ROWS, Row, met, progress
 
 TOTAL_LIMIT = 10.0
+FLAT_LIMIT = 1.5  # second half's median bytes per streaming message over the first half's
 
 
 def bundle_bytes(message: dict[str, Any]) -> int:
     return sum(len(str(value).encode()) for value in message["content"]["data"].values())
+
+
+def ask_streamed(session: Any, kind: str, n: int, delay: float,
+                 what: str) -> tuple[str, list[int], list[float], float | None]:
+    """Ask for the server's long answer `kind` of size `n`, a word every `delay` s: the answer, the bytes
+    of each display message, when the streaming ones arrived and their rate (`streaming_updates`)."""
+    progress(f"long: {what}, a word every {delay * 1e3:g} ms")
+    answer = LONG_ANSWERS[kind](n)
+    execution = session.execute(f"%%ask --no-history\n{kind} {n} delay {delay}",
+                                timeout=len(answer.split()) * delay * 5 + 60)
+    shown = execution.final_markdown()
+    if execution.errors or not shown.startswith(answer.rstrip()):
+        raise AssertionError(f"{what} is not shown exactly: {execution.errors or shown[-300:]}")
+    sizes = [bundle_bytes(m) for m in execution.of_type("display_data", "update_display_data")]
+    arrivals, rate = streaming_updates(execution)
+    return answer, sizes, arrivals, rate
 
 
 def bench_long_answers(server: LoadServer, lengths: tuple[int, ...], delay: float) -> None:
@@ -31,15 +53,7 @@ def bench_long_answers(server: LoadServer, lengths: tuple[int, ...], delay: floa
         session.execute("%%ask --no-history\nstream 5")  # warm up
         results = []
         for words in lengths:
-            progress(f"long: a {words:,}-word answer, a word every {delay * 1e3:g} ms")
-            execution = session.execute(f"%%ask --no-history\nmarkdown {words} delay {delay}", timeout=words * delay * 5 + 60)
-            answer = long_answer(words)
-            shown = execution.final_markdown()
-            if execution.errors or not shown.startswith(answer.rstrip()):
-                raise AssertionError(f"the {words}-word answer is not shown exactly: {execution.errors or shown[-300:]}")
-            messages = execution.of_type("display_data", "update_display_data")
-            sizes = [bundle_bytes(m) for m in messages]
-            arrivals, rate = streaming_updates(execution)
+            answer, sizes, arrivals, rate = ask_streamed(session, "markdown", words, delay, f"a {words:,}-word answer")
             results.append((words, len(answer.encode()), sizes, max(sizes[1:len(arrivals) + 1], default=0), rate))
 
     per_message = []
@@ -64,3 +78,26 @@ def bench_long_answers(server: LoadServer, lengths: tuple[int, ...], delay: floa
         f"every {delay * 1e3:g} ms; bytes = every mimetype of each display message's bundle, UTF-8; the final "
         "answer's size is its Markdown"
     )
+
+
+def bench_long_blocks(server: LoadServer, lines: int, words: int, delay: float) -> None:
+    with nbagent_kernel(server, "long blocks") as session:
+        if session is None:
+            return
+        session.execute("%%ask --no-history\nstream 5")  # warm up
+        for kind, n, what in (("codeblock", lines, f"one {lines:,}-line code block"),
+                              ("paragraph", words, f"one {words:,}-word paragraph")):
+            answer, sizes, arrivals, _ = ask_streamed(session, kind, n, delay, what)
+            streaming = sizes[1:len(arrivals) + 1]
+            half = len(streaming) // 2
+            growth = statistics.median(streaming[half:]) / statistics.median(streaming[:half]) if half else None
+            typical = f"{statistics.median(streaming or [0]) / 1e3:,.2f} KB, max {max(streaming, default=0) / 1e3:,.2f} KB"
+            ROWS.append(Row(f"long block, {what}: bytes per message, 2nd half vs 1st (median)",
+                            "n/a" if growth is None else f"{growth:.2f}x", typical,
+                            "", f"<= {FLAT_LIMIT:g}x", met(None if growth is None else growth <= FLAT_LIMIT)))
+            total = sum(sizes)
+            ratio = total / len(answer.encode())
+            ROWS.append(Row(f"long block, {what}: bytes in all", f"{total / 1e3:,.0f} KB",
+                            f"final answer {len(answer.encode()) / 1e3:,.1f} KB, {len(sizes):,} messages",
+                            f"{ratio:.1f}x", f"<= {TOTAL_LIMIT:g}x", met(ratio <= TOTAL_LIMIT)))
+    NOTES.append("long blocks: the same for an answer that is one long fenced code block, and one long paragraph")

@@ -4,7 +4,8 @@ Its own process so that its CPU never counts: every CPU figure is `time.process_
 benchmark process only. The prompt tells the server what to send: "stream N [delay S]" streams N
 content chunks (S seconds apart); "structured R" streams one call of the output tool `final_result`
 whose arguments, a report of R table rows, come a few characters a chunk; "markdown W delay S" a
-Markdown answer of W words (`long_answer`), a word a chunk; "wait MS ..." the echo after MS
+Markdown answer of W words (`long_answer`), a word a chunk, and alike "codeblock L delay S" one
+fenced code block of L lines, "paragraph W delay S" one paragraph of W words; "wait MS ..." the echo after MS
 milliseconds; "limited NAME R PERIOD BURST ..." the echo within a rate limit of R requests per PERIOD
 seconds (a token bucket of BURST, one per NAME; 429s with OpenAI's headers beyond it); "tool ..." calls the tool
 `get_value` and, once the request ends with the tool's result (a `tool` message), answers with that
@@ -63,6 +64,20 @@ def long_answer(words: int) -> str:
             count += size
         k += 1
 
+
+def long_code_block(lines: int) -> str:
+    """An answer that is mostly one fenced Python block of `lines` lines."""
+    code = "\n".join(f"values_{i} = [x * {i % 17} for x in range({i})]  # step {i} of the table" for i in range(lines))
+    return f"Here is the whole script:\n\n```python\n{code}\n```\n"
+
+
+def long_paragraph(words: int) -> str:
+    """One paragraph of `words` words, in sentences of ten."""
+    return " ".join(_sentence(k, 10) for k in range(words // 10)) + "\n"
+
+
+LONG_ANSWERS = {"markdown": long_answer, "codeblock": long_code_block, "paragraph": long_paragraph}
+"""The long answers the server streams, by the prompt's first word: "KIND N delay S"."""
 
 ROW_NOTES = ("steady", "up 3 % on the last quarter", "estimated; revised in March", "n/a", "down, see the footnote")
 ARGUMENT_CHARS = 4  # characters of a structured answer's arguments per chunk, as a model's tokens come
@@ -165,12 +180,12 @@ def _serve(ready: Any, stop: Any, first_sent: Any) -> None:
                 if name not in limits:
                     limits[name] = ps.RateLimit(limit, period, burst=burst)
                 return limits[name](req)
-            if words[:1] == ["markdown"]:
-                n, delay = int(words[1]), float(words[3])
-                if ("markdown", n, delay) not in replies:
-                    replies["markdown", n, delay] = ps.openai_stream(ps.split_words(long_answer(n)), delay=delay,
-                                                                     model=None)
-                return replies["markdown", n, delay]
+            if words[:1] and words[0] in LONG_ANSWERS:
+                kind, n, delay = words[0], int(words[1]), float(words[3])
+                if (kind, n, delay) not in replies:
+                    replies[kind, n, delay] = ps.openai_stream(ps.split_words(LONG_ANSWERS[kind](n)), delay=delay,
+                                                               model=None)
+                return replies[kind, n, delay]
             if len(words) < 2 or words[0] != "stream":
                 return ps.ProviderServer._default_reply(req)
             n = int(words[1])

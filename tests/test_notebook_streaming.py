@@ -188,3 +188,81 @@ def test_a_user_tool_keeps_the_cell(kernel, provider):
         assert_kept_and_emptied(run, text)
     finally:
         kernel.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")
+
+
+LONG_CODE = "\n".join(f"values_{i} = [x * {i % 7} for x in range({i})]  # step {i}" for i in range(200))
+LONG_PARAGRAPH = " ".join(
+    f"Sentence {i} has *emphasis*, `code {i}` and [a link](https://example.com/{i}) in it." if i % 4 == 0
+    else f"Sentence {i} shows <b>bold {i}</b> as text, not markup, and goes on a while" + (". " if i % 3 else "")
+    for i in range(160)) + "\n"
+
+
+def parts_shown_once(run) -> list[str]:
+    """The plain text of the streamed outputs shown once (finished blocks and parts of long ones), in order;
+    every other streamed message is a growing tail, under its footer."""
+    parts = []
+    for message in streamed(run):
+        data = message["content"]["data"]
+        if "text/plain" in data:
+            parts.append(data["text/plain"])
+        else:
+            assert data["text/markdown"].endswith("\n\n---\n*answering…*")
+    return parts
+
+
+def test_a_long_code_block_streams_as_closed_blocks_of_its_lines(kernel, provider):
+    """A code block far longer than one update carries is cut at line ends while it streams: each part
+    shown once is a closed block of the same language, of the next lines; the growing tail is the block
+    opened again with only the lines not shown yet. At the end the answer is exactly what was written."""
+    answer = f"The script:\n\n```python\n{LONG_CODE}\n```\n\nThat is all.\n"
+    run = ask_slowly(kernel, provider, answer)
+    parts = parts_shown_once(run)
+    assert parts[0] == "The script:\n\n"
+    code_parts = [part for part in parts[1:] if part.startswith("```python\n")]
+    assert len(code_parts) >= 2, parts  # 9 KB of code: cut into parts while it streamed
+    lines, shown = LONG_CODE.splitlines(), 0
+    for message in streamed(run):  # in order: parts of the next lines; tails only of lines not shown yet
+        data = message["content"]["data"]
+        markdown = data["text/markdown"].removesuffix("\n\n---\n*answering…*")
+        if not markdown.startswith("```python\n") or markdown == "```python\n":
+            continue
+        body = markdown.removeprefix("```python\n").rstrip("\n").splitlines()
+        assert (lines + ["```"])[shown].startswith(body[0]), (shown, body[0])  # a tail's last line may be partial
+        if "text/plain" in data:
+            assert body[-1] == "```" and markdown.count("```") == 2  # closed, nothing else inside
+            assert body[:-1] == lines[shown:shown + len(body) - 1]
+            shown += len(body) - 1
+    assert shown == len(lines) or "\n```\n\nThat is all." in run.outputs()[0]["text/markdown"]
+    for message in streamed(run):
+        assert "answering" not in message["content"]["data"].get("text/plain", "")
+    [final] = run.outputs()
+    assert final["text/plain"].startswith(answer) and final["text/markdown"].startswith(answer)
+
+
+def test_a_long_paragraph_streams_in_sentences_each_shown_once(kernel, provider):
+    """One paragraph far longer than one update carries is cut after sentences where nothing inline
+    (emphasis, code, link) is open: the parts are the answer's text, in order, each once and
+    neutralised; the tail never holds what a part showed. At the end the paragraph is whole, exact."""
+    run = ask_slowly(kernel, provider, LONG_PARAGRAPH)
+    parts = parts_shown_once(run)
+    assert len(parts) >= 2, parts
+    assert LONG_PARAGRAPH.startswith("".join(parts))
+    shown = 0
+    markdowns = [m["content"]["data"]["text/markdown"] for m in streamed(run) if "text/plain" in m["content"]["data"]]
+    for part, markdown in zip(parts, markdowns):
+        shown += len(part)
+        assert part[-1].isspace() and LONG_PARAGRAPH[shown].isalpha()  # between words
+        assert part.count("`") % 2 == 0 and part.count("*") % 2 == 0 and part.count("[") == part.count("]")
+        assert "<b>" not in markdown and ("&lt;b>" in markdown) == ("<b>" in part)
+    shown = 0
+    for message in streamed(run):  # in order: each tail starts where the parts shown so far end
+        data = message["content"]["data"]
+        assert "<b>" not in data["text/markdown"]
+        if "text/plain" in data:
+            shown += len(data["text/plain"])
+        else:
+            tail = data["text/markdown"].removesuffix("\n\n---\n*answering…*")
+            assert LONG_PARAGRAPH.startswith(tail[:10], shown), (shown, tail[:40])
+    [final] = run.outputs()
+    assert final["text/plain"].startswith(LONG_PARAGRAPH)
+    assert final["text/markdown"].startswith(LONG_PARAGRAPH.replace("<b>", "&lt;b>").replace("</b>", "&lt;/b>"))

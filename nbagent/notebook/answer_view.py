@@ -9,7 +9,9 @@ shown as a column of outputs, top to bottom:
 - below them one output updated in place with the part still growing (and `answering…`).
 
 When blocks in that bottom output finish, one update sets it to exactly those blocks, and the next
-update opens a new output below for what follows. Every update is one message, at most
+update opens a new output below for what follows. A single block too long to re-send on every
+update (a long code block or paragraph) is cut the same way while it streams, at a line or sentence
+(long_blocks.py). Every update is one message, at most
 `MAX_UPDATES_PER_SECOND` a second (live.py), carrying one block's worth of text, however long the
 answer. What is not yet settled (a tool line still running, thinking still streaming) is never shown
 as finished.
@@ -41,6 +43,7 @@ from typing import Any
 
 from IPython.display import clear_output, display
 
+from .long_blocks import long_block_cut
 from .markdown_blocks import finished_end
 from .render import answer_bundle, block_bundle, tail_bundle
 
@@ -56,6 +59,7 @@ class AnswerView:
         self._outputs: list[Any] = []  # every output opened for this answer, top to bottom
         self._tail: Any = None  # the output showing the unsettled end, None until the next update opens one
         self._shown = 0  # how much of the answer the outputs above the tail hold for good
+        self._reopen = ""  # a long code block cut while it streams: its opening line, shown again above the rest
         self.sent = 0  # display messages sent (opened or updated), for OutputWatch
         if kernel:
             self._tail = display(
@@ -73,20 +77,26 @@ class AnswerView:
         settled = text if self.progress is None else self.progress.text(upto_pending=True)
         if not text.startswith(settled):  # a tool line changed between the two readings: settle nothing now
             settled = text[:self._shown]
-        end = finished_end(settled[self._shown:])
+        unfinished = self._reopen + settled[self._shown:]
+        end = finished_end(unfinished)
+        cut = None if end else long_block_cut(unfinished)
         if end:
-            self._show(block_bundle(settled[self._shown:self._shown + end]))
-            self._shown += end
-            self._tail = None
+            self._show(block_bundle(unfinished[:end]))
+            self._shown += end - len(self._reopen)
+            self._reopen, self._tail = "", None
+        elif cut is not None:
+            self._show(block_bundle(cut.part))
+            self._shown += cut.shown - len(self._reopen)
+            self._reopen, self._tail = cut.reopen, None
         else:
-            self._show(tail_bundle(text[self._shown:]))
+            self._show(tail_bundle(self._reopen + text[self._shown:]))
 
     def show_final(self, text: str, footer_line: str, *, alone: bool = False) -> None:
         """The whole answer; `alone`: the cell shows nothing else, so it may be cleared to hold only this."""
         if self.kernel and alone and len(self._outputs) > 1:  # one output already: updated as below
             clear_output(wait=True)
             self._tail = display(answer_bundle(text, footer_line), raw=True, display_id=self.display_id)
-            self._outputs, self._shown = [self._tail], 0
+            self._outputs, self._shown, self._reopen = [self._tail], 0, ""
             self.sent += 1
         elif self.kernel:
             self._replace_all(answer_bundle(text, footer_line))
@@ -124,7 +134,7 @@ class AnswerView:
             handle.update({}, raw=True)
         self.sent += 1 + len(rest)
         self._outputs = [first]
-        self._tail, self._shown = first, 0
+        self._tail, self._shown, self._reopen = first, 0, ""
 
     def _write(self, text: str) -> None:
         sys.stdout.write(text[self._printed:])
