@@ -57,3 +57,14 @@ def test_escaped_delimiters_open_nothing_and_short_or_mixed_tails_are_left_alone
     assert long_block_cut("A short paragraph. Still growing") is None
     assert long_block_cut("- " + " ".join(f"Item words {i}." for i in range(60))) is None  # a list: not cut
     assert long_block_cut("Para.\n\n" + " ".join(f"Words {i}." for i in range(60))) is None  # two blocks
+
+
+def test_a_cut_never_takes_back_what_the_output_shows():
+    """The part covers at least all the output showed at the last update: the output only ever grows."""
+    tail = "```\n" + "\n".join(LINES) + "\nrow_40 = comp"
+    assert long_block_cut(tail, shown=len(tail) - 3) is None  # the last line is not complete yet
+    assert long_block_cut(tail, shown=tail.rfind("\n") + 1).shown == tail.rfind("\n") + 1
+    words = " ".join(f"word{i}" for i in range(80))
+    cut = long_block_cut(words + " more", shown=len(words) - 2)
+    assert cut is not None and cut.part == words + " "  # to the end of the word being shown
+    assert long_block_cut(words, shown=len(words)) is None  # nothing after it yet: wait for the next update

@@ -263,6 +263,12 @@ def test_a_long_paragraph_streams_in_sentences_each_shown_once(kernel, provider)
         else:
             tail = data["text/markdown"].removesuffix("\n\n---\n*answering…*")
             assert LONG_PARAGRAPH.startswith(tail[:10], shown), (shown, tail[:40])
+    by_output: dict[str, list[str]] = {}
+    for message in streamed(run):
+        markdown = message["content"]["data"]["text/markdown"].removesuffix("\n\n---\n*answering…*")
+        by_output.setdefault(message["content"]["transient"]["display_id"], []).append(markdown)
+    for texts in by_output.values():  # a cut never takes back what its output showed: each only grows
+        assert all(b.startswith(a) for a, b in zip(texts, texts[1:]))
     [final] = run.outputs()
     assert final["text/plain"].startswith(LONG_PARAGRAPH)
     assert final["text/markdown"].startswith(LONG_PARAGRAPH.replace("<b>", "&lt;b>").replace("</b>", "&lt;/b>"))

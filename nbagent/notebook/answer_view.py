@@ -60,6 +60,7 @@ class AnswerView:
         self._tail: Any = None  # the output showing the unsettled end, None until the next update opens one
         self._shown = 0  # how much of the answer the outputs above the tail hold for good
         self._reopen = ""  # a long code block cut while it streams: its opening line, shown again above the rest
+        self._tail_shown = 0  # how much of the unfinished text (reopen and all) the tail's output shows
         self.sent = 0  # display messages sent (opened or updated), for OutputWatch
         if kernel:
             self._tail = display(
@@ -79,7 +80,7 @@ class AnswerView:
             settled = text[:self._shown]
         unfinished = self._reopen + settled[self._shown:]
         end = finished_end(unfinished)
-        cut = None if end else long_block_cut(unfinished)
+        cut = None if end else long_block_cut(unfinished, self._tail_shown if self._tail is not None else 0)
         if end:
             self._show(block_bundle(unfinished[:end]))
             self._shown += end - len(self._reopen)
@@ -89,7 +90,9 @@ class AnswerView:
             self._shown += cut.shown - len(self._reopen)
             self._reopen, self._tail = cut.reopen, None
         else:
-            self._show(tail_bundle(self._reopen + text[self._shown:]))
+            tail = self._reopen + text[self._shown:]
+            self._show(tail_bundle(tail))
+            self._tail_shown = len(tail)
 
     def show_final(self, text: str, footer_line: str, *, alone: bool = False) -> None:
         """The whole answer; `alone`: the cell shows nothing else, so it may be cleared to hold only this."""

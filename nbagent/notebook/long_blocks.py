@@ -9,11 +9,13 @@ own, and only the rest keeps growing:
 - a fenced code block is cut after its last complete line: the part shown is closed with a fence of
   the same characters, and the rest is opened again with the very opening line (same language), so
   each part is a valid code block and the lines shown are the block's lines, in order;
-- a paragraph is cut after a sentence (or, when none is near, after a word) where nothing inline
-  is left open: every backtick, `$`, `*`, `_` and `~` since the cut before is paired and every `[`
+- a paragraph is cut after a sentence (or, when none ended since the last update, after a word)
+  where nothing inline is left open: every backtick, `$`, `*`, `_` and `~` since the cut before is paired and every `[`
   and `(` closed, so no emphasis, code span, link or math can reach from one part into the next, and
   the rest starts with a letter, so it is read as a paragraph again.
 
+A cut never takes back what the block's output showed at the last update (it ends at or after that
+text's end, at the next line or word end), so every output only grows: nothing flickers away.
 Only an answer's tail that is one top-level block still open is ever cut. While it streams, a cut
 paragraph shows as two paragraphs, a cut code block as two boxes; at the end the whole answer is
 shown exactly (answer_view.py).
@@ -46,21 +48,22 @@ class Cut:
     reopen: str
 
 
-def long_block_cut(tail: str, limit: int = LONG_BLOCK_CHARS) -> Cut | None:
-    """Where to cut `tail` (the unfinished end of an answer) when it is one open block longer than `limit`."""
+def long_block_cut(tail: str, shown: int = 0, limit: int = LONG_BLOCK_CHARS) -> Cut | None:
+    """Where to cut `tail` (the unfinished end of an answer) when it is one open block longer than `limit`;
+    never before `shown`, the length of it its output shows now, so that output only ever grows."""
     if len(tail) <= limit:
         return None
     tokens = [token for token in parser().parse(tail) if token.level == 0 and token.nesting >= 0 and token.map]
     if len(tokens) != 1:
         return None
     if tokens[0].type == "fence":
-        return _fence_cut(tail)
+        return _fence_cut(tail, shown)
     if tokens[0].type == "paragraph_open":
-        return _paragraph_cut(tail, limit)
+        return _paragraph_cut(tail, shown)
     return None
 
 
-def _fence_cut(tail: str) -> Cut | None:
+def _fence_cut(tail: str, shown: int) -> Cut | None:
     opening = _FENCE_OPENING.search(tail)
     if opening is None or tail[:opening.start()].strip():
         return None
@@ -69,21 +72,19 @@ def _fence_cut(tail: str) -> Cut | None:
     if closing.search(tail, opening.end()):
         return None  # closed: it ends here, no longer long
     end = tail.rfind("\n") + 1
-    if end <= opening.end():
+    if end <= max(opening.end(), shown - 1):  # up to the end of the line shown last, at least
         return None
     return Cut(end, f"{tail[:end]}{indent}{fence}\n", opening.group(0))
 
 
-def _paragraph_cut(tail: str, limit: int) -> Cut | None:
-    """The latest place where nothing inline is open, after a sentence if there is one past half the limit."""
-    best = None
+def _paragraph_cut(tail: str, shown: int) -> Cut | None:
+    """The latest place where nothing inline is open: after a sentence if one ended since the last update,
+    else after a word."""
     for pattern in (_SENTENCE_END, _WORD_END):
         best = _latest_closed(tail, pattern)
-        if best is not None and best > limit // 2:
-            break
-    if best is None:
-        return None
-    return Cut(best, tail[:best], "")
+        if best is not None and best >= shown:
+            return Cut(best, tail[:best], "")
+    return None
 
 
 def _latest_closed(tail: str, pattern: re.Pattern[str]) -> int | None:

@@ -25,7 +25,8 @@ from provider_server import Hold, ProviderServer, openai_stream, split_words
 NOTEBOOK = "nbagent.ipynb"
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
-SETUP, STREAM, PANEL, ASK_AFTER_SLIDERS, SETTINGS_LINE, PANEL2, ASK_AFTER_SYNC, XSS, MATH, LONG = range(10)
+(SETUP, STREAM, PANEL, ASK_AFTER_SLIDERS, SETTINGS_LINE, PANEL2, ASK_AFTER_SYNC, XSS, MATH, LONG, LONG_CODE,
+ LONG_PARAGRAPH) = range(12)
 
 CELLS = [
     "%load_ext nbagent",
@@ -38,6 +39,8 @@ CELLS = [
     "%%ask\nShow me some HTML that runs in the browser.",
     "%%ask\nHow do I write p < 0.05 in a formula?",
     "%%ask\nTell me everything about lists.",
+    "%%ask\nWrite the whole script.",
+    "%%ask\nExplain it in one paragraph.",
 ]
 
 CODE = textwrap.dedent(
@@ -528,11 +531,10 @@ _RECORD_LONG_TASKS_JS = """
 """
 
 
-def test_a_long_answer_keeps_the_page_responsive(nb, provider, browser_artifacts):
-    """Measured, not asserted (timing is for benchmarks): the main thread's long tasks while a 4,000-word
-    answer streams, and when it is rendered whole at the end."""
-    assert len(LONG_ANSWER.split()) > 4000
-    provider.enqueue(openai_stream(split_words(LONG_ANSWER), delay=0.002, usage=(10, 4000)))
+def _stream_measuring_long_tasks(nb, provider: ProviderServer, index: int, answer: str, report_path: Path) -> list:
+    """Stream `answer` into cell `index` a word a chunk, looking at it every 0.2 s; the main thread's long
+    tasks while it streams and when it is rendered whole at the end go to `report_path` (measured only)."""
+    provider.enqueue(openai_stream(split_words(answer), delay=0.002, usage=(10, len(answer.split()))))
     started = nb.evaluate(_RECORD_LONG_TASKS_JS)
     marks: list[float] = []
 
@@ -540,7 +542,7 @@ def test_a_long_answer_keeps_the_page_responsive(nb, provider, browser_artifacts
         if not marks and "tokens" in sample.text and "answering…" not in sample.text:
             marks.append(nb.evaluate("() => performance.now()"))
 
-    samples = nb.sample_while_running(LONG, interval=0.2, timeout=120, on_sample=mark_the_end, every_frame=False)
+    samples = nb.sample_while_running(index, interval=0.2, timeout=120, on_sample=mark_the_end, every_frame=False)
     nb.page.wait_for_timeout(300)
     tasks = nb.evaluate("() => { clearTimeout(window.__longTaskTimer); return window.__longTasks; }")
     ended = marks[0] if marks else nb.evaluate("() => performance.now()")
@@ -552,9 +554,17 @@ def test_a_long_answer_keeps_the_page_responsive(nb, provider, browser_artifacts
         "streaming_long_task_ms_max": round(max(streaming, default=0)),
         "final_long_tasks_ms": [round(d) for d in final],
     }
-    (browser_artifacts / "long-answer-long-tasks.json").write_text(json.dumps(report, indent=1))
-    print(f"\nlong answer, main-thread long tasks: {report}")
+    report_path.write_text(json.dumps(report, indent=1))
+    print(f"\n{report_path.stem}, main-thread long tasks: {report}")
+    return samples
 
+
+def test_a_long_answer_keeps_the_page_responsive(nb, provider, browser_artifacts):
+    """Measured, not asserted (timing is for benchmarks): the main thread's long tasks while a 4,000-word
+    answer streams, and when it is rendered whole at the end."""
+    assert len(LONG_ANSWER.split()) > 4000
+    report = browser_artifacts / "long-answer-long-tasks.json"
+    samples = _stream_measuring_long_tasks(nb, provider, LONG, LONG_ANSWER, report)
     out = nb.cell_output(LONG)
     assert out.locator("table").count() == 21 and out.locator("pre code").count() == 21
     assert letters(shown_answer(samples[-1])).startswith(letters("".join(rendered_words(LONG_ANSWER))))
@@ -573,6 +583,50 @@ def test_a_stale_note_reaches_an_answer_shown_again_after_clearing(nb, provider,
                               arg=out.element_handle())
     assert out.locator(".jp-OutputArea-output").count() == 1
     assert out.locator("table").count() == 21
+
+
+# One 300-line code block, and one 4,000-word paragraph: a single block each, cut while it streams.
+LONG_SCRIPT = "\n".join(f"values_{i} = [x * {i % 17} for x in range({i})]  # step {i} of the table" for i in range(300))
+LONG_CODE_ANSWER = f"Here is the whole script:\n\n```python\n{LONG_SCRIPT}\n```\n"
+LONG_PARAGRAPH_ANSWER = " ".join(
+    f"Sentence {i} keeps *lists* and `tuples` apart, as the table showed before we moved on" + ("." if i % 3 else ",")
+    for i in range(260)) + "\n"
+
+
+@pytest.mark.parametrize("index, answer", [(LONG_CODE, LONG_CODE_ANSWER), (LONG_PARAGRAPH, LONG_PARAGRAPH_ANSWER)],
+                         ids=["code-block", "paragraph"])
+def test_one_long_block_streams_in_parts_and_ends_whole(nb, provider, browser_artifacts, index, answer):
+    """A single long block is shown in parts while it streams (a column of outputs: closed code blocks of
+    its lines, or paragraphs of its sentences), the text on the page only ever growing, never an instant
+    without it; at the end the cell holds one output: the block whole, exactly. Long tasks measured."""
+    assert len(answer.split()) >= 3000
+    name = f"long-{'code-block' if index == LONG_CODE else 'paragraph'}-long-tasks.json"
+    samples = _stream_measuring_long_tasks(nb, provider, index, answer, browser_artifacts / name)
+    final_letters = letters(" ".join(rendered_words(answer)))
+    # JupyterLab shows at most 50 outputs of a cell (maxNumberOutputs) and a "Show more outputs" button
+    # for the rest: past that many parts the page stops growing until the answer is whole (a known limit).
+    capped = [i for i, sample in enumerate(samples) if "Show more outputs" in sample.text]
+    shown = [letters(shown_answer(sample)) for sample in samples]
+    first = next(i for i, text in enumerate(shown) if text)
+    growing = shown[first:capped[0]] if capped else shown[first:]
+    for before, after in zip(growing, growing[1:]):  # only ever growing, never empty
+        assert after and after.startswith(before), (before[-60:], after[-60:])
+    assert shown[-1] == final_letters
+    print(f"{name}: {len(samples)} looks, up to {max(sample.count for sample in samples)} outputs, "
+          f"the output cap reached after {samples[capped[0]].t:.1f} s" if capped else "never capped")
+    streaming = [sample for sample in samples[first:] if "answering…" in sample.text]
+    assert max(sample.count for sample in streaming) >= 3, [sample.count for sample in streaming]  # in parts
+
+    out = nb.cell_output(index)
+    assert out.locator(".jp-OutputArea-output").count() == 1 and "answering…" not in out.inner_text()
+    if index == LONG_CODE:
+        code = out.locator("pre code")
+        assert code.count() == 1 and code.inner_text().rstrip("\n") == LONG_SCRIPT
+    else:
+        paragraphs = out.locator(".jp-RenderedMarkdown > p")
+        assert paragraphs.count() == 2  # the paragraph, and the footer
+        assert paragraphs.first.inner_text().split() == html.unescape(
+            re.sub(r"[*`]", "", LONG_PARAGRAPH_ANSWER)).split()
 
 
 def test_answers_survive_save_close_reopen(nb, provider):
