@@ -44,6 +44,6 @@ async def bench_stream(clients: Clients, chunks: int, reps: int, slow_reps: int)
     await per_chunk_rows("stream", contenders, check, chunks, "raw httpx")
     NOTES.append(
         f"stream: one answer of {chunks:,} chunks; raw httpx = AsyncClient.stream + aiter_lines + json.loads + "
-        f"choices[0].delta.content; the others: run_stream + stream_text(delta=True), or the SDK's "
+        f"choices[0].delta.content; the others: run_stream + stream_text(delta=True) (debounced by 0.1 s, both libraries' default), or the SDK's "
         f"chat.completions.create(stream=True); {reps} runs of the first two, {slow_reps} of the others"
     )

@@ -92,12 +92,12 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         """True once the output arrived whole (its provider's end marker included) and validated."""
         return self._run.final is not None
 
-    async def stream_text(self, *, delta: bool = False, debounce_by: float | None = None) -> AsyncIterator[str]:
+    async def stream_text(self, *, delta: bool = False, debounce_by: float | None = 0.1) -> AsyncIterator[str]:
         """Yield the text as it grows (accumulated), or only the new pieces with `delta=True`.
 
-        Every piece comes as it arrives; with `debounce_by=` (PydanticAI's default is 0.1), pieces
-        arriving within that many seconds of the first one held come as one (a piece is held until the
-        window passed and the next one arrives, or the answer ends)."""
+        As PydanticAI's, pieces arriving within `debounce_by` seconds of the first one held come as one
+        (a piece is held until the window passed and the next one arrives, or the answer ends);
+        `debounce_by=None` yields every piece as it arrives."""
         if self._run.output.mode in ("native", "prompted") or not self._run.output.allow_text:
             raise UserError("stream_text() streams text answers; this run's output is structured: "
                             "use stream_output() (or get_output())")

@@ -85,7 +85,7 @@ async def test_cassette_stream_high_max_tokens(provider: ProviderServer) -> None
     agent = Agent(model(provider), model_settings={"max_tokens": 32000})
 
     async with agent.run_stream("What is 1+1? Answer with just the number.") as response:
-        deltas = [delta async for delta in response.stream_text(delta=True)]
+        deltas = [delta async for delta in response.stream_text(delta=True, debounce_by=None)]
         assert response.is_complete
 
     assert deltas == ["2"]
@@ -139,7 +139,7 @@ async def test_stream_text_deltas_exact(provider: ProviderServer) -> None:
     agent = Agent(model(provider))
 
     async with agent.run_stream("hi") as response:
-        deltas = [delta async for delta in response.stream_text(delta=True)]
+        deltas = [delta async for delta in response.stream_text(delta=True, debounce_by=None)]
     assert deltas == pieces
     assert response.is_complete
     assert response.new_messages()[-1].text == "".join(pieces)
@@ -147,7 +147,7 @@ async def test_stream_text_deltas_exact(provider: ProviderServer) -> None:
 
     provider.enqueue(anthropic_stream(pieces))
     async with agent.run_stream("hi") as response:
-        grown = [text async for text in response.stream_text()]
+        grown = [text async for text in response.stream_text(debounce_by=None)]
     assert grown == ["".join(pieces[: i + 1]) for i in range(len(pieces))]
 
 
@@ -273,7 +273,7 @@ async def test_overloaded_error_event_mid_stream_is_typed(provider: ProviderServ
     async with Agent(model(provider)).run_stream("q") as response:
         seen: list[str] = []
         with pytest.raises(ModelHTTPError) as caught:
-            async for delta in response.stream_text(delta=True):
+            async for delta in response.stream_text(delta=True, debounce_by=None):
                 seen.append(delta)
     assert seen == ["Par"]
     assert caught.value.status_code == 529

@@ -142,7 +142,7 @@ def test_offline_model_is_deterministic_streams_words_and_counts_usage(no_provid
 
     async def stream(prompt: str, **kwargs):
         async with agent.run_stream(prompt, **kwargs) as response:
-            return [delta async for delta in response.stream_text(delta=True)], response
+            return [delta async for delta in response.stream_text(delta=True, debounce_by=None)], response
 
     deltas, response = asyncio.run(stream("What is 2+2?"))
     text = "".join(deltas)
@@ -172,7 +172,7 @@ def test_function_model_plain_async_and_streaming():
 
     async def deltas():
         async with Agent(FunctionModel(streaming_reply)).run_stream("x") as response:
-            return [delta async for delta in response.stream_text(delta=True)]
+            return [delta async for delta in response.stream_text(delta=True, debounce_by=None)]
 
     assert asyncio.run(deltas()) == ["a", "b", "c"]
 
@@ -182,7 +182,7 @@ async def test_leaving_run_stream_early_closes_the_stream(openai_env):
     # client starved of CPU for many seconds closes while the server is still writing.
     openai_env.enqueue(openai_stream("word " * 20_000, delay=0.002))
     async with Agent("openai:gpt-4o").run_stream("long please") as response:
-        async for _ in response.stream_text(delta=True):
+        async for _ in response.stream_text(delta=True, debounce_by=None):
             break
     assert not response.is_complete
     assert [message.kind for message in response.new_messages()] == ["request"]  # no half answer

@@ -123,7 +123,7 @@ async def ask(agent: Agent, mode: str, history: list[ModelMessage], **settings: 
         result = await agent.run(PROMPT, message_history=history, model_settings=settings)
         return result.output
     async with agent.run_stream(PROMPT, message_history=history, model_settings=settings) as response:
-        text = "".join([delta async for delta in response.stream_text(delta=True)])
+        text = "".join([delta async for delta in response.stream_text(delta=True, debounce_by=None)])
         assert response.is_complete
     return text
 
@@ -171,7 +171,7 @@ async def fault(
             await agent.run(PROMPT, message_history=history, model_settings=settings)
         else:
             async with agent.run_stream(PROMPT, message_history=history, model_settings=settings) as stream:
-                async for delta in stream.stream_text(delta=True):
+                async for delta in stream.stream_text(delta=True, debounce_by=None):
                     seen.append(delta)
     raised = caught.value
     assert type(raised) is expected, f"{type(raised).__name__}: {raised}"
@@ -462,7 +462,7 @@ async def test_very_long_answer_is_exact_and_memory_stays_flat(kind: str, monkey
         try:
             async with agent.run_stream(PROMPT) as response:
                 count = 0
-                async for _ in response.stream_text(delta=True):
+                async for _ in response.stream_text(delta=True, debounce_by=None):
                     count += 1
             peak = tracemalloc.get_traced_memory()[1]
         finally:
@@ -501,7 +501,7 @@ async def test_cancel_mid_stream(env: ProviderServer, kind: str) -> None:
 
     async def consume() -> None:
         async with Agent(MODEL[kind]).run_stream(PROMPT, message_history=history) as response:
-            async for delta in response.stream_text(delta=True):
+            async for delta in response.stream_text(delta=True, debounce_by=None):
                 seen.append(delta)
                 if len(seen) == 3:
                     three.set()
@@ -523,7 +523,7 @@ async def test_leaving_the_block_early_closes_the_stream(env: ProviderServer, ki
     env.enqueue(streamed(kind, " ".join(f"w{i}" for i in range(100)), delay=0.02))
     earlier = open_connections(env)
     async with Agent(MODEL[kind]).run_stream(PROMPT) as response:
-        async for delta in response.stream_text(delta=True):
+        async for delta in response.stream_text(delta=True, debounce_by=None):
             break
     assert delta == "w0" and not response.is_complete
     await assert_no_leak()

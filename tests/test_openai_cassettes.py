@@ -109,7 +109,7 @@ async def test_streamed_tool_round_then_answer_with_usage(openai_env):
     async with Agent("openai:gpt-4o-mini", tools=[Tool(get_capital, strict=True)]).run_stream(
         "What is the capital of the UK? Use the tool, then answer."
     ) as response:
-        deltas = [delta async for delta in response.stream_text(delta=True)]
+        deltas = [delta async for delta in response.stream_text(delta=True, debounce_by=None)]
     assert "".join(deltas) == "The capital of the UK is London."
     assert len(deltas) == 8  # as recorded, piece by piece
     assert response.is_complete

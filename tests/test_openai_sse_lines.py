@@ -23,7 +23,7 @@ def chunk(content: str | None = None, *, finish: str | None = None, usage: tuple
 
 async def answer() -> tuple[list[str], object]:
     async with Agent("openai:gpt-4o").run_stream("hi") as result:
-        deltas = [delta async for delta in result.stream_text(delta=True)]
+        deltas = [delta async for delta in result.stream_text(delta=True, debounce_by=None)]
     return deltas, result
 
 

@@ -373,7 +373,7 @@ async def test_stream_output_yields_growing_valid_instances(provider: ProviderSe
     async with Agent(model, output_type=CityLocation).run_stream("go") as response:
         outputs = [output async for output in response.stream_output(debounce_by=None)]
         with pytest.raises(UserError, match="use stream_output"):
-            async for _ in response.stream_text():
+            async for _ in response.stream_text(debounce_by=None):
                 pass
 
     assert all(isinstance(output, CityLocation) for output in outputs)

@@ -192,7 +192,7 @@ async def test_partial_output_in_validators_and_output_functions_while_streaming
         return output
 
     async with text_agent.run_stream("story") as result:
-        texts = [text async for text in result.stream_text()]
+        texts = [text async for text in result.stream_text(debounce_by=None)]
     assert texts[-1] == "Once upon a time there was a cat" and len(texts) == 8
     assert checks[-1] == (False, "Once upon a time there was a cat")
     assert all(partial for partial, _ in checks[:-1])

@@ -280,7 +280,7 @@ async def test_cancelling_a_stream_keeps_the_interrupted_response() -> None:
 
     agent = Agent(FunctionModel(stream_function=talk))
     async with agent.run_stream("Tell me about Python") as result:
-        async for text in result.stream_text(delta=True):
+        async for text in result.stream_text(delta=True, debounce_by=None):
             break
         await result.cancel()
     last = result.all_messages()[-1]
@@ -471,7 +471,7 @@ async def test_iter_streams_structured_output_and_a_response_stream_can_be_cance
     assert response.state == "interrupted" and response.text == "Python " == run.result.output
 
     async with talker.run_stream("Essay") as streamed:
-        async for _ in streamed.stream_text(delta=True):
+        async for _ in streamed.stream_text(delta=True, debounce_by=None):
             await streamed.cancel()
             break
     assert streamed.cancelled and streamed.all_messages()[-1].state == "interrupted"
@@ -554,7 +554,7 @@ async def test_stream_text_debounced_as_pydantic_ai_groups_pieces() -> None:
         grouped = [text async for text in result.stream_text(debounce_by=60)]
     assert grouped == ["success (no tool calls)"]  # all arrived within the window: one piece
     async with agent.run_stream("Hi") as result:
-        every = [piece async for piece in result.stream_text(delta=True)]
+        every = [piece async for piece in result.stream_text(delta=True, debounce_by=None)]
     assert every == ["success ", "(no ", "tool ", "calls)"]
 
 

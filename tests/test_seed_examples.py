@@ -107,14 +107,14 @@ async def test_stream_text_accumulated_and_delta(openai_env):
     agent = Agent('openai:gpt-4o')
     openai_env.enqueue(openai_stream(["The", " capital", " is", " London."], usage=(12, 4)))
     async with agent.run_stream('What is the capital of the UK?') as response:
-        grown = [text async for text in response.stream_text()]
+        grown = [text async for text in response.stream_text(debounce_by=None)]
         assert response.is_complete
     assert grown == ["The", "The capital", "The capital is", "The capital is London."]
     assert (response.usage().input_tokens, response.usage().output_tokens) == (12, 4)
 
     openai_env.enqueue(openai_stream(["The", " capital", " is", " London."]))
     async with agent.run_stream('What is the capital of the UK?') as response:
-        deltas = [delta async for delta in response.stream_text(delta=True)]
+        deltas = [delta async for delta in response.stream_text(delta=True, debounce_by=None)]
     assert deltas == ["The", " capital", " is", " London."]
     assert response.new_messages()[-1].text == "The capital is London."
 

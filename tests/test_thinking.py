@@ -33,7 +33,7 @@ async def test_anthropic_thinking_stream_recorded(provider: ProviderServer) -> N
     agent = Agent(anthropic_model(provider), model_settings={"thinking": 1024})
 
     async with agent.run_stream("How do I cross the street?") as response:
-        text = "".join([delta async for delta in response.stream_text(delta=True)])
+        text = "".join([delta async for delta in response.stream_text(delta=True, debounce_by=None)])
 
     sent = provider.last_request.json
     assert sent["thinking"] == cassette_request(name)["thinking"] == {"budget_tokens": 1024, "type": "enabled"}
@@ -119,7 +119,7 @@ async def test_thinking_kept_through_an_anthropic_tool_loop(provider: ProviderSe
         return "42"
 
     async with agent.run_stream("What is the answer?") as response:
-        text = "".join([delta async for delta in response.stream_text(delta=True)])
+        text = "".join([delta async for delta in response.stream_text(delta=True, debounce_by=None)])
     assert text == "42."  # thinking never in the text
     assistant = provider.requests[1].json["messages"][1]["content"]
     assert assistant[0] == {"type": "thinking", "thinking": "I should look it up.", "signature": "sig-123"}

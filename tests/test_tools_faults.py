@@ -54,7 +54,7 @@ class Wire:
             result = await agent.run(prompt, message_history=HISTORY, **kwargs)
             return result.output, result.new_messages()
         async with agent.run_stream(prompt, message_history=HISTORY, **kwargs) as response:
-            text = "".join([delta async for delta in response.stream_text(delta=True)])
+            text = "".join([delta async for delta in response.stream_text(delta=True, debounce_by=None)])
             assert text.endswith(await response.get_output())
             return await response.get_output(), response.new_messages()
 

@@ -150,7 +150,7 @@ async def test_groq_stream_tool_use_failed_is_retried_then_succeeds(provider: Pr
     prompt = ('Please call the "get_something_by_name" tool with non-existent parameters to test error handling; '
               "on the second try you can use valid args")
     async with agent.run_stream(prompt) as response:
-        text = "".join([delta async for delta in response.stream_text(delta=True)])
+        text = "".join([delta async for delta in response.stream_text(delta=True, debounce_by=None)])
         output = await response.get_output()
 
     assert output == text and output.strip()
@@ -223,7 +223,7 @@ async def test_run_stream_never_yields_tool_call_json(provider: ProviderServer) 
     )
     agent = Agent(openai_model(provider), tools=[get_capital])
     async with agent.run_stream("Capital of France?") as response:
-        deltas = [delta async for delta in response.stream_text(delta=True)]
+        deltas = [delta async for delta in response.stream_text(delta=True, debounce_by=None)]
     assert "".join(deltas) == "It is Paris."
     assert response.is_complete and await response.get_output() == "It is Paris."
     assert response.usage().requests == 2
@@ -284,7 +284,7 @@ async def test_anthropic_streamed_tool_use_with_input_json_deltas(provider: Prov
     agent = Agent(anthropic_model(provider), tools=[get_capital])
 
     async with agent.run_stream("Capital of France?") as response:
-        text = "".join([delta async for delta in response.stream_text(delta=True)])
+        text = "".join([delta async for delta in response.stream_text(delta=True, debounce_by=None)])
         output = await response.get_output()
 
     assert output == "Paris."
