@@ -23,7 +23,8 @@ destinations and reference definitions from text, and rewritten:
 - a link or image destination with another scheme (`javascript:`, `data:`, ...) becomes
   `#unsafe-link-removed`: the whole `(...)`, so nothing is left on screen;
 - a `](` that CommonMark reads as text gets its `(` written `&#40;`: marked is laxer and may still
-  read a link there (it takes `[x](javascript:alert(1)` as a link to `javascript:alert(1`);
+  read a link there (it takes `[x](javascript:alert(1)` as a link to `javascript:alert(1`); a `]:`
+  that is no reference definition to CommonMark gets its `:` written `&#58;`, for the same reason;
 - math written `\\(…\\)` or `\\[…\\]` (which both marked and Lab read as escaped brackets) is rewritten to
   `\\\\(…\\\\)` or `\\\\[…\\\\]`, the spelling Lab renders as math;
 - math that would be pasted into an HTML attribute (a URL, a title, an image's alt text) and holds a `"`
@@ -161,6 +162,10 @@ class _Rewrite:
             if bracket + 1 not in scan.link_openings:  # text to CommonMark, maybe a link to marked
                 at = self._to_text(bracket + 1)
                 self.edits.append((at, at + 1, "&#40;"))
+        for colon in _outside(keep, re.finditer(r"(?<=\]):", t)):
+            if colon not in scan.definition_colons and not _in_bare_url(t, colon):
+                at = self._to_text(colon)  # text to CommonMark, maybe a definition to marked
+                self.edits.append((at, at + 1, "&#58;"))
         escaped = _outside(keep, re.finditer("<", t))
         rewritten = [(start, end) for start, end, _ in self.edits]
         self.settled = not rewritten and not any(
@@ -209,7 +214,8 @@ class _Scan:
     - `replacements`: unsafe link destinations and reference definitions, with what replaces them,
     - `bracket_math`: `\\(…\\)` and `\\[…\\]` outside code,
     - `unsafe_autolinks`: the `<` of autolinks with another scheme (escaping it makes them text),
-    - `link_openings`: the `(` of every inline link and image;
+    - `link_openings`: the `(` of every inline link and image,
+    - `definition_colons`: the `:` of every reference definition;
 
     and, with `watch_placeholders`, which placeholders are in text (`in_text`) and which in an HTML
     attribute (`in_attribute`).
@@ -223,6 +229,7 @@ class _Scan:
         self.bracket_math: list[tuple[int, int]] = []
         self.unsafe_autolinks: set[int] = set()
         self.link_openings: set[int] = set()
+        self.definition_colons: set[int] = set()
         self.in_text: set[str] = set()
         self.in_attribute: set[str] = set()
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", t)] + [len(t) + 1]
@@ -321,11 +328,12 @@ class _Scan:
 
     def _definition(self, token: Any) -> None:
         self._placeholders(token.meta["url"] + " " + token.meta["title"], self.in_attribute)
-        if _is_safe_link(token.meta["url"]):
-            return
         close = self.t.index("[", self._line_start(token.map[0])) + 1
         while self.t[close] != "]":
             close += 2 if self.t[close] == "\\" else 1
+        self.definition_colons.add(close + 1)
+        if _is_safe_link(token.meta["url"]):
+            return
         self.replacements.append((close + 1, self.line_starts[token.map[1]] - 1, ": " + REMOVED_LINK))
 
     def _inline(self, content: str, references: tuple[tuple[str, str, str], ...], runs: "_Runs") -> None:
