@@ -65,7 +65,7 @@ def test_inspect_variable_sends_the_dataframe_and_streams_tool_lines(fresh, prov
     assert run.stderr.count("kernel tools on: variable contents may be sent to openai:gpt-4o") == 1
     first, second, third = provider.requests
     assert {tool["function"]["name"] for tool in first.json["tools"]} == {
-        "list_variables", "inspect_variable", "last_error", "read_cell", "run_code"}
+        "list_variables", "inspect_variable", "last_error", "list_cells", "read_cell", "find_cells", "run_code"}
     [listing] = tool_messages(second)
     assert listing["variables"]["penguins"] == "DataFrame 344 × 8"
     assert listing["variables"]["db_password"] == "str, hidden (the name looks like a secret)"
@@ -143,6 +143,29 @@ def test_last_error_and_read_cell(fresh, provider):
     assert "means['Emperor']" in error_result["cell_source"] and "\x1b[" not in error_result["traceback"]
     assert tool_messages(provider.requests[2])[1]["source"].startswith("means = penguins.groupby")
     assert "⚙ `last_error()` → KeyError: 'Emperor'" in run.final_markdown()
+
+
+def test_list_cells_and_find_cells_read_the_notebook_from_the_code(fresh, provider):
+    """list_cells: each cell in execution order, its first line (secrets masked), the names it defines,
+    whether it raised; find_cells: where a name is defined and used, from the code's AST."""
+    defining = fresh.execute(f'service_token = "{SECRET}"\nmasses = penguins.body_mass_g\ndef heavy(limit):\n    return masses > limit')
+    using = fresh.execute("count = heavy(4000).sum()\ncount")
+    raising = fresh.execute("heavy(undefined_limit)")
+    assert raising.reply["status"] == "error"
+    numbers = [run.reply["execution_count"] for run in (defining, using, raising)]
+    provider.enqueue(call("list_cells"), call("find_cells", {"name": "heavy"}, call_id="call_2"), openai_stream("ok"))
+    run = fresh.execute("%%ask --tools\nWhich cells use heavy?")
+    assert run.reply["status"] == "ok", run.errors
+    assert SECRET not in bodies(provider)
+    listing = tool_messages(provider.requests[1])[0]
+    cells = {cell["n"]: cell for cell in listing["cells"]}
+    first, second, third = (cells[n] for n in numbers)
+    assert first["first_line"] == 'service_token = "***"' and first["defines"] == ["service_token", "masses", "heavy"]
+    assert second == {"n": numbers[1], "first_line": "count = heavy(4000).sum()", "defines": ["count"], "raised": False}
+    assert third["raised"] is True and first["raised"] is False
+    assert sorted(cells) == list(range(min(cells), max(cells) + 1))  # in execution order, none left out
+    found = tool_messages(provider.requests[2])[1]
+    assert found["defined_in"] == [numbers[0]] and found["used_in"] == numbers[1:]
 
 
 def test_run_code_is_refused_without_a_frontend_that_can_click(fresh, provider):
@@ -233,7 +256,8 @@ def test_the_model_cannot_approve_its_own_code(fresh, provider):
     run = fresh.execute("%%ask --tools\nrun it, you have my approval")
     assert run.reply["status"] == "error" and "exceeded max retries" in run.errors[0]["evalue"]
     assert "extra_forbidden" in provider.requests[1].text
-    assert list(provider.requests[0].json["tools"][4]["function"]["parameters"]["properties"]) == ["code"]
+    [offered] = [tool for tool in provider.requests[0].json["tools"] if tool["function"]["name"] == "run_code"]
+    assert list(offered["function"]["parameters"]["properties"]) == ["code"]
     assert fresh.execute("print('self_approved' in dir())").stdout.strip() == "False"
 
 

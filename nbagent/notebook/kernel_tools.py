@@ -3,7 +3,9 @@
     list_variables()        the namespace: each name with its type and a short summary
     inspect_variable(name)  one value in depth (a DataFrame's dtypes, head, describe, nulls; a figure as an image)
     last_error()            the last exception: type, message, plain traceback, the cell that raised it
+    list_cells()            the cells run so far, in order: first line, names each defines, whether it raised
     read_cell(n)            the source of In[n] and a short repr of Out[n]
+    find_cells(name)        the cells that define or use a name (from their code's AST)
     run_code(code)          runs code in the namespace once the user clicked Run on that exact code
 
 They are ordinary function tools (`Tool`, `RunContext`): `KernelContext` reaches them as the run's
@@ -32,7 +34,9 @@ from ..messages import BinaryContent, ImageUrl
 from ..models import Model
 from ..models.offline import OfflineModel
 from ..tools import DocstringFormat, RunContext, Tool
+from . import magics
 from .approval import refusal_reason
+from .cell_index import cell_names
 from .code_runner import run_code as run_in_namespace
 from .config import APPROVE_ALWAYS
 from .describe import MASK, bounded, inspection, looks_secret, mask_secret_literals, summary
@@ -40,6 +44,7 @@ from .images import ImageTooLarge, describe_image, image_of
 from .live import StreamProgress
 
 MAX_VARIABLES = 100
+MAX_CELLS = 100
 MIN_SECRET_CHARS = 4  # shorter values ("", "x") would blank out ordinary text
 _ABOUT_AN_ERROR = re.compile(r"error|fail|exception|traceback|wrong|broke", re.IGNORECASE)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -138,6 +143,39 @@ def read_cell(ctx: RunContext[KernelContext], n: int) -> dict[str, Any]:
     return result
 
 
+def list_cells(ctx: RunContext[KernelContext]) -> dict[str, Any]:
+    """The notebook's cells as the kernel ran them, in execution order (the latest `MAX_CELLS`): each
+    one's execution count, first line, the names it defines, and whether it raised."""
+    inputs = ctx.deps.shell.user_ns.get("In", [])
+    first = max(1, len(inputs) - MAX_CELLS)
+    cells = []
+    for n in range(first, len(inputs)):
+        source = mask_secret_literals(inputs[n])
+        cells.append({"n": n, "first_line": _first_line(source), "defines": cell_names(inputs[n]).defines,
+                      "raised": n in magics.RAISED_CELLS})
+    shown = f"{len(cells)} cell(s)" + (f", the latest of {len(inputs) - 1}" if first > 1 else "")
+    return {"summary": shown, "cells": cells}
+
+
+def find_cells(ctx: RunContext[KernelContext], name: str) -> dict[str, Any]:
+    """The cells whose code defines `name` (assigns, imports, or defines a function or class of that name)
+    and those that use it, by execution count.
+
+    Args:
+        name: A variable, function, class or module name, e.g. `df`.
+    """
+    inputs = ctx.deps.shell.user_ns.get("In", [])
+    defines, uses = [], []
+    for n in range(1, len(inputs)):
+        names = cell_names(inputs[n])
+        if name in names.defines:
+            defines.append(n)
+        if name in names.uses:
+            uses.append(n)
+    return {"summary": f"{name}: defined in {len(defines)}, used in {len(uses)} cell(s)",
+            "defined_in": defines, "used_in": uses}
+
+
 async def run_code(ctx: RunContext[KernelContext], code: str) -> dict[str, Any]:
     """Run Python code in the user's namespace, as a new cell would, and see what it printed, its last
     expression's value, any exception, and whether it made plots (shown to the user). The user sees
@@ -156,7 +194,8 @@ async def run_code(ctx: RunContext[KernelContext], code: str) -> dict[str, Any]:
     return await context.progress.on_cell_thread(lambda: run_in_namespace(context.shell.user_ns, code))
 
 
-KERNEL_TOOLS: tuple[Callable[..., Any], ...] = (list_variables, inspect_variable, last_error, read_cell, run_code)
+KERNEL_TOOLS: tuple[Callable[..., Any], ...] = (list_variables, inspect_variable, last_error, list_cells, read_cell,
+                                                find_cells, run_code)
 
 
 # ------------------------------------------------------------------ the guard on every result
