@@ -110,7 +110,7 @@ def _is_plain_code_span(content: str, start: int, end: int) -> bool:
     when it holds a backtick (marked's emphasis may then cross it) or spans lines (marked may dedent
     them otherwise, in a list item)."""
     inner = content[start:end].strip("`")
-    return ("`" not in inner and "\n" not in inner and not content.startswith("~", start - 1)
+    return ("`" not in inner and "\n" not in inner and content[start - 1:start] != "~"
             and not _in_bare_url(content, start))
 
 
@@ -279,7 +279,7 @@ class _Scan:
             into.update(PLACEHOLDER.findall(text))
 
     def _worth_parsing(self, content: str) -> bool:
-        return ("<" in content or "](" in content or "\\(" in content or "\\[" in content
+        return ("<" in content or "](" in content or "]:" in content or "\\(" in content or "\\[" in content
                 or (self.watch and "@@" in content))
 
     def _line_runs(self, token: Any, *, atx: bool) -> "_Runs":
