@@ -149,11 +149,13 @@ def test_list_cells_and_find_cells_read_the_notebook_from_the_code(fresh, provid
     """list_cells: each cell in execution order, its first line (secrets masked), the names it defines,
     whether it raised; find_cells: where a name is defined and used, from the code's AST."""
     defining = fresh.execute(f'service_token = "{SECRET}"\nmasses = penguins.body_mass_g\ndef heavy(limit):\n    return masses > limit')
-    using = fresh.execute("count = heavy(4000).sum()\ncount")
+    using = fresh.execute("count = heavy(4000).sum()\nprint('heavy ones:', count)\nimport sys\n"
+                          "print('careful', db_password, file=sys.stderr)\ncount")
     raising = fresh.execute("heavy(undefined_limit)")
     assert raising.reply["status"] == "error"
     numbers = [run.reply["execution_count"] for run in (defining, using, raising)]
-    provider.enqueue(call("list_cells"), call("find_cells", {"name": "heavy"}, call_id="call_2"), openai_stream("ok"))
+    provider.enqueue(call("list_cells"), call("find_cells", {"name": "heavy"}, call_id="call_2"),
+                     call("read_cell", {"n": numbers[1]}, call_id="call_3"), openai_stream("ok"))
     run = fresh.execute("%%ask --tools\nWhich cells use heavy?")
     assert run.reply["status"] == "ok", run.errors
     assert SECRET not in bodies(provider)
@@ -161,11 +163,16 @@ def test_list_cells_and_find_cells_read_the_notebook_from_the_code(fresh, provid
     cells = {cell["n"]: cell for cell in listing["cells"]}
     first, second, third = (cells[n] for n in numbers)
     assert first["first_line"] == 'service_token = "***"' and first["defines"] == ["service_token", "masses", "heavy"]
-    assert second == {"n": numbers[1], "first_line": "count = heavy(4000).sum()", "defines": ["count"], "raised": False}
+    assert second == {"n": numbers[1], "first_line": "count = heavy(4000).sum()", "defines": ["count", "sys"],
+                      "raised": False}
     assert third["raised"] is True and first["raised"] is False
     assert sorted(cells) == list(range(min(cells), max(cells) + 1))  # in execution order, none left out
     found = tool_messages(provider.requests[2])[1]
     assert found["defined_in"] == [numbers[0]] and found["used_in"] == numbers[1:]
+    read = tool_messages(provider.requests[3])[2]  # what the cell showed, as the kernel saw it
+    heavy = fresh.execute("print(count)").stdout.strip()
+    assert read["stdout"] == f"heavy ones: {heavy}\n" and read["stderr"] == "careful ***\n"  # the secret scrubbed
+    assert read["displays"] == [fresh.execute("print(repr(count))").stdout.strip()] and read["raised"] is False
 
 
 def test_run_code_is_refused_without_a_frontend_that_can_click(fresh, provider):

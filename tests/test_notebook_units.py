@@ -53,7 +53,8 @@ def test_closing_a_panel_stops_it_following_the_settings():
 
 
 def test_load_ext_imports_only_the_front_of_the_notebook_layer():
-    """The one lazy boundary: `%load_ext` loads the magics and the settings traits; the rest of the layer
+    """The one lazy boundary: `%load_ext` loads the magics, the settings traits and the recorder of what
+    cells show (it must see every cell from then on); the rest of the layer
     (and the core behind it) waits for the first magic call, which loads it through `layer()`."""
     code = ("import sys; from IPython.core.interactiveshell import InteractiveShell; "
             "shell = InteractiveShell.instance(); shell.run_line_magic('load_ext', 'nbagent'); "
@@ -61,5 +62,6 @@ def test_load_ext_imports_only_the_front_of_the_notebook_layer():
             "shell.run_line_magic('agent_settings', 'temperature=0.5'); "
             "print('nbagent.notebook.commands' in sys.modules, 'nbagent.agent' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out[0] == "['nbagent', 'nbagent.notebook', 'nbagent.notebook.config', 'nbagent.notebook.magics']"
+    assert out[0] == ("['nbagent', 'nbagent.notebook', 'nbagent.notebook.cell_outputs', 'nbagent.notebook.config', "
+                      "'nbagent.notebook.magics']")
     assert out[-1] == "True True"

@@ -4,7 +4,7 @@
     inspect_variable(name)  one value in depth (a DataFrame's dtypes, head, describe, nulls; a figure as an image)
     last_error()            the last exception: type, message, plain traceback, the cell that raised it
     list_cells()            the cells run so far, in order: first line, names each defines, whether it raised
-    read_cell(n)            the source of In[n] and a short repr of Out[n]
+    read_cell(n)            the source of In[n], a short repr of Out[n], what it printed and displayed
     find_cells(name)        the cells that define or use a name (from their code's AST)
     run_code(code)          runs code in the namespace once the user clicked Run on that exact code
 
@@ -34,9 +34,9 @@ from ..messages import BinaryContent, ImageUrl
 from ..models import Model
 from ..models.offline import OfflineModel
 from ..tools import DocstringFormat, RunContext, Tool
-from . import magics
 from .approval import refusal_reason
 from .cell_index import cell_names
+from .cell_outputs import cell_output
 from .code_runner import run_code as run_in_namespace
 from .config import APPROVE_ALWAYS
 from .describe import MASK, bounded, inspection, looks_secret, mask_secret_literals, summary
@@ -127,7 +127,8 @@ def last_error(ctx: RunContext[KernelContext]) -> dict[str, Any]:
 
 
 def read_cell(ctx: RunContext[KernelContext], n: int) -> dict[str, Any]:
-    """The source of input cell `In[n]` and a short repr of its output `Out[n]`, if it had one.
+    """The source of input cell `In[n]`, a short repr of its output `Out[n]` if it had one, and what it
+    printed (stdout, stderr) and displayed, as the kernel saw it, and whether it raised.
 
     Args:
         n: The cell's execution count, as shown in its `[n]:` prompt.
@@ -140,6 +141,10 @@ def read_cell(ctx: RunContext[KernelContext], n: int) -> dict[str, Any]:
     outputs = ctx.deps.shell.user_ns.get("Out", {})
     if n in outputs:
         result["output"] = bounded(repr(outputs[n]), 500)
+    shown = cell_output(n)
+    if shown is not None:  # what the cell printed and displayed, as the kernel saw it
+        result.update(stdout=mask_secret_literals(shown.stdout), stderr=mask_secret_literals(shown.stderr),
+                      displays=[mask_secret_literals(text) for text in shown.displays], raised=shown.raised)
     return result
 
 
@@ -151,8 +156,9 @@ def list_cells(ctx: RunContext[KernelContext]) -> dict[str, Any]:
     cells = []
     for n in range(first, len(inputs)):
         source = mask_secret_literals(inputs[n])
+        output = cell_output(n)
         cells.append({"n": n, "first_line": _first_line(source), "defines": cell_names(inputs[n]).defines,
-                      "raised": n in magics.RAISED_CELLS})
+                      "raised": output is not None and output.raised})
     shown = f"{len(cells)} cell(s)" + (f", the latest of {len(inputs) - 1}" if first > 1 else "")
     return {"summary": shown, "cells": cells}
 

@@ -20,6 +20,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import layer
+from .cell_outputs import start_recording, stop_recording
 from .config import get_settings
 
 
@@ -147,27 +148,16 @@ def _parse(magic: Any, line: str) -> Any:
         raise AskError(f"{exc} (see %{magic.__name__}?)") from None
 
 
-RAISED_CELLS: set[int] = set()
-"""Execution counts of the cells that raised since `%load_ext nbagent` (for the kernel tools' `list_cells`)."""
-
-
-def _note_raised(result: Any) -> None:
-    if not result.success and result.execution_count is not None:
-        RAISED_CELLS.add(result.execution_count)
-
-
 def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(AgentMagics)
-    if _note_raised not in ipython.events.callbacks["post_run_cell"]:
-        ipython.events.register("post_run_cell", _note_raised)
+    start_recording(ipython)  # what each cell shows, for the kernel tools' read_cell / list_cells
     get_settings()  # registers AgentSettings with the shell, so `%config AgentSettings.<name>` works at once
     if hasattr(ipython, "kernel") and ipython.autoawait and _await_ask_cells not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(_await_ask_cells)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    if _note_raised in ipython.events.callbacks["post_run_cell"]:
-        ipython.events.unregister("post_run_cell", _note_raised)
+    stop_recording(ipython)
     if _await_ask_cells in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(_await_ask_cells)
     # IPython has no unregister for magics classes; drop ours from the registry by name.
