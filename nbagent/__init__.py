@@ -96,7 +96,7 @@ _LAZY = {
     "ToolApproved": "nbagent.deferred",
     "ToolDenied": "nbagent.deferred",
     "ToolOrOutput": "nbagent.settings",
-    "tool": "nbagent.notebook.kernel_tools",
+    "tool": "nbagent.notebook.kernel.kernel_tools",
     "models": "nbagent.models",
     "batch_jobs": "nbagent.rowmap.batch",
     "BatchJob": "nbagent.rowmap.batch",
@@ -129,7 +129,7 @@ if TYPE_CHECKING:
     from .models.offline import OfflineModel
     from .models.test import TestModel
     from .capture import capture_run_messages
-    from .notebook.kernel_tools import tool
+    from .notebook.kernel.kernel_tools import tool
     from .rowmap.batch import BatchJob, batch_jobs
     from .result import AgentRunResult, RunResult, StreamedRunResult
     from .settings import ModelSettings

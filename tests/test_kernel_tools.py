@@ -115,7 +115,7 @@ def test_the_configured_key_never_reaches_a_request_body(fresh, provider):
     assert provider.last_request.headers["authorization"] == f"Bearer {KEY}"  # the key was in use ...
     assert KEY not in bodies(provider)  # ... and in no body
     assert "key is ***" in provider.last_request.text
-    fresh.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()\ndel k")
+    fresh.execute("from nbagent.notebook.kernel import kernel_tools\nkernel_tools._user_tools.clear()\ndel k")
 
 
 def test_user_tools_are_offered_without_kernel_tools(fresh, provider):
@@ -129,7 +129,7 @@ def test_user_tools_are_offered_without_kernel_tools(fresh, provider):
     assert [tool["function"]["name"] for tool in provider.requests[0].json["tools"]] == ["penguin_count"]
     assert tool_messages(provider.requests[1]) == [152]
     assert "⚙ `penguin_count(Adelie)` → 152" in run.final_markdown()
-    fresh.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")
+    fresh.execute("from nbagent.notebook.kernel import kernel_tools\nkernel_tools._user_tools.clear()")
 
 
 def test_last_error_and_read_cell(fresh, provider):
@@ -239,7 +239,7 @@ def test_a_user_tool_asks_for_approval_as_run_code_does(fresh, provider, button)
             assert declined["declined"] is True and "chose not to allow this call" in declined["message"]
             assert ran == "[]" and "⚙ `drop_rows(Adelie)` → skipped by the user" in run.final_markdown()
     finally:
-        fresh.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")
+        fresh.execute("from nbagent.notebook.kernel import kernel_tools\nkernel_tools._user_tools.clear()")
 
 
 def test_a_user_tool_needing_approval_is_refused_where_nobody_can_click(fresh, provider):
@@ -253,7 +253,7 @@ def test_a_user_tool_needing_approval_is_refused_where_nobody_can_click(fresh, p
         assert fresh.execute("print(dropped)").stdout.strip() == "[]"
         assert not [m for m in run.of_type("comm_open")]  # no approval widget
     finally:
-        fresh.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")
+        fresh.execute("from nbagent.notebook.kernel import kernel_tools\nkernel_tools._user_tools.clear()")
 
 
 def test_the_model_cannot_approve_its_own_code(fresh, provider):
@@ -375,6 +375,6 @@ def test_offline_test_model_calls_list_variables(provider_server, provider):
     ('x = f"{api_key}"', 'x = f"{api_key}"'),
 ])
 def test_secret_literals_in_code_are_masked(source, shown):
-    from nbagent.notebook.describe import mask_secret_literals
+    from nbagent.notebook.kernel.describe import mask_secret_literals
 
     assert mask_secret_literals(source) == shown

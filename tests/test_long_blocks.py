@@ -4,8 +4,8 @@ where nothing inline is open; nothing else is ever cut."""
 
 from __future__ import annotations
 
-from nbagent.notebook.lab_parser import parser
-from nbagent.notebook.long_blocks import long_block_cut
+from nbagent.notebook.markdown.lab_parser import parser
+from nbagent.notebook.markdown.long_blocks import long_block_cut
 
 LINES = [f"row_{i} = compute({i})  # the {i}th row" for i in range(40)]
 

@@ -94,7 +94,7 @@ def test_history_table_neutralises_the_table_as_a_whole(fresh, provider):
     hostile = "```<img src=x onerror=alert(1)> and a | pipe"
     ask(fresh, hostile)
     markdown = fresh.execute("%agent_history").of_type("display_data")[0]["content"]["data"]["text/markdown"]
-    from nbagent.notebook.lab_parser import parser
+    from nbagent.notebook.markdown.lab_parser import parser
 
     tokens = parser().parse(markdown)
     inline = [child for token in tokens if token.type == "inline" for child in token.children or []]

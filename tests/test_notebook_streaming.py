@@ -190,7 +190,7 @@ def test_a_user_tool_keeps_the_cell(kernel, provider):
         assert run.stdout == run.stderr == ""
         assert_kept_and_emptied(run, text)
     finally:
-        kernel.execute("from nbagent.notebook import kernel_tools\nkernel_tools._user_tools.clear()")
+        kernel.execute("from nbagent.notebook.kernel import kernel_tools\nkernel_tools._user_tools.clear()")
 
 
 LONG_CODE = "\n".join(f"values_{i} = [x * {i % 7} for x in range({i})]  # step {i}" for i in range(200))

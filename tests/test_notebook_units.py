@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from nbagent.notebook.prompt import InterpolationError, first_code_block, interpolate
-from nbagent.notebook.render import answer_bundle, close_open_fence
+from nbagent.notebook.markdown.render import answer_bundle, close_open_fence
 
 
 def test_streaming_bundle_closes_an_open_code_block_and_keeps_plain_text_exact():
@@ -37,7 +37,7 @@ def test_first_code_block():
 
 
 def test_closing_a_panel_stops_it_following_the_settings():
-    from nbagent.notebook.panel import settings_panel
+    from nbagent.notebook.line_magics.panel import settings_panel
     from nbagent.notebook.state import AgentSettings
 
     settings = AgentSettings()

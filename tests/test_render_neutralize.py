@@ -20,7 +20,7 @@ from typing import Callable
 
 import pytest
 
-from nbagent.notebook.neutralize import _is_safe_link, neutralize
+from nbagent.notebook.markdown.neutralize import _is_safe_link, neutralize
 
 HOSTILE_IMG = "<img src=x onerror=alert(1)>"
 

@@ -22,18 +22,18 @@ from ..messages import TextPart, ThinkingPart, UserContent
 from ..models import announce_offline, default_model_origin, infer_model
 from ..result import RunResult
 from ..settings import validate_settings
-from .activity import ToolLine, turn_pieces
-from .answer_view import AnswerView, OutputWatch
+from .view.activity import ToolLine, turn_pieces
+from .view.answer_view import AnswerView, OutputWatch
 from .compacting import AnswerCompactions
 from .config import TOOLS_KERNEL
-from .approval import notebook_approval
-from .kernel_tools import INSTRUCTIONS, NOTICE, KernelContext, notebook_tools, offline_model
+from .kernel.approval import notebook_approval
+from .kernel.kernel_tools import INSTRUCTIONS, NOTICE, KernelContext, notebook_tools, offline_model
 from .live import StreamProgress, cancel_and_wait, compose, follow, follow_async, is_kernel, loop_thread
 from .magics import AskError
 from .prompt import first_code_block
-from .render import answer_bundle, footer
+from .markdown.render import answer_bundle, footer
 from .state import Turn, get_state
-from .structured import StructuredAnswer, output_type_of
+from .view.structured import StructuredAnswer, output_type_of
 
 STALE_NOTE = "⚠ asked against an older version of an earlier question"
 

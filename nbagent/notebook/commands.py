@@ -22,19 +22,19 @@ from traitlets import TraitError
 from ..errors import NbAgentError, UserError
 from ..models import default_model_name, default_model_origin, infer_model
 from ..settings import validate_settings
-from .answer_view import OutputWatch
+from .view.answer_view import OutputWatch
 from .ask import Ask, is_ask_cell
 from .config import AgentSettings, get_settings
 from .compacting import compact_now
-from .each import MapCell
-from .history import change_history, show_history
-from .jobs import show_jobs
+from .rows.each import MapCell
+from .line_magics.history import change_history, show_history
+from .line_magics.jobs import show_jobs
 from .live import is_kernel
 from .magics import AskError
-from .model_list import show_models
+from .line_magics.model_list import show_models
 from ..prices import check_prices
-from .usage_report import show_usage
-from .panel import settings_panel
+from .line_magics.usage_report import show_usage
+from .line_magics.panel import settings_panel
 from .prompt import InterpolationError, interpolate
 from .state import check_history_file, get_state
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Coroutine, Iterator
 
 from IPython import get_ipython
 
-from .thinking import Thinking
+from .view.thinking import Thinking
 
 MAX_UPDATES_PER_SECOND = 15
 CANCEL_GRACE_SECONDS = 5.0

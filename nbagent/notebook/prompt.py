@@ -11,7 +11,7 @@ import string
 from typing import Any, Mapping, Sequence
 
 from ..messages import UserContent
-from .images import ImageTooLarge, image_of
+from .kernel.images import ImageTooLarge, image_of
 
 MAX_VALUE_CHARS = 2000
 _IMAGE_MARK = "\0image\0"  # where an image stands in the formatted text (a NUL cannot come from str.format)

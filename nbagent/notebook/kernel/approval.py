@@ -25,11 +25,11 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import display
 
-from ..capabilities import HandleDeferredToolCalls
-from ..deferred import DeferredToolRequests, DeferredToolResults, ToolDenied
-from ..messages import ToolCallPart
-from ..tools import RunContext
-from .live import interruptible
+from ...capabilities import HandleDeferredToolCalls
+from ...deferred import DeferredToolRequests, DeferredToolResults, ToolDenied
+from ...messages import ToolCallPart
+from ...tools import RunContext
+from ..live import interruptible
 
 
 def code_block(code: str, language: str = "python") -> str:

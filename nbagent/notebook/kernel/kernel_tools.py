@@ -29,19 +29,19 @@ from typing import Any, Callable, TypeVar, overload
 from IPython import get_ipython
 from pydantic_core import to_jsonable_python
 
-from ..errors import ApprovalRequired, UserError, redact
-from ..messages import BinaryContent, ImageUrl
-from ..models import Model
-from ..models.offline import OfflineModel
-from ..tools import DocstringFormat, RunContext, Tool
+from ...errors import ApprovalRequired, UserError, redact
+from ...messages import BinaryContent, ImageUrl
+from ...models import Model
+from ...models.offline import OfflineModel
+from ...tools import DocstringFormat, RunContext, Tool
 from .approval import refusal_reason
 from .cell_index import cell_names
-from .cell_outputs import cell_output
+from ..cell_outputs import cell_output
 from .code_runner import run_code as run_in_namespace
-from .config import APPROVE_ALWAYS
+from ..config import APPROVE_ALWAYS
 from .describe import MASK, bounded, inspection, looks_secret, mask_secret_literals, summary
 from .images import ImageTooLarge, describe_image, image_of
-from .live import StreamProgress
+from ..live import StreamProgress
 
 MAX_VARIABLES = 100
 MAX_CELLS = 100

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import display
 
 if TYPE_CHECKING:  # the row map (and pandas) load with the first map, not with the layer
-    from ..rowmap.progress import MapProgress
+    from ...rowmap.progress import MapProgress
 
 
 def with_pilot(report: dict[str, Any], estimate: Any) -> dict[str, Any]:

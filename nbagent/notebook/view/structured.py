@@ -20,13 +20,13 @@ from typing import Any, get_origin
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from ..errors import UserError
-from ..events import PartDeltaEvent, PartStartEvent, ToolCallPartDelta
-from ..messages import ToolCallPart
-from ..output import OutputSchema
-from ..output_types import OutputType
-from .state import first_line
-from .tables import markdown_table
+from ...errors import UserError
+from ...events import PartDeltaEvent, PartStartEvent, ToolCallPartDelta
+from ...messages import ToolCallPart
+from ...output import OutputSchema
+from ...output_types import OutputType
+from ..state import first_line
+from ..markdown.tables import markdown_table
 
 NOT_YET = "…"
 

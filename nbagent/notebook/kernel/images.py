@@ -12,7 +12,7 @@ from typing import Any
 
 from IPython.display import Image as DisplayImage
 
-from ..messages import BinaryContent, ImageUrl
+from ...messages import BinaryContent, ImageUrl
 
 MAX_IMAGE_BYTES = 5_000_000  # what providers accept in one request part (Anthropic's limit per image)
 _SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}

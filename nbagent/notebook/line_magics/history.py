@@ -6,13 +6,13 @@ from typing import Any
 
 from IPython.display import display
 
-from ..errors import UserError
-from ..messages import ModelRequest, messages_from_json, messages_to_json, part_text
-from .activity import call_text
-from .compacting import summary_text
-from .neutralize import neutralize
-from .state import Conversation, first_line, turns_from_messages
-from .tables import markdown_table
+from ...errors import UserError
+from ...messages import ModelRequest, messages_from_json, messages_to_json, part_text
+from ..view.activity import call_text
+from ..compacting import summary_text
+from ..markdown.neutralize import neutralize
+from ..state import Conversation, first_line, turns_from_messages
+from ..markdown.tables import markdown_table
 
 
 def change_history(conversation: Conversation, args: Any) -> str | None:

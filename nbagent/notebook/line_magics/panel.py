@@ -7,7 +7,7 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import TraitError
 
-from .config import TOOLS_KERNEL, TOOLS_OFF, AgentSettings
+from ..config import TOOLS_KERNEL, TOOLS_OFF, AgentSettings
 
 SHOWN_WHEN_UNSET = {"temperature": 1.0, "max_tokens": 1024}
 MAX_TOKENS_LIMIT = 32768

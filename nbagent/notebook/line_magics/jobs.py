@@ -13,9 +13,9 @@ from IPython.display import display
 
 import nbagent
 
-from ..errors import NbAgentError
-from .neutralize import neutralize
-from .tables import markdown_table
+from ...errors import NbAgentError
+from ..markdown.neutralize import neutralize
+from ..markdown.tables import markdown_table
 
 COLUMNS = ("id", "provider", "model", "status", "rows", "requests", "succeeded", "failed", "processing", "created")
 

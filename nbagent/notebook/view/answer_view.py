@@ -43,9 +43,9 @@ from typing import Any
 
 from IPython.display import clear_output, display
 
-from .long_blocks import long_block_cut
-from .markdown_blocks import finished_end
-from .render import answer_bundle, block_bundle, tail_bundle
+from ..markdown.long_blocks import long_block_cut
+from ..markdown.markdown_blocks import finished_end
+from ..markdown.render import answer_bundle, block_bundle, tail_bundle
 
 
 class AnswerView:

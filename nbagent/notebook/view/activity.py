@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
-from ..messages import (BinaryContent, ImageUrl, ModelMessage, ModelRequest, ModelResponse, RetryPromptPart,
+from ...messages import (BinaryContent, ImageUrl, ModelMessage, ModelRequest, ModelResponse, RetryPromptPart,
                         ToolCallPart, ToolReturnPart)
-from .images import describe_image
+from ..kernel.images import describe_image
 from .thinking import Thinking
 
 MAX_ARGS_CHARS = 60

@@ -17,13 +17,13 @@ from typing import Any
 
 from IPython.display import display
 
-from ..errors import ModelHTTPError, NbAgentError, redact
-from ..models import infer_model
-from ..models.http import served_models
-from ..models.providers import PROVIDERS, Provider
-from .live import loop_thread
-from .neutralize import neutralize
-from .tables import markdown_table
+from ...errors import ModelHTTPError, NbAgentError, redact
+from ...models import infer_model
+from ...models.http import served_models
+from ...models.providers import PROVIDERS, Provider
+from ..live import loop_thread
+from ..markdown.neutralize import neutralize
+from ..markdown.tables import markdown_table
 
 OFFLINE = "test"
 

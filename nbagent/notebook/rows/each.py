@@ -21,21 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.display import display
 
-from ..agent import Agent
-from ..messages import ModelRequest, ModelResponse, TextPart, Usage, UserPromptPart
-from ..models import infer_model
-from ..settings import validate_settings
-from .approval import ask_to_confirm
-from .ask import can_click, cell_id_of
-from .live import CANCEL_GRACE_SECONDS, interruptible, loop_thread
-from .magics import AskError
+from ...agent import Agent
+from ...messages import ModelRequest, ModelResponse, TextPart, Usage, UserPromptPart
+from ...models import infer_model
+from ...settings import validate_settings
+from ..kernel.approval import ask_to_confirm
+from ..ask import can_click, cell_id_of
+from ..live import CANCEL_GRACE_SECONDS, interruptible, loop_thread
+from ..magics import AskError
 from .map_view import ProgressView, ProgressWidget, TextDisplay, TextLine, summary_line, with_pilot
-from .prompt import InterpolationError, interpolate
-from .state import Turn, get_state
-from .structured import output_type_of
+from ..prompt import InterpolationError, interpolate
+from ..state import Turn, get_state
+from ..view.structured import output_type_of
 
 if TYPE_CHECKING:  # the row map (and pandas) load with the first map, not with the layer
-    from ..rowmap.progress import MapProgress
+    from ...rowmap.progress import MapProgress
 
 UPDATE_INTERVAL = 0.25  # seconds: the progress shows at most four updates a second
 HEAD_ROWS = 5

@@ -22,11 +22,11 @@ from typing import Iterable, Mapping
 
 from IPython.display import display
 
-from ..messages import ModelResponse
-from ..prices import cost_of
-from .neutralize import neutralize
-from .state import Conversation
-from .tables import markdown_table
+from ...messages import ModelResponse
+from ...prices import cost_of
+from ..markdown.neutralize import neutralize
+from ..state import Conversation
+from ..markdown.tables import markdown_table
 
 NO_PRICE = "no price"
 
