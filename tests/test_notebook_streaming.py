@@ -265,7 +265,7 @@ def test_a_long_paragraph_streams_in_sentences_each_shown_once(kernel, provider)
             shown += len(data["text/plain"])
         else:
             tail = data["text/markdown"].removesuffix("\n\n---\n*answering…*")
-            assert LONG_PARAGRAPH.startswith(tail[:10], shown), (shown, tail[:40])
+            assert LONG_PARAGRAPH.startswith(html.unescape(tail)[:10], shown), (shown, tail[:40])  # a tail may open with an escaped <b>
     by_output: dict[str, list[str]] = {}
     for message in streamed(run):
         markdown = message["content"]["data"]["text/markdown"].removesuffix("\n\n---\n*answering…*")
