@@ -389,11 +389,9 @@ async def test_stream_response_gives_model_responses_and_exceptions_has_the_name
     assert issubclass(UnexpectedModelBehavior, AgentRunError) and Limit is UsageLimitExceeded and ModelRetry
 
 
-async def test_a_cancel_keeps_the_tools_that_returned_and_answers_the_others_on_resume() -> None:
-    def call_both(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        return ModelResponse(parts=[ToolCallPart("fast", {}, tool_call_id="a"), ToolCallPart("slow", {}, tool_call_id="b")])
-
-    agent = Agent(FunctionModel(call_both))
+async def cancelled_after_the_fast_tool(agent: Agent) -> Any:
+    """Give `agent` a fast tool and one that never returns, run it on "Both" (whose model calls the two),
+    cancel once the fast one returned, and give back the `RunCancelled` caught (pytest's ExceptionInfo)."""
     fast_done = asyncio.Event()
 
     @agent.tool_plain
@@ -409,9 +407,18 @@ async def test_a_cancel_keeps_the_tools_that_returned_and_answers_the_others_on_
     token = CancellationToken()
     task = asyncio.create_task(agent.run("Both", cancellation_token=token))
     await asyncio.wait_for(fast_done.wait(), 10)
-    token.cancel()  # the fast tool's return is kept if the loop saw it finish first
+    token.cancel()
     with pytest.raises(RunCancelled) as caught:
         await asyncio.wait_for(task, 10)
+    return caught
+
+
+async def test_a_cancel_keeps_the_tools_that_returned_and_answers_the_others_on_resume() -> None:
+    def call_both(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[ToolCallPart("fast", {}, tool_call_id="a"), ToolCallPart("slow", {}, tool_call_id="b")])
+
+    agent = Agent(FunctionModel(call_both))
+    caught = await cancelled_after_the_fast_tool(agent)  # the fast tool's return is kept if the loop saw it finish first
     interrupted = caught.value.all_messages()[-1]
     assert interrupted.state == "interrupted"
     assert [part.content for part in interrupted.parts] in ([], ["fast result"])
@@ -512,24 +519,7 @@ async def test_a_history_cancelled_while_tools_ran_is_accepted_by_both_protocols
         provider.enqueue(anthropic_json(tool_calls=[("c1", "fast", {}), ("c2", "slow", {})]),
                          anthropic_json("Understood."))
     agent = Agent(model)
-    fast_done = asyncio.Event()
-
-    @agent.tool_plain
-    async def fast() -> str:
-        fast_done.set()
-        return "fast result"
-
-    @agent.tool_plain
-    async def slow() -> str:
-        await asyncio.sleep(60)
-        return "never"
-
-    token = CancellationToken()
-    task = asyncio.create_task(agent.run("Both", cancellation_token=token))
-    await asyncio.wait_for(fast_done.wait(), 10)
-    token.cancel()
-    with pytest.raises(RunCancelled) as caught:
-        await asyncio.wait_for(task, 10)
+    caught = await cancelled_after_the_fast_tool(agent)
 
     result = await agent.run("Go on", message_history=caught.value.all_messages())
     assert result.output == "Understood."
