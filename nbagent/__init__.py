@@ -22,6 +22,7 @@ _LAZY = {
     "Tool": "nbagent.tools",
     "ToolDefinition": "nbagent.tools",
     "UsageLimits": "nbagent.usage",
+    "CostNotFoundWarning": "nbagent.usage",
     "RunUsage": "nbagent.messages",
     "RequestUsage": "nbagent.messages",
     "CancellationToken": "nbagent.cancel",
@@ -136,7 +137,7 @@ if TYPE_CHECKING:
     from .tools import RunContext, Tool, ToolDefinition
     from .media import BinaryImage
     from .output import NativeOutput, PromptedOutput, StructuredDict, TextOutput, ToolOutput
-    from .usage import UsageLimits
+    from .usage import CostNotFoundWarning, UsageLimits
 
 
 def __getattr__(name: str) -> Any:

@@ -110,6 +110,7 @@ class AgentRun:
         self.offered: set[str] | None = None  # the function tools prepared for this step (None: all of them)
         self.prompt = prompt
         self.usage = Usage() if usage is None else usage  # a caller's usage (delegation) counts this run too
+        self.cost_unknown = False  # warned that a response could not be priced for the cost_limit
         self.retries: dict[str, int] = {}
         self.output = output
         context = weakref.WeakMethod(self.context)  # not self.context: a run must not be a cycle the GC has to find
@@ -347,7 +348,11 @@ class AgentRun:
     def record(self, response: ModelResponse) -> None:
         self.add(response)
         self.usage.incr(response.usage)
-        self.usage_limits.check_tokens(self.usage, response.usage)
+        limits = self.usage_limits
+        limits.check_tokens(self.usage, response.usage)
+        if limits.cost_limit is not None:
+            self.cost_unknown = limits.check_cost(self.usage, self.model.label, response.model_name, response.usage,
+                                                  self.cost_unknown)
 
     async def handle_response(
         self, response: ModelResponse

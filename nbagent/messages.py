@@ -12,7 +12,8 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Annotated, Any, ClassVar, Literal, Sequence, Union
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, Optional, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 from pydantic_core import to_json
@@ -39,10 +40,14 @@ class RunUsage(BaseModel):
 
     `result.usage` is one; calling it (`result.usage()`, the v1 spelling) gives it back. A run given
     `usage=ctx.usage` adds its own counts to that object, so a delegate agent's usage counts in its
-    caller's run."""
+    caller's run.
+
+    `cost` (USD) is the run's price so far, computed when the run has a `UsageLimits(cost_limit=...)`
+    (pricing each response takes half a millisecond, so runs without one skip it); None when unknown."""
 
     model_config = ConfigDict(extra="forbid")
 
+    cost: Optional[Decimal] = Field(default=None, exclude_if=lambda cost: cost is None)
     input_tokens: int = 0
     output_tokens: int = 0
     requests: int = 0
@@ -67,6 +72,7 @@ class RunUsage(BaseModel):
             tool_calls=self.tool_calls + other.tool_calls,
             cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cost=add_costs(self.cost, other.cost),
         )
 
     def incr(self, other: "RunUsage | RequestUsage") -> None:
@@ -78,6 +84,7 @@ class RunUsage(BaseModel):
         if isinstance(other, RunUsage):
             self.requests += other.requests
             self.tool_calls += other.tool_calls
+            self.cost = add_costs(self.cost, other.cost)
 
     def __call__(self) -> "RunUsage":
         """`result.usage()`: the v1 spelling, when `usage` was a method."""
@@ -91,6 +98,13 @@ class RunUsage(BaseModel):
 
 
 Usage = RunUsage
+
+
+def add_costs(first: Decimal | None, second: Decimal | None) -> Decimal | None:
+    """Two costs summed; None only when neither is known."""
+    if first is None or second is None:
+        return second if first is None else first
+    return first + second
 
 
 class RequestUsage(BaseModel):

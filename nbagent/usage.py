@@ -3,14 +3,28 @@
 
 A model that keeps calling tools would otherwise loop (and bill) forever; the default request limit
 of 50 stops it with a `UsageLimitExceeded` naming the limit and how to raise it.
+
+`cost_limit` bounds the run's cost in USD: each response is priced with genai-prices (prices.py) and
+the run stops once the sum passes the limit, so the response that passed it is the last one paid for
+(its tool calls do not run). A model genai-prices has no price for cannot be held to a cost: the run
+warns (`CostNotFoundWarning`, one line naming the model) rather than running silently unbounded, as
+PydanticAI documents; `warnings.simplefilter("error", CostNotFoundWarning)` makes that an error.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
+from decimal import Decimal
 
 from .errors import UsageLimitExceeded, UserError
-from .messages import RequestUsage, RunUsage, Usage  # noqa: F401 - RunUsage and RequestUsage are exported here
+from .messages import RequestUsage, RunUsage, Usage, add_costs  # noqa: F401 - RunUsage and RequestUsage are exported here
+from .prices import cost_of
+
+
+class CostNotFoundWarning(Warning):
+    """A run has a `cost_limit` but its model has no known price, so the limit cannot be enforced."""
 
 
 @dataclass
@@ -24,8 +38,15 @@ class UsageLimits:
     total_tokens_limit: int | None = None
     per_request_input_tokens_limit: int | None = None
     per_request_output_tokens_limit: int | None = None
+    cost_limit: Decimal | float | int | None = None
+    """USD the run may cost at most (its `usage.cost`), checked after each response."""
 
     def __post_init__(self) -> None:
+        cost = self.cost_limit
+        if cost is not None and (not isinstance(cost, (Decimal, float, int)) or isinstance(cost, bool)
+                                 or not math.isfinite(cost) or cost < 0):
+            raise UserError(f"UsageLimits(cost_limit={cost!r}): give the USD the run may cost (a number >= 0, "
+                            "e.g. Decimal('0.05')), or None for no limit")
         for name in ("request_limit", "tool_calls_limit", "input_tokens_limit", "output_tokens_limit",
                      "total_tokens_limit", "per_request_input_tokens_limit", "per_request_output_tokens_limit"):
             value = getattr(self, name)
@@ -65,3 +86,20 @@ class UsageLimits:
         ):
             if limit is not None and used > limit:
                 raise UsageLimitExceeded(f"Exceeded the {name} of {limit} ({name.removesuffix('_limit')}={used})")
+
+    def check_cost(self, usage: Usage, model_label: str, response_model_name: str | None,
+                   response_usage: Usage, warned: bool) -> bool:
+        """After a response, with a `cost_limit`: add its price to the run's cost and stop the run once
+        the cost passed the limit. Returns whether the run has warned that its model has no price."""
+        priced = cost_of(model_label, response_model_name, response_usage, {})
+        if priced is None:
+            if not warned:
+                warnings.warn(f"UsageLimits(cost_limit={self.cost_limit}) cannot be enforced: no price is known for "
+                              f"{model_label} (genai-prices has none), so this run is not limited by cost; bound it "
+                              "with request_limit or a tokens limit", CostNotFoundWarning, stacklevel=2)
+            return True
+        usage.cost = add_costs(usage.cost, priced[0])
+        assert self.cost_limit is not None and usage.cost is not None
+        if usage.cost > Decimal(str(self.cost_limit)):
+            raise UsageLimitExceeded(f"Exceeded the `cost_limit` of {self.cost_limit} (`usage.cost`={usage.cost!r})")
+        return warned
