@@ -92,18 +92,18 @@ def cut_bulk(messages: Sequence[ModelMessage]) -> tuple[list[ModelMessage], int]
 
 
 def _is_bulk(part: Any) -> bool:
-    return isinstance(part, ToolReturnPart) and (isinstance(part.content, MediaContent)
-                                                 or len(part.model_response_str()) > BULK_CHARS)
+    return isinstance(part, ToolReturnPart) and (bool(part.files) or len(part.model_response_str()) > BULK_CHARS)
 
 
 def _one_line(part: ToolReturnPart) -> ToolReturnPart:
-    if isinstance(part.content, MediaContent):
-        note = f"[{part.tool_name} returned {describe_media(part.content)}; cut to save context]"
-    else:
-        text = part.model_response_str()
-        first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
-        note = f"[{part.tool_name} returned {len(text):,} characters, cut to save context; it began: {first}]"
-    return part.model_copy(update={"content": note})
+    """A bulky result as one line: what it held (its images by kind, its text by length) and how it began."""
+    held = [describe_media(file) for file in part.files]
+    text = "" if isinstance(part.content, MediaContent) else part.model_response_str()
+    if text:
+        held.append(f"{len(text):,} characters")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
+    began = f"; it began: {first}" if first else ""
+    return part.model_copy(update={"content": f"[{part.tool_name} returned {', '.join(held)}, cut to save context{began}]"})
 
 
 def transcript(messages: Sequence[ModelMessage]) -> str:

@@ -168,14 +168,26 @@ class SystemPromptPart(Positional):
     part_kind: Literal["system-prompt"] = "system-prompt"
 
 
-def _tool_content_kind(value: Any) -> str:
+def _media_kind(value: Any) -> str:
     """Only a value that says it is media (`kind`) loads back as media; any other dict stays a dict."""
     kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
     return kind if kind in ("binary", "image-url") and isinstance(value, (dict, *MediaContent)) else "other"
 
 
-ToolContent = Annotated[
+def _tool_content_kind(value: Any) -> str:
+    """A list holding media (a result with its images) loads back item by item; other values as `_media_kind`."""
+    if isinstance(value, list) and any(_media_kind(item) != "other" for item in value):
+        return "with-media"
+    return _media_kind(value)
+
+
+_ToolContentItem = Annotated[
     Union[Annotated[BinaryContent, Tag("binary")], Annotated[ImageUrl, Tag("image-url")], Annotated[Any, Tag("other")]],
+    Discriminator(_media_kind),
+]
+ToolContent = Annotated[
+    Union[Annotated[BinaryContent, Tag("binary")], Annotated[ImageUrl, Tag("image-url")],
+          Annotated[list[_ToolContentItem], Tag("with-media")], Annotated[Any, Tag("other")]],
     Discriminator(_tool_content_kind),
 ]
 
@@ -201,16 +213,34 @@ class ToolReturnPart(Positional):
     timestamp: datetime = Field(default_factory=_now)
     part_kind: Literal["tool-return"] = "tool-return"
 
+    @property
+    def files(self) -> list[BinaryContent | ImageUrl]:
+        """The images the tool returned: its content when that is one, or those in the list it returned
+        (e.g. `[{...}, BinaryContent(...)]`). Each protocol sends them as images, not as text."""
+        if isinstance(self.content, MediaContent):
+            return [self.content]
+        if isinstance(self.content, list):
+            return [item for item in self.content if isinstance(item, MediaContent)]
+        return []
+
     def model_response_str(self) -> str:
         """The text the model sees: a str as is, an image as a note (the image goes alongside), anything
-        else as JSON (pydantic serialises models, dates, ...); a failed call as `{"error": ...}`."""
+        else as JSON (pydantic serialises models, dates, ...), a list's images left out and named at the
+        end; a failed call as `{"error": ...}`."""
         if self.outcome == "failed":
             return to_json({"error": self.content}, fallback=repr).decode()
         if isinstance(self.content, str):
             return self.content
         if isinstance(self.content, MediaContent):
             return f"The result is the {describe_media(self.content)} that follows."
-        return to_json(self.content, fallback=repr).decode()
+        files = self.files
+        if not files:
+            return to_json(self.content, fallback=repr).decode()
+        data = [item for item in self.content if not isinstance(item, MediaContent)]
+        value = data[0] if len(data) == 1 else data
+        text = value if isinstance(value, str) else to_json(value, fallback=repr).decode() if data else ""
+        named = ", ".join(describe_media(file) for file in files)
+        return f"{text}\n\nWith the {len(files)} image(s) that follow: {named}.".lstrip()
 
 
 @dataclass

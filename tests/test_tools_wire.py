@@ -357,6 +357,7 @@ def test_tool_return_values_are_sent_as_text(provider: ProviderServer) -> None:
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+DATA_URI = "data:image/png;base64," + base64.b64encode(PNG).decode()
 
 
 def test_images_in_the_prompt_on_both_protocols(provider: ProviderServer) -> None:
@@ -396,13 +397,70 @@ def test_a_tool_returning_an_image(provider: ProviderServer) -> None:
     sent = provider.last_request.json["messages"]
     assert sent[-2] == {"role": "tool", "tool_call_id": "c1",
                         "content": "The result is the image/png image that follows."}
-    assert sent[-1]["role"] == "user" and sent[-1]["content"][0]["type"] == "image_url"
+    assert sent[-1] == {"role": "user", "content": [{"type": "text", "text": "The image(s) plot returned (c1):"},
+                                                     {"type": "image_url", "image_url": {"url": DATA_URI}}]}
 
     provider.clear()
     provider.enqueue(anthropic_json("", tool_calls=[("c1", "plot", {})]), anthropic_json("A line."))
     Agent(anthropic_model(provider), tools=[plot]).run_sync("Show me")
     result_block = provider.last_request.json["messages"][-1]["content"][0]
     assert result_block["type"] == "tool_result" and result_block["content"][1]["type"] == "image"
+
+
+def test_a_tool_returning_data_with_images(provider: ProviderServer) -> None:
+    """A tool may return a list holding its data and images (as read_cell does with a cell's plots): OpenAI's
+    tool message takes text only, so the data goes there and the images follow in a user message, named by
+    call; Anthropic's tool_result holds the text block and the image blocks. The list survives the JSON
+    round trip, and compaction names the images in its one line."""
+    from nbagent import BinaryContent, ImageUrl
+    from nbagent.compaction import cut_bulk
+
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 8
+
+    def cell() -> list[Any]:
+        """What a cell showed."""
+        return [{"summary": "In[3], 2 line(s)", "images": ["image 1", "image 2"]},
+                BinaryContent(data=PNG, media_type="image/png"), BinaryContent(data=jpeg, media_type="image/jpeg")]
+
+    def chart() -> list[Any]:
+        """A chart."""
+        return ["the chart", ImageUrl(url="https://example.org/chart.jpg")]
+
+    calls = [("c1", "cell", "{}"), ("c2", "chart", "{}")]
+    provider.enqueue(openai_json(None, tool_calls=calls), openai_json("Two plots and a chart."))
+    result = Agent(openai_model(provider), tools=[cell, chart]).run_sync("What did cell 3 show?")
+    sent = provider.last_request.json["messages"]
+    text = ('{"summary":"In[3], 2 line(s)","images":["image 1","image 2"]}\n\n'
+            "With the 2 image(s) that follow: image/png image, image/jpeg image.")
+    assert sent[-3:] == [
+        {"role": "tool", "tool_call_id": "c1", "content": text},
+        {"role": "tool", "tool_call_id": "c2",
+         "content": "the chart\n\nWith the 1 image(s) that follow: image at https://example.org/chart.jpg."},
+        {"role": "user", "content": [
+            {"type": "text", "text": "The image(s) cell returned (c1):"},
+            {"type": "image_url", "image_url": {"url": DATA_URI}},
+            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}},
+            {"type": "text", "text": "The image(s) chart returned (c2):"},
+            {"type": "image_url", "image_url": {"url": "https://example.org/chart.jpg"}}]}]
+
+    reloaded = messages_from_json(result.all_messages_json())
+    assert reloaded == result.all_messages()
+    returned = reloaded[2].parts[0]
+    assert returned.files == [BinaryContent(data=PNG, media_type="image/png"), BinaryContent(data=jpeg, media_type="image/jpeg")]
+    assert returned.content[0] == {"summary": "In[3], 2 line(s)", "images": ["image 1", "image 2"]}
+    [compacted], cut = cut_bulk([reloaded[2]])
+    assert cut == 2 and compacted.parts[0].content == (
+        f"[cell returned image/png image, image/jpeg image, {len(text):,} characters, cut to save context; "
+        f"it began: {text.splitlines()[0]}]")
+
+    provider.clear()
+    provider.enqueue(anthropic_json("", tool_calls=[("c1", "cell", {})]), anthropic_json("Two plots."))
+    Agent(anthropic_model(provider), tools=[cell]).run_sync("What did cell 3 show?")
+    [result_block] = provider.last_request.json["messages"][-1]["content"]
+    assert result_block == {"type": "tool_result", "tool_use_id": "c1", "is_error": False, "content": [
+        {"type": "text", "text": text},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": base64.b64encode(PNG).decode()}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": base64.b64encode(jpeg).decode()}}]}
 
 
 def test_a_server_refusing_images_is_one_line(provider: ProviderServer) -> None:

@@ -210,8 +210,9 @@ def _request_blocks(request: ModelRequest) -> list[dict[str, Any]]:
                        for piece in pieces if piece]  # Anthropic rejects empty text blocks
         elif isinstance(part, ToolReturnPart):
             result: Any = part.model_response_str()
-            if isinstance(part.content, MediaContent):
-                result = [{"type": "text", "text": result}, _image(part.content)]
+            files = part.files
+            if files:  # a tool_result holds text and image blocks
+                result = [{"type": "text", "text": result}, *(_image(file) for file in files)]
             blocks.append({"type": "tool_result", "tool_use_id": part.tool_call_id, "content": result,
                            "is_error": part.outcome == "failed"})  # ToolFailed: Anthropic's own error flag
         elif isinstance(part, RetryPromptPart):

@@ -7,7 +7,7 @@ import json
 from typing import Any, Sequence
 
 from ..errors import UnexpectedModelBehavior, UserError
-from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
+from ..messages import (BinaryContent, ImageUrl, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
                         RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserContent, UserPromptPart,
                         join_system, new_tool_call_id, system_text)
 from ..settings import ModelSettings
@@ -189,8 +189,10 @@ def _request_messages(request: ModelRequest) -> list[dict[str, Any]]:
             wire.append({"role": "user", "content": content if isinstance(content, str) else _user_content(content)})
         elif type(part) is ToolReturnPart:
             wire.append({"role": "tool", "tool_call_id": part.tool_call_id, "content": part.model_response_str()})
-            if isinstance(part.content, MediaContent):
-                images.append(_image(part.content))
+            files = part.files
+            if files:  # named, so images from two calls are told apart
+                images += [{"type": "text", "text": f"The image(s) {part.tool_name} returned ({part.tool_call_id}):"},
+                           *(_image(file) for file in files)]
         elif type(part) is RetryPromptPart:
             if part.tool_name is None:
                 wire.append({"role": "user", "content": part.model_response()})
