@@ -1,13 +1,17 @@
 """What each cell showed as the kernel ran it, for the kernel tools' `read_cell`: what it printed to
-stdout and stderr, the text of what it displayed (images noted by kind and size), and whether it raised.
+stdout and stderr, the text of what it displayed, the PNG / JPEG images it displayed (plots), and
+whether it raised.
 
 Recorded from `%load_ext nbagent` on, in the kernel itself (the frontend's saved outputs are out of
-reach), bounded: `MAX_CHARS` of each stream per cell, the latest `MAX_CELLS` cells. Recording wraps
-the streams' `write` and the display publisher only while a cell runs, and puts back what was there.
+reach), bounded: `MAX_CHARS` of each stream per cell, `MAX_IMAGES` images per cell and `IMAGE_BUDGET`
+bytes of images in all (the oldest cells' images are let go first), the latest `MAX_CELLS` cells.
+Recording wraps the streams' `write`, the display publisher and the result's display hook only while
+a cell runs, and puts back what was there.
 """
 
 from __future__ import annotations
 
+import binascii
 import sys
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -15,7 +19,20 @@ from typing import Any
 
 MAX_CHARS = 4000
 MAX_CELLS = 200
+MAX_DISPLAYS = 20
+MAX_IMAGES = 8  # kept per cell
+MAX_KEPT_IMAGE_BYTES = 20_000_000  # a larger image is noted, not kept
+IMAGE_BUDGET = 100_000_000  # the images of all cells together
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml", "image/gif")
+KEPT_IMAGE_TYPES = ("image/png", "image/jpeg")  # what every provider takes
+
+
+@dataclass
+class DisplayedImage:
+    """A PNG or JPEG a cell displayed, as published; `data` is None once let go to stay in `IMAGE_BUDGET`."""
+
+    media_type: str
+    data: bytes | None
 
 
 @dataclass
@@ -23,6 +40,7 @@ class CellOutput:
     stdout: str = ""
     stderr: str = ""
     displays: list[str] = field(default_factory=list)  # text/plain of each display, or an image's note
+    images: list[DisplayedImage] = field(default_factory=list)  # "[image k: ...]" in displays names images[k-1]
     raised: bool = False
 
     def add(self, stream: str, text: str) -> None:
@@ -30,14 +48,35 @@ class CellOutput:
         if len(now) < MAX_CHARS:
             setattr(self, stream, now + text[:MAX_CHARS - len(now)])
 
-    def display(self, data: dict[str, Any]) -> None:
-        if len(self.displays) >= 20:
+    def display(self, data: dict[str, Any], *, text: bool = True) -> None:
+        """One display's bundle: its image kept (a PNG / JPEG), else noted, else its text (unless `text`
+        is False: a result's text is recorded from its value)."""
+        if len(self.displays) >= MAX_DISPLAYS:
             return
-        image = next((kind for kind in _IMAGE_TYPES if kind in data), None)
-        if image is not None:
-            self.displays.append(f"[{image} image, {len(str(data[image])) * 3 // 4 / 1000:,.0f} kB]")
-        elif "text/plain" in data:
+        kind = next((kind for kind in _IMAGE_TYPES if kind in data), None)
+        image = _image_bytes(data[kind]) if kind in KEPT_IMAGE_TYPES and len(self.images) < MAX_IMAGES else None
+        if kind is not None and image is not None and len(image) <= MAX_KEPT_IMAGE_BYTES:
+            self.images.append(DisplayedImage(kind, image))
+            self.displays.append(f"[image {len(self.images)}: {kind}, {len(image) / 1000:,.0f} kB]")
+        elif kind is not None:
+            size = len(image) if image is not None else len(str(data[kind])) * 3 // 4
+            self.displays.append(f"[{kind} image, {size / 1000:,.0f} kB]")
+        elif text and "text/plain" in data:
             self.displays.append(str(data["text/plain"])[:MAX_CHARS])
+
+    @property
+    def image_bytes(self) -> int:
+        return sum(len(image.data) for image in self.images if image.data is not None)
+
+
+def _image_bytes(value: Any) -> bytes | None:
+    """An image in a display bundle: bytes, or base64 text as IPython's formatters often give it."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    try:
+        return binascii.a2b_base64(str(value))
+    except (binascii.Error, ValueError):
+        return None
 
 
 class CellOutputRecorder:
@@ -55,7 +94,9 @@ class CellOutputRecorder:
         targets = [(sys.stdout, "write", lambda text: current.add("stdout", str(text))),
                    (sys.stderr, "write", lambda text: current.add("stderr", str(text))),
                    (getattr(self.shell, "display_pub", None), "publish",
-                    lambda data, *args, **kwargs: None if kwargs.get("update") else current.display(data or {}))]
+                    lambda data, *args, **kwargs: None if kwargs.get("update") else current.display(data or {})),
+                   (getattr(self.shell, "displayhook", None), "write_format_data",  # Out[n]'s bundle: its image
+                    lambda data, *args, **kwargs: current.display(data or {}, text=False))]
         for target, name, record in targets:
             if target is None or not hasattr(target, "__dict__"):
                 continue
@@ -82,6 +123,18 @@ class CellOutputRecorder:
         self.cells[result.execution_count] = current
         while len(self.cells) > MAX_CELLS:
             self.cells.popitem(last=False)
+        self._within_image_budget()
+
+    def _within_image_budget(self) -> None:
+        """Let go of the oldest cells' images until all kept images fit in `IMAGE_BUDGET`."""
+        kept = sum(cell.image_bytes for cell in self.cells.values())
+        for cell in self.cells.values():
+            for image in cell.images:
+                if kept <= IMAGE_BUDGET:
+                    return
+                if image.data is not None:
+                    kept -= len(image.data)
+                    image.data = None
 
     def _unpatch(self) -> None:
         for target, name, before, ours in reversed(self._patched):

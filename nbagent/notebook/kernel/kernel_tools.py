@@ -4,7 +4,7 @@
     inspect_variable(name)  one value in depth (a DataFrame's dtypes, head, describe, nulls; a figure as an image)
     last_error()            the last exception: type, message, plain traceback, the cell that raised it
     list_cells()            the cells run so far, in order: first line, names each defines, whether it raised
-    read_cell(n)            the source of In[n], a short repr of Out[n], what it printed and displayed
+    read_cell(n)            the source of In[n], a short repr of Out[n], what it printed and displayed (plots as images)
     find_cells(name)        the cells that define or use a name (from their code's AST)
     run_code(code)          runs code in the namespace once the user clicked Run on that exact code
 
@@ -40,7 +40,7 @@ from ..cell_outputs import cell_output
 from .code_runner import run_code as run_in_namespace
 from ..config import APPROVE_ALWAYS
 from .describe import MASK, bounded, inspection, looks_secret, mask_secret_literals, summary
-from .images import ImageTooLarge, describe_image, image_of
+from .images import ImageTooLarge, describe_image, displayed_images, image_of, sees_images
 from ..live import StreamProgress
 
 MAX_VARIABLES = 100
@@ -100,9 +100,9 @@ def inspect_variable(ctx: RunContext[KernelContext], name: str) -> Any:
     except ImageTooLarge as exc:
         return {"summary": summary(value), "note": str(exc)}
     if image is not None:
-        if ctx.model.system != "test":
+        if sees_images(ctx.model):
             return image
-        return {"summary": summary(value), "note": f"{describe_image(image)}; the offline test model does not read images"}
+        return {"summary": summary(value), "note": f"{describe_image(image)}; {ctx.model.label} does not read images"}
     return inspection(value)
 
 
@@ -126,9 +126,10 @@ def last_error(ctx: RunContext[KernelContext]) -> dict[str, Any]:
     return result
 
 
-def read_cell(ctx: RunContext[KernelContext], n: int) -> dict[str, Any]:
-    """The source of input cell `In[n]`, a short repr of its output `Out[n]` if it had one, and what it
-    printed (stdout, stderr) and displayed, as the kernel saw it, and whether it raised.
+def read_cell(ctx: RunContext[KernelContext], n: int) -> dict[str, Any] | list[Any]:
+    """The source of input cell `In[n]`, a short repr of its output `Out[n]` if it had one, what it
+    printed (stdout, stderr) and displayed, as the kernel saw it, and whether it raised. The plots and
+    images it displayed are sent as images after the result (`images` says which).
 
     Args:
         n: The cell's execution count, as shown in its `[n]:` prompt.
@@ -145,7 +146,13 @@ def read_cell(ctx: RunContext[KernelContext], n: int) -> dict[str, Any]:
     if shown is not None:  # what the cell printed and displayed, as the kernel saw it
         result.update(stdout=mask_secret_literals(shown.stdout), stderr=mask_secret_literals(shown.stderr),
                       displays=[mask_secret_literals(text) for text in shown.displays], raised=shown.raised)
-    return result
+    if shown is None or not shown.images:
+        return result
+    images, result["images"] = displayed_images(shown.images, ctx.model)
+    if not images:
+        return result
+    result["summary"] += f", {len(images)} image(s)"
+    return [result, *images]  # the core sends the images as images (ToolReturnPart.files)
 
 
 def list_cells(ctx: RunContext[KernelContext]) -> dict[str, Any]:

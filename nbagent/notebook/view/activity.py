@@ -56,7 +56,11 @@ def call_text(call: ToolCallPart) -> str:
 
 
 def result_summary(content: Any) -> str:
-    """What a tool returned, in a few words: its `summary` when it gives one (the kernel tools do)."""
+    """What a tool returned, in a few words: its `summary` when it gives one (the kernel tools do); a
+    result with images (`[data, image, ...]`) by its data."""
+    if isinstance(content, list) and any(isinstance(item, (BinaryContent, ImageUrl)) for item in content):
+        data = [item for item in content if not isinstance(item, (BinaryContent, ImageUrl))]
+        content = data[0] if len(data) == 1 else data or f"{len(content)} image(s)"
     if isinstance(content, (BinaryContent, ImageUrl)):
         text = describe_image(content)
     elif isinstance(content, dict) and isinstance(content.get("summary"), str):
