@@ -23,6 +23,9 @@ _LAZY = {
     "ToolDefinition": "nbagent.tools",
     "UsageLimits": "nbagent.usage",
     "CostNotFoundWarning": "nbagent.usage",
+    "ConcurrencyLimit": "nbagent.concurrency",
+    "ConcurrencyLimiter": "nbagent.concurrency",
+    "ConcurrencyLimitExceeded": "nbagent.concurrency",
     "RunUsage": "nbagent.messages",
     "RequestUsage": "nbagent.messages",
     "CancellationToken": "nbagent.cancel",
@@ -113,6 +116,7 @@ if TYPE_CHECKING:
                          RunCancelled, ToolExecutionError, ToolFailed, UnexpectedModelBehavior, UsageLimitExceeded,
                          UserError)
     from .cancel import CancellationToken
+    from .concurrency import ConcurrencyLimit, ConcurrencyLimiter, ConcurrencyLimitExceeded
     from .event_stream import AgentRunEvents
     from .exceptions import AgentRunError
     from .messages import RequestUsage, RunUsage, ToolReturn

@@ -17,6 +17,7 @@ from .capabilities import (AbstractCapability, HistoryProcessor, PrepareTools, T
 from .deferred import DeferredToolResults, check_results, pending_calls
 from .errors import UserError
 from .cancel import CancellationToken, resume
+from .concurrency import AnyConcurrencyLimit, limiter_for
 from .event_stream import AgentRunEvents, EventStreamHandler, handled_steps, run_with_handler
 from .loop import AgentRun
 from .nodes import NodeRun, is_call_tools_node, is_end_node, is_model_request_node, is_user_prompt_node
@@ -122,6 +123,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         prepare_tools: ToolsPrepareFunc | None = None,
         tool_timeout: float | None = None,
         validation_context: Any = None,
+        max_concurrency: AnyConcurrencyLimit = None,
     ) -> None:
         self.model: Model = infer_model(model)
         self._prompts = Prompts(instructions, system_prompt)
@@ -148,6 +150,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
             raise UserError(f"Agent(tool_timeout={tool_timeout!r}): give the seconds a tool may take (> 0)")
         self.tool_timeout = tool_timeout
         self.validation_context = validation_context  # pydantic's context for tool arguments and outputs
+        self.concurrency_limiter = limiter_for(max_concurrency, f"agent {name!r}" if name else "the agent")
         self._capability_settings = static_settings(self.capabilities)
         self._model_override: Model | None = None
         self._deps_override: tuple[Any] | None = None
@@ -343,6 +346,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                        deferred_tool_results=deferred, validation_context=self.validation_context,
                        setup=self._setup(request, run_instructions) if needs_setup else None)
         run.metadata_sources = metadata
+        run.limiter = self.concurrency_limiter
         if not needs_setup:
             run.refresh_metadata()
         token = options.get("cancellation_token")
@@ -410,7 +414,11 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         """The run node by node (nodes.py): `async for node in agent_run`, or `await agent_run.next(node)`;
         `agent_run.result` once it reached `End`."""
         options.pop("event_stream_handler", None)
-        yield NodeRun(self._start(user_prompt, options))  # leaving early runs nothing more
+        run = self._start(user_prompt, options)
+        try:
+            yield NodeRun(run)  # leaving early runs nothing more
+        finally:
+            run.release_slot()
 
     is_user_prompt_node = staticmethod(is_user_prompt_node)
     is_model_request_node = staticmethod(is_model_request_node)

@@ -7,9 +7,10 @@ They are defined in errors.py (one tree, keys scrubbed from every message); this
 from .errors import (ApprovalRequired, CallDeferred, ModelConnectionError, ModelHTTPError, ModelRetry, NbAgentError,
                      RunCancelled, ToolExecutionError, ToolFailed, UnexpectedModelBehavior, UsageLimitExceeded,
                      UserError)
+from .concurrency import ConcurrencyLimitExceeded
 from .usage import CostNotFoundWarning
 
 AgentRunError = NbAgentError
 
-__all__ = ["AgentRunError", "ApprovalRequired", "CallDeferred", "CostNotFoundWarning", "ToolFailed", "ModelConnectionError", "ModelHTTPError", "ModelRetry", "NbAgentError", "RunCancelled",
+__all__ = ["AgentRunError", "ApprovalRequired", "CallDeferred", "ConcurrencyLimitExceeded", "CostNotFoundWarning", "ToolFailed", "ModelConnectionError", "ModelHTTPError", "ModelRetry", "NbAgentError", "RunCancelled",
            "ToolExecutionError", "UnexpectedModelBehavior", "UsageLimitExceeded", "UserError"]

@@ -22,6 +22,7 @@ from contextlib import AsyncExitStack
 from typing import Any, AsyncGenerator, Awaitable, Callable, Sequence, Union
 
 from .capture import run_messages
+from .concurrency import ConcurrencyLimiter
 from .deferred import DeferredToolRequests, DeferredToolResults, pending_calls
 from .errors import ModelHTTPError, RunCancelled, UnexpectedModelBehavior, UserError
 from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPartDelta, ToolCallPartDelta
@@ -111,6 +112,8 @@ class AgentRun:
         self.prompt = prompt
         self.usage = Usage() if usage is None else usage  # a caller's usage (delegation) counts this run too
         self.cost_unknown = False  # warned that a response could not be priced for the cost_limit
+        self.limiter: ConcurrencyLimiter | None = None  # the agent's max_concurrency
+        self.holds_slot = False
         self.retries: dict[str, int] = {}
         self.output = output
         context = weakref.WeakMethod(self.context)  # not self.context: a run must not be a cycle the GC has to find
@@ -256,24 +259,37 @@ class AgentRun:
         self.usage_limits.check_before_request(self.usage)
 
     async def begin(self) -> None:
-        """What must happen before the first request (evaluating instructions functions, ...)."""
+        """What must happen before the first request: a slot of the agent's `max_concurrency` (waited for),
+        evaluating instructions functions, ..."""
+        if self.limiter is not None and not self.holds_slot:
+            await self.limiter.acquire()
+            self.holds_slot = True
         if self._setup is not None:
             setup, self._setup = self._setup, None
             await setup(self)
 
+    def release_slot(self) -> None:
+        """The run is over (however it ended): its concurrency slot goes to the next run in line."""
+        if self.holds_slot and self.limiter is not None:
+            self.holds_slot = False
+            self.limiter.release()
+
     async def run(self) -> FinalOutput:
         """Request and run tools until the model gives an output that validates; return it."""
-        await self.begin()
-        if self.resume is not None:
-            async for _ in self.resume_deferred():
-                pass
-        while self.final is None:
-            self.check_can_request()
-            response = await self.request()
-            self.record(response)
-            async for _ in self.handle_response(response):
-                pass
-        return self.final
+        try:
+            await self.begin()
+            if self.resume is not None:
+                async for _ in self.resume_deferred():
+                    pass
+            while self.final is None:
+                self.check_can_request()
+                response = await self.request()
+                self.record(response)
+                async for _ in self.handle_response(response):
+                    pass
+            return self.final
+        finally:
+            self.release_slot()
 
     async def steps(self) -> AsyncGenerator[StepItem, None]:
         """Like `run`, streaming each response; yields `None` once the first request is answered (headers in).
@@ -281,38 +297,41 @@ class AgentRun:
         A response counts only once its stream completed: a stream cut in the middle of a tool call's
         arguments raises before any tool runs.
         """
-        await self.begin()
-        if self.resume is not None:
-            async for event in self.resume_deferred():
-                yield event
-        first = True
-        while True:
-            self.check_can_request()
-            async with AsyncExitStack() as opened:
-                stream = await self.open_stream(opened)
-                if first:
-                    first = False
-                    yield None  # the caller's signal that the run is under way
-                text = self.streaming = TextBuffer()
-                items = stream.deltas()
-                try:
-                    async for item in items:
-                        if type(item) is str:
-                            text.append(item)
-                        yield item
-                finally:
-                    await items.aclose()  # now, while the loop runs, not whenever it is collected
-                if not stream.complete:
-                    raise UnexpectedModelBehavior(
-                        f"{self.model.label}: the stream stopped before the answer was complete")
-                response = stream.response(text.text())
-            self.streaming = None
-            self.record(response)
-            yield response
-            async for event in self.handle_response(response):
-                yield event
-            if self.final is not None:
-                return
+        try:
+            await self.begin()
+            if self.resume is not None:
+                async for event in self.resume_deferred():
+                    yield event
+            first = True
+            while True:
+                self.check_can_request()
+                async with AsyncExitStack() as opened:
+                    stream = await self.open_stream(opened)
+                    if first:
+                        first = False
+                        yield None  # the caller's signal that the run is under way
+                    text = self.streaming = TextBuffer()
+                    items = stream.deltas()
+                    try:
+                        async for item in items:
+                            if type(item) is str:
+                                text.append(item)
+                            yield item
+                    finally:
+                        await items.aclose()  # now, while the loop runs, not whenever it is collected
+                    if not stream.complete:
+                        raise UnexpectedModelBehavior(
+                            f"{self.model.label}: the stream stopped before the answer was complete")
+                    response = stream.response(text.text())
+                self.streaming = None
+                self.record(response)
+                yield response
+                async for event in self.handle_response(response):
+                    yield event
+                if self.final is not None:
+                    return
+        finally:
+            self.release_slot()
 
     async def request(self) -> ModelResponse:
         """Send one (unstreamed) request; sent again once if a capability recovered from the provider's
