@@ -21,7 +21,7 @@ from nbagent.models.openai import OpenAIModel
 from nbagent.models.test import TestModel
 from nbagent.notebook.cell_outputs import DisplayedImage
 from nbagent.notebook.kernel import images
-from nbagent.notebook.kernel.images import MAX_READ_IMAGES, displayed_images, sees_images
+from nbagent.notebook.kernel.images import MAX_READ_IMAGES, displayed_images, text_only
 
 SECRET = "hunter2-do-not-send-0042"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -110,26 +110,48 @@ def test_a_plot_read_from_a_cell_goes_to_anthropic_inside_the_tool_result(fresh,
 
 def test_images_are_bounded_per_read_and_in_size(fresh, provider):
     """Six images in a cell: the first, 1800 pixels wide of noise (9.7 MB), is shrunk with the kernel's PIL
-    until it fits; four go in all; the rest are named with the reason."""
+    until it fits; then a JPEG and PNGs; four go in all; the rest are named with the reason."""
     cell = fresh.execute(
         "import os, io, PIL.Image\nnoise = PIL.Image.frombytes('RGB', (1800, 1800), os.urandom(1800 * 1800 * 3))\n"
-        "display(noise)\nsmall = io.BytesIO()\nPIL.Image.new('RGB', (40, 30), 'red').save(small, format='PNG')\n"
-        "for _ in range(5):\n    display(Image(small.getvalue()))")
+        "display(noise)\nsmall, photo = io.BytesIO(), io.BytesIO()\n"
+        "PIL.Image.new('RGB', (40, 30), 'red').save(small, format='PNG')\n"
+        "PIL.Image.new('RGB', (40, 30), 'blue').save(photo, format='JPEG')\ndisplay(Image(photo.getvalue(), format='jpeg'))\n"
+        "for _ in range(4):\n    display(Image(small.getvalue()))")
     assert cell.reply["status"] == "ok", cell.errors
     provider.enqueue(openai_tool_stream([("call_1", "read_cell", json.dumps({"n": cell.reply["execution_count"]}))]),
                      openai_stream("Noise and red squares."))
     assert fresh.execute("%%ask --tools\nwhat is in that cell?").reply["status"] == "ok"
     sent = provider.requests[1].json["messages"]
     result = read_result(sent[-2]["content"])
-    assert len(result["displays"]) == 6 and result["displays"][1] == "[image 2: image/png, 0 kB]"
-    shrunk, *rest = result["images"]
+    assert len(result["displays"]) == 6 and result["displays"][2] == "[image 3: image/png, 0 kB]"
+    shrunk, jpeg, *rest = result["images"]
     assert shrunk.startswith("image 1: sent after this result (image/png, 392×392, ") and ", shrunk from 1800×1800, " in shrunk
-    assert rest[:3] == [f"image {n}: sent after this result (image/png, 40×30, 0 kB)" for n in (2, 3, 4)]
-    assert rest[3:] == [f"image {n}: not sent: at most {MAX_READ_IMAGES} images are sent per read" for n in (5, 6)]
+    assert jpeg.startswith("image 2: sent after this result (image/jpeg, 40×30, ")
+    assert rest[:2] == [f"image {n}: sent after this result (image/png, 40×30, 0 kB)" for n in (3, 4)]
+    assert rest[2:] == [f"image {n}: not sent: at most {MAX_READ_IMAGES} images are sent per read" for n in (5, 6)]
     urls = openai_images(sent[-1])
-    assert len(urls) == MAX_READ_IMAGES
+    assert len(urls) == MAX_READ_IMAGES and urls[1].startswith("data:image/jpeg;base64,/9j/")
     first = base64.b64decode(urls[0].split(",", 1)[1])
     assert first.startswith(PNG_SIGNATURE) and len(first) <= images.MAX_SENT_IMAGE_BYTES
+
+
+def test_the_oldest_cells_images_are_let_go_past_the_memory_budget(fresh, provider):
+    """The images kept for read_cell are bounded in all: past IMAGE_BUDGET the oldest cells' go first, and
+    reading such a cell says so."""
+    show = "display(Image(filename=matplotlib.get_data_path() + '/images/home.png'))"  # 468 bytes
+    fresh.execute("from nbagent.notebook import cell_outputs\nbudget, cell_outputs.IMAGE_BUDGET = cell_outputs.IMAGE_BUDGET, 1000")
+    try:
+        numbers = [fresh.execute(show).reply["execution_count"] for _ in range(3)]
+    finally:
+        fresh.execute("cell_outputs.IMAGE_BUDGET = budget")
+    provider.enqueue(openai_tool_stream([("call_1", "read_cell", json.dumps({"n": numbers[0]})),
+                                         ("call_2", "read_cell", json.dumps({"n": numbers[2]}))]), openai_stream("ok"))
+    assert fresh.execute("%%ask --tools\nwhat did those show?").reply["status"] == "ok"
+    sent = provider.requests[1].json["messages"]
+    oldest, newest = (read_result(message["content"]) for message in sent if message["role"] == "tool")
+    assert oldest["images"] == ["image 1: not sent: let go to bound the kernel's memory (run the cell again to see it)"]
+    assert newest["images"] == ["image 1: sent after this result (image/png, 24×24, 0 kB)"]
+    assert len(openai_images(sent[-1])) == 1
 
 
 def test_a_model_known_not_to_read_images_gets_their_names(fresh, provider):
@@ -166,6 +188,7 @@ def test_without_pil_a_large_image_is_named_and_a_wide_one_sent_as_is(monkeypatc
 
 
 def test_which_models_read_images():
-    assert sees_images(OpenAIModel("gpt-4o", api_key="sk-unit-0123456789"))
-    assert not sees_images(OpenAIModel("deepseek-chat", provider="deepseek", api_key="sk-unit-0123456789"))
-    assert not sees_images(TestModel())
+    assert text_only(OpenAIModel("gpt-4o", api_key="sk-unit-0123456789")) is None
+    deepseek = OpenAIModel("deepseek-chat", provider="deepseek", api_key="sk-unit-0123456789")
+    assert text_only(deepseek) == "deepseek:deepseek-chat does not read images"
+    assert text_only(TestModel()) == "the offline test model does not read images"

@@ -82,10 +82,13 @@ def _checked(image: BinaryContent) -> BinaryContent:
     return image
 
 
-def sees_images(model: Model) -> bool:
-    """Whether `model` reads images, as far as nbagent knows: not the offline test models, nor the
-    `TEXT_ONLY_MODELS`; any other is sent them (a server that refuses says so in one line)."""
-    return model.system != "test" and not model.label.startswith(TEXT_ONLY_MODELS)
+def text_only(model: Model) -> str | None:
+    """Why `model` gets images by name only, or None when it reads them as far as nbagent knows: the
+    offline test models and the `TEXT_ONLY_MODELS` do not; any other is sent them (a server that refuses
+    says so in one line)."""
+    if model.system == "test":
+        return "the offline test model does not read images"
+    return f"{model.label} does not read images" if model.label.startswith(TEXT_ONLY_MODELS) else None
 
 
 def displayed_images(images: list[DisplayedImage], model: Model) -> tuple[list[BinaryContent], list[str]]:
@@ -93,9 +96,10 @@ def displayed_images(images: list[DisplayedImage], model: Model) -> tuple[list[B
     displays): what was sent, or why not."""
     sent: list[BinaryContent] = []
     lines = []
+    blind = text_only(model)
     for number, image in enumerate(images, 1):
-        if not sees_images(model):
-            reason = f"{model.label} does not read images"
+        if blind is not None:
+            reason = blind
         elif image.data is None:
             reason = "let go to bound the kernel's memory (run the cell again to see it)"
         elif len(sent) >= MAX_READ_IMAGES:

@@ -40,7 +40,7 @@ from ..cell_outputs import cell_output
 from .code_runner import run_code as run_in_namespace
 from ..config import APPROVE_ALWAYS
 from .describe import MASK, bounded, inspection, looks_secret, mask_secret_literals, summary
-from .images import ImageTooLarge, describe_image, displayed_images, image_of, sees_images
+from .images import ImageTooLarge, describe_image, displayed_images, image_of, text_only
 from ..live import StreamProgress
 
 MAX_VARIABLES = 100
@@ -100,9 +100,8 @@ def inspect_variable(ctx: RunContext[KernelContext], name: str) -> Any:
     except ImageTooLarge as exc:
         return {"summary": summary(value), "note": str(exc)}
     if image is not None:
-        if sees_images(ctx.model):
-            return image
-        return {"summary": summary(value), "note": f"{describe_image(image)}; {ctx.model.label} does not read images"}
+        blind = text_only(ctx.model)
+        return image if blind is None else {"summary": summary(value), "note": f"{describe_image(image)}; {blind}"}
     return inspection(value)
 
 
