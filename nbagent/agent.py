@@ -12,8 +12,8 @@ from typing import (TYPE_CHECKING, Any, AsyncIterator, Callable, Generic, Iterat
 
 from typing_extensions import TypedDict, Unpack
 
-from .capabilities import (AbstractCapability, HistoryProcessor, PrepareTools, ToolsPrepareFunc, capabilities_from,
-                           static_settings)
+from .capabilities import (AbstractCapability, HistoryProcessor, PrepareTools, ToolSearch, ToolsPrepareFunc,
+                           capabilities_from, static_settings)
 from .deferred import DeferredToolResults, check_results, pending_calls
 from .errors import UserError
 from .cancel import CancellationToken, resume
@@ -75,6 +75,7 @@ class ToolOptions(TypedDict, total=False):
     requires_approval: bool
     timeout: float | None
     metadata: dict[str, Any] | None
+    defer_loading: bool
 
 class MapOptions(TypedDict, total=False):
     """What `agent.map(...)` and `agent.map_async(...)` take besides the rows and the prompt."""
@@ -139,12 +140,15 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         self.output_type = output_type
         self._output = OutputSchema(output_type, default_retries=self.output_retries)
         self._output_validators: list[OutputValidator] = []
+        self.capabilities = capabilities_from(capabilities, history_processors)
+        if prepare_tools is not None:  # PydanticAI's spelling of a PrepareTools capability
+            self.capabilities.append(PrepareTools(prepare_tools))
         self._tools: dict[str, Tool[AgentDepsT]] = {}
+        self._search_tool: Tool[Any] | None = None  # search_tools, once the agent has deferred tools
         for tool in tools:
             self._register(tool_from(tool))
-        self.capabilities = capabilities_from(capabilities, history_processors)
-        if prepare_tools is not None:  # PydanticAI's spelling of a PrepareTools capability, applied last
-            self.capabilities.append(PrepareTools(prepare_tools))
+        if any(isinstance(capability, ToolSearch) for capability in self.capabilities):
+            self._search_tools()
         if tool_timeout is not None and (isinstance(tool_timeout, bool) or not isinstance(tool_timeout, (int, float))
                                          or tool_timeout <= 0):
             raise UserError(f"Agent(tool_timeout={tool_timeout!r}): give the seconds a tool may take (> 0)")
@@ -261,6 +265,19 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                 "give one of them another name, e.g. @agent.tool(name=...)"
             )
         self._tools[tool.name] = tool
+        if tool.defer_loading:
+            self._search_tools()
+
+    def _search_tools(self) -> None:
+        """Deferred tools are found with `search_tools` (tool_search.py): the agent's `ToolSearch`
+        (a default one, added on the first deferred tool) and its tool over this agent's tools."""
+        search = next((capability for capability in self.capabilities if isinstance(capability, ToolSearch)), None)
+        if search is None:
+            search = ToolSearch()
+            self.capabilities.append(search)
+        if self._search_tool is None:
+            self._search_tool = search.search_tool(self._tools)
+            self._register(self._search_tool)  # a tool of yours named search_tools is a conflict
 
     # ------------------------------------------------------------------ runs
 

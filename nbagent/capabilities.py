@@ -11,7 +11,8 @@ first spelling) wraps each processor in `ProcessHistory`.
 returning the messages to send. What it returns *replaces* the run's messages, as in PydanticAI, so a
 processor that trims the history keeps it trimmed for the rest of the run; `new_messages()` still
 names the messages the run itself added (those the processor kept). `PrepareTools(fn)` wraps
-`fn(ctx, tool_defs)` the same way. Both are checked where PydanticAI is lax: a processor whose
+`fn(ctx, tool_defs)` the same way. `ToolSearch` hides `defer_loading=True` tools until the model finds
+them (tool_search.py). Both are checked where PydanticAI is lax: a processor whose
 signature fits neither shape is a `UserError` when the capability is made, and one that returns
 something other than a non-empty list of messages ending with a request is a `UserError` naming it.
 """
@@ -21,19 +22,20 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Sequence, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Mapping, Sequence, Union
 
 from .deferred import DeferredToolRequests, DeferredToolResults
 from .errors import UserError
 from .messages import ModelMessage, ModelRequest, ModelResponse
 from .settings import ModelSettings, validate_settings
-from .tools import AgentDepsT, RunContext, ToolDefinition
+from .tool_search import ToolSearchStrategy, check_search, offered_tools, search_tool
+from .tools import AgentDepsT, RunContext, Tool, ToolDefinition
 
 if TYPE_CHECKING:
     from .models.base import Model, ModelRequestParameters
 
 __all__ = ["AbstractCapability", "ModelRequestContext", "ProcessHistory", "PrepareTools", "HandleDeferredToolCalls",
-           "HistoryProcessor"]
+           "HistoryProcessor", "ToolSearch"]
 
 HistoryProcessor = Union[
     Callable[[list[ModelMessage]], Union[list[ModelMessage], Awaitable[list[ModelMessage]]]],
@@ -185,6 +187,32 @@ class HandleDeferredToolCalls(AbstractCapability[AgentDepsT]):
     ) -> DeferredToolResults | None:
         results: DeferredToolResults | None = await _call(self.handler, ctx, requests)
         return results
+
+
+@dataclass
+class ToolSearch(AbstractCapability[AgentDepsT]):
+    """Hide `defer_loading=True` tools until the model finds them with a `search_tools` tool (tool_search.py).
+
+    `strategy`: None or `'keywords'` (words shared with the tools' names and descriptions), or your function
+    `fn(ctx, queries, tools)`, sync or async, returning the names of the matching deferred tools.
+    `max_results`: how many tools one search reveals at most. `tool_description` / `parameter_description`
+    replace what the model is told about `search_tools`. Added by the agent on its first deferred tool.
+    """
+
+    strategy: ToolSearchStrategy | str | None = None
+    max_results: int = 10
+    tool_description: str | None = None
+    parameter_description: str | None = None
+
+    def __post_init__(self) -> None:
+        check_search(self.strategy, self.max_results)
+
+    async def prepare_tools(self, ctx: RunContext[AgentDepsT], tool_defs: list[ToolDefinition]) -> list[ToolDefinition]:
+        return offered_tools(tool_defs, ctx.messages)
+
+    def search_tool(self, tools: Mapping[str, Tool[Any]]) -> Tool[Any]:
+        """The `search_tools` tool over an agent's tools."""
+        return search_tool(tools, self.strategy, self.max_results, self.tool_description, self.parameter_description)
 
 
 def capabilities_from(capabilities: Sequence[Any], history_processors: Sequence[Any]) -> list[AbstractCapability[Any]]:

@@ -86,6 +86,8 @@ class ToolDefinition:
     strict: bool | None = None
     sequential: bool = False
     metadata: dict[str, Any] | None = None
+    defer_loading: bool = False
+    """Hidden from the model until it finds the tool with `search_tools` (tool_search.py)."""
     outer_typed_dict_key: str | None = None
     """For an output tool whose type is not an object (`int`, `list[str]`): the one key its arguments wrap
     the value in (`response`)."""
@@ -116,6 +118,7 @@ class Tool(Generic[AgentDepsT]):
         requires_approval: bool = False,
         timeout: float | None = None,
         metadata: dict[str, Any] | None = None,
+        defer_loading: bool = False,
     ) -> None:
         self.function = function
         # a partial is named and documented by the function it wraps, not by functools
@@ -124,6 +127,7 @@ class Tool(Generic[AgentDepsT]):
         self.docstring_format = docstring_format
         self.require_parameter_descriptions = require_parameter_descriptions
         self._options(max_retries, strict, prepare, args_validator, sequential, requires_approval, timeout, metadata)
+        self.defer_loading = defer_loading  # hidden until the model finds it with search_tools (tool_search.py)
         label = getattr(described, "__name__", self.name)
 
         try:
@@ -196,6 +200,7 @@ class Tool(Generic[AgentDepsT]):
         tool.function, tool.name, tool.description = function, name, description
         tool.docstring_format, tool.require_parameter_descriptions = "auto", False
         tool._options(None, None, None, args_validator, sequential, False, None, None)
+        tool.defer_loading = False
         tool.takes_ctx = takes_ctx
         tool.parameter_names = tuple(json_schema.get("properties", {}))
         tool._positional_only, tool._single_arg, tool._partial = (), None, None
@@ -209,7 +214,7 @@ class Tool(Generic[AgentDepsT]):
     def tool_def(self) -> ToolDefinition:
         """A fresh definition each time, so a provider adapter that edits the schema cannot corrupt the tool."""
         return ToolDefinition(self.name, self.description, copy.deepcopy(self._schema), self.strict,
-                              sequential=self.sequential, metadata=self.metadata)
+                              sequential=self.sequential, metadata=self.metadata, defer_loading=self.defer_loading)
 
     def validate_args(self, args: str | dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
         """Validate the model's arguments (a JSON string, a dict, or None/"" meaning no arguments) against the
