@@ -3,7 +3,7 @@
 Loading must stay cheap because it happens in every notebook that uses nbagent. Measured as
 `python -m IPython --quick -c ...` with and without `%load_ext nbagent`, run back to back in pairs
 (the median of the pair differences is steadier than a difference of medians); also the child's
-CPU, the magic timed inside IPython, and the first `%%ask` on the offline test model. Target: adds
+CPU, the magic timed inside IPython, and the first `%%ask` on the built-in offline model. Target: adds
 <= 100 ms.
 """
 
@@ -49,7 +49,7 @@ def marker(stdout: str) -> float:
 
 def bench_load(runs: int, asks: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "NBAGENT_"))}
-    env["NBAGENT_MODEL"] = "test"
+    env["NBAGENT_MODEL"] = "offline"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory() as ipython_dir:
         env["IPYTHONDIR"] = ipython_dir
@@ -87,4 +87,4 @@ def bench_load(runs: int, asks: int) -> None:
     )
     ROWS.append(Row("%load_ext nbagent: added CPU of that process", f"{statistics.median(added_cpu) * 1e3:+,.0f} ms"))
     ROWS.append(Row("%load_ext nbagent: the magic alone, inside IPython", f"{statistics.median(inside) * 1e3:,.1f} ms"))
-    ROWS.append(Row("first %%ask after it (offline test model, wall)", f"{statistics.median(first_ask) * 1e3:,.0f} ms"))
+    ROWS.append(Row("first %%ask after it (offline model, wall)", f"{statistics.median(first_ask) * 1e3:,.0f} ms"))

@@ -10,7 +10,7 @@
 - A rate-limited server (R requests a minute, a token bucket with a small burst, 429s with OpenAI's
   headers): the rate achieved against R, and the 429s against the requests sent. Targets: >= 85 % of
   R, 429s <= 10 % of the requests.
-- Offline: 100,000 rows on the offline `test` model: rows/s, and the peak memory growth (Linux
+- Offline: 100,000 rows on the built-in `offline` model: rows/s, and the peak memory growth (Linux
   VmHWM after resetting it) per row against the result's own size, at 10,000 and at 100,000 rows
   (flat: no per-row objects kept beyond the result).
 """
@@ -139,10 +139,10 @@ def _memory(field: str) -> int:
 
 def bench_map_offline(sizes: tuple[int, ...]) -> None:
     """Rows/s and peak memory growth on the offline model (the sync `agent.map`, its own loop thread)."""
-    agent = Agent("test")
+    agent = Agent("offline")
     agent.map(["warm up"] * 10, cache=False, progress=False)
     for rows in sizes:
-        progress(f"map offline: {rows:,} rows on the test model")
+        progress(f"map offline: {rows:,} rows on the offline model")
         prompts = [f"row {i}" for i in range(rows)]
         before = _memory("VmRSS:")
         try:
@@ -162,6 +162,6 @@ def bench_map_offline(sizes: tuple[int, ...]) -> None:
             ROWS.append(Row(f"map offline, {rows:,} rows: peak memory growth per row", f"{growth / rows:,.0f} B",
                             f"result {result_bytes / rows:,.0f} B/row", f"{growth / result_bytes:.2f}x"))
         del frame
-    NOTES.append("map offline: the test model's answers restate the question (~230 B of text a row); peak growth is "
+    NOTES.append("map offline: the offline model's answers restate the question (~230 B of text a row); peak growth is "
                  "VmHWM after writing 5 to /proc/self/clear_refs, minus VmRSS before; flat = the same per row at "
                  "every size, a small multiple of the result")

@@ -1,6 +1,6 @@
 """`python -m nbagent [question]`: ask the default model from a terminal and watch the answer stream.
 
-With no key configured it answers with the offline `test` model (and says so), so it is also the
+With no key configured it answers with the built-in `offline` model (and says so), so it is also the
 two-command smoke test of a fresh install.
 """
 

@@ -125,7 +125,7 @@ def test_default_model_resolution(monkeypatch, no_provider_env, capsys):
     import nbagent.models as models
 
     monkeypatch.setattr(models, "_notice_shown", False)
-    assert Agent().model.label == "test"
+    assert Agent().model.label == "offline"
     assert capsys.readouterr().err.strip() == OFFLINE_NOTICE
     Agent()
     assert capsys.readouterr().err == ""  # announced once
@@ -138,7 +138,7 @@ def test_default_model_resolution(monkeypatch, no_provider_env, capsys):
 
 
 def test_offline_model_is_deterministic_streams_words_and_counts_usage(no_provider_env):
-    agent = Agent("test")
+    agent = Agent("offline")
 
     async def stream(prompt: str, **kwargs):
         async with agent.run_stream(prompt, **kwargs) as response:
@@ -230,7 +230,7 @@ def test_command_line_demo_offline_and_against_a_server(provider):
     offline = subprocess.run([sys.executable, "-m", "nbagent", "hello", "there"], capture_output=True, text=True,
                              env=env, timeout=60)
     assert offline.returncode == 0
-    assert "You asked: “hello there”" in offline.stdout and "[test · 2 → " in offline.stdout
+    assert "You asked: “hello there”" in offline.stdout and "[offline · 2 → " in offline.stdout
     assert OFFLINE_NOTICE in offline.stderr
     online = subprocess.run([sys.executable, "-m", "nbagent", "hello"], capture_output=True, text=True, timeout=60,
                             env={**env, "OPENAI_API_KEY": "sk-cli-test-0123456789", "OPENAI_BASE_URL": provider.openai_base_url})

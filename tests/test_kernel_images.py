@@ -17,6 +17,7 @@ from kernel_session import FORGET_CONVERSATIONS, kernel_env, nbagent_kernel
 from provider_server import anthropic_stream, anthropic_tool_stream, openai_stream, openai_tool_stream
 
 from nbagent.messages import BinaryContent
+from nbagent.models.offline import OfflineModel
 from nbagent.models.openai import OpenAIModel
 from nbagent.models.test import TestModel
 from nbagent.notebook.cell_outputs import DisplayedImage
@@ -191,4 +192,5 @@ def test_which_models_read_images():
     assert text_only(OpenAIModel("gpt-4o", api_key="sk-unit-0123456789")) is None
     deepseek = OpenAIModel("deepseek-chat", provider="deepseek", api_key="sk-unit-0123456789")
     assert text_only(deepseek) == "deepseek:deepseek-chat does not read images"
-    assert text_only(TestModel()) == "the offline test model does not read images"
+    assert text_only(TestModel()) == "the test model does not read images"
+    assert text_only(OfflineModel()) == "the offline model does not read images"

@@ -350,14 +350,14 @@ def test_a_server_that_refuses_images_is_one_line(fresh, provider):
     assert len(err["traceback"]) == 1 and "HTTP 400" in err["evalue"] and "image_url is only supported" in err["evalue"]
 
 
-def test_offline_test_model_calls_list_variables(provider_server, provider):
-    session = KernelSession(kernel_env(provider_server.openai_base_url, NBAGENT_MODEL="test", OPENAI_API_KEY=None))
+def test_offline_model_calls_list_variables(provider_server, provider):
+    session = KernelSession(kernel_env(provider_server.openai_base_url, NBAGENT_MODEL="offline", OPENAI_API_KEY=None))
     try:
         session.execute("%load_ext nbagent\n%agent_settings tools=kernel\nrows = [1, 2, 3]")
         run = session.execute("%%ask\nWhat do I have?")
         final = run.final_markdown()
         assert final.startswith("⚙ `list_variables()` → 1 variable(s)")
-        assert '"rows": "list, 3 items"' in final and "test (offline)" in final
+        assert '"rows": "list, 3 items"' in final and "offline model" in final
         assert provider.requests == []
     finally:
         session.close()

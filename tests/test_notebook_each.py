@@ -192,7 +192,7 @@ def test_in_a_terminal_the_map_prints_its_progress_and_summary(tmp_path):
 
     cells = ("shell = get_ipython(); shell.run_cell('%load_ext nbagent'); "
              "shell.run_cell('rows = [\"one\", \"two\", \"two\"]'); "
-             "shell.run_cell('%%ask --each rows -o out --model test\\nSay {}'); "
+             "shell.run_cell('%%ask --each rows -o out --model offline\\nSay {}'); "
              "print(out['output'].tolist())")
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NBAGENT_MODEL")}
     env["XDG_CACHE_HOME"] = str(tmp_path)

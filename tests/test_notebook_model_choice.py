@@ -19,7 +19,7 @@ def test_a_chosen_model_never_announces_the_offline_one(provider_server, provide
             assert run.final_markdown().startswith("Echo: hello")
             assert "offline" not in run.stderr and "offline" not in run.stdout
         offline = kernel.execute("%%ask\nhello")
-        assert "no model configured, using the offline `test` model" in offline.stderr
+        assert "no model configured, using the built-in `offline` model" in offline.stderr
         for hint in (offline.stderr, offline.final_markdown()):
             assert "%agent_settings model=" in hint and "before starting Jupyter" in hint
 

@@ -43,7 +43,7 @@ def test_agent_models_lists_configured_providers_and_served_models(fresh, provid
     assert run.reply["status"] == "ok", run.errors
     markdown, plain = shown(run)
     rows = {line.split(" | ")[0].strip("| "): line for line in markdown.splitlines()[2:] if line.startswith("| ")}
-    assert list(rows) == ["openai", "ollama", "lmstudio", "vllm", "test"]
+    assert list(rows) == ["openai", "ollama", "lmstudio", "vllm", "offline"]
     assert f"| key in OPENAI_API_KEY | {provider.openai_base_url} | `openai:<name>` |" in rows["openai"]
     assert rows["ollama"].endswith("| ollama:llama3.2, ollama:qwen2.5-coder |")
     assert f"lmstudio: no server at {dead_url} (start it, or set LMSTUDIO_BASE_URL)" in rows["lmstudio"]

@@ -45,8 +45,8 @@ def test_notebook_runs_offline(path, offline):
         elif "--tools" in cell.source.splitlines()[0]:  # the offline model looks around with the kernel tools
             assert answer.startswith("⚙ `list_variables()` → "), answer
         elif not answer.startswith("⚙"):  # unless the user's own tools answered
-            assert "offline **test** model" in answer
-        assert "test (offline)" in answer
+            assert "offline** model" in answer
+        assert "offline model" in answer
 
 
 def test_data_exploration_uses_the_kernel_tools_offline(offline):
@@ -97,11 +97,11 @@ def test_map_rows_notebook_offline(offline):
                                                           text("resumed = counter.map(")))
     assert landed >= 100 and cached >= 100 and cached + sent == 240, (landed, cached, sent)
     assert "240 rows in all, 240 without error" in text("resumed = counter.map(")
-    summary = text("%%ask --each reviews -o classified --output-type Review --model test")
+    summary = text("%%ask --each reviews -o classified --output-type Review --model offline")
     assert "classified: 300 rows" in summary and "60 requests" in summary
     assert "positive    300" in text('classified["sentiment"].value_counts()')
     assert "%%ask --each reviews -o classified (300 rows)" in text("%agent_history")
-    assert "test  60" in text("%agent_usage")
+    assert "offline  60" in text("%agent_usage")
 
 
 def test_saved_quickstart_renders_without_widget_state(offline, tmp_path):
@@ -111,10 +111,10 @@ def test_saved_quickstart_renders_without_widget_state(offline, tmp_path):
     reread = nbformat.read(saved, as_version=4)
     first_answer = next(cell for cell in reread.cells if cell.source.startswith("%%ask"))
     [answer] = [out for out in first_answer.outputs if out.output_type == "display_data"]
-    assert answer.data["text/markdown"].startswith("This is nbagent's offline **test** model. You asked:")
+    assert answer.data["text/markdown"].startswith("This is nbagent's built-in **offline** model. You asked:")
     assert "text/plain" in answer.data
     announced = "".join(out.get("text", "") for out in first_answer.outputs if out.output_type == "stream")
-    assert "offline `test` model" in announced
+    assert "built-in `offline` model" in announced
     short = next(cell for cell in reread.cells if cell.source.startswith("print(len(short_answer"))
     assert short.outputs[0]["text"].startswith("12 words:")
 
@@ -132,4 +132,4 @@ def test_plain_ipython_streams_text(offline, tmp_path):
         [sys.executable, "-m", "IPython", "--quick", "-c", "print(type(get_ipython()).__name__)"],
         capture_output=True, text=True, env=env, timeout=60).stdout
     assert "You asked: “Hello from a terminal”" in done.stdout, done.stdout + done.stderr
-    assert "test (offline)" in done.stdout
+    assert "offline model" in done.stdout

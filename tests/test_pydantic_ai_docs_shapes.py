@@ -84,4 +84,4 @@ def test_weather_style_agent_with_dependencies() -> None:
     result = weather_agent.run_sync("What is the weather like in London?", deps=deps)
     schema = weather_agent.tools["get_temperature"].tool_def.parameters_json_schema
     assert schema["properties"]["city"] == {"type": "string", "description": "The city's name."}
-    assert '"temperature": 31.5' in result.output  # the test model called it with city="a"
+    assert '"temperature":31.5' in result.output  # TestModel called it with city="a"

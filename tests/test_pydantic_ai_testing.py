@@ -1,6 +1,6 @@
 """PydanticAI's Unit Testing page, as a user would follow it with `nbagent` in the imports: `TestModel`
 under `agent.override`, `capture_run_messages`, `FunctionModel` building `ToolCallPart('name', args)`,
-`models.ALLOW_MODEL_REQUESTS = False`; and the offline `test` model staying a separate, friendly one."""
+`models.ALLOW_MODEL_REQUESTS = False`; and the offline notebook model (`'offline'`) staying a separate, friendly one."""
 
 from __future__ import annotations
 
@@ -229,12 +229,18 @@ def call_time() -> Any:
     return datetime(2024, 1, 1, tzinfo=timezone.utc)
 
 
-def test_the_offline_test_model_is_the_friendly_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_test_names_test_model_and_the_friendly_offline_model_is_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("NBAGENT_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    assert isinstance(Agent("test").model, OfflineModel) and isinstance(Agent().model, OfflineModel)
-    assert "offline **test** model" in Agent("test").run_sync("hello").output
-    assert not isinstance(Agent("test").model, TestModel)
+    assert isinstance(Agent("test").model, TestModel)  # as PydanticAI's Agent('test')
+    assert Agent("test").run_sync("hello").output == "success (no tool calls)"
+    assert isinstance(Agent("offline").model, OfflineModel) and isinstance(Agent().model, OfflineModel)
+    assert Agent().model.label == Agent().model.system == "offline"
+    assert "offline** model" in Agent("offline").run_sync("hello").output
+    monkeypatch.setenv("NBAGENT_MODEL", "offline")
+    assert isinstance(Agent().model, OfflineModel)
+    monkeypatch.setenv("NBAGENT_MODEL", "test")
+    assert isinstance(Agent().model, TestModel)
 
 
 def test_test_model_reports_usage_as_pydantic_ais_does() -> None:

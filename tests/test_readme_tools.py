@@ -32,5 +32,5 @@ def test_readme_row_map_example_runs_offline(capsys) -> None:
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     exec(compile(code, str(README), "exec", dont_inherit=True), {"__name__": "readme_example"})  # as written: no future import
     estimate, dtypes, folded = capsys.readouterr().out.splitlines()
-    assert estimate.startswith("3 rows → 2 requests to test (0 cached, 1 duplicates folded)")
+    assert estimate.startswith("3 rows → 2 requests to offline (0 cached, 1 duplicates folded)")
     assert dtypes == "{'sentiment': 'string', 'stars': 'Int64', '_error': 'string'}" and folded == "1"

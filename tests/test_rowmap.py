@@ -44,7 +44,7 @@ def reviews() -> pd.DataFrame:
 
 
 def test_typed_columns_aligned_with_the_index_offline():
-    frame = Agent("test").map(reviews(), "Classify: {text} ({stars} stars)", output_type=Sentiment, cache=False,
+    frame = Agent("offline").map(reviews(), "Classify: {text} ({stars} stars)", output_type=Sentiment, cache=False,
                               progress=False)
     assert list(frame.columns) == ["label", "score", "words", "sure", "_error"]
     assert frame.index.equals(reviews().index)
@@ -224,6 +224,14 @@ def test_estimate_before_any_request_with_user_prices(openai_env: ProviderServer
     assert estimate.batch_cost_usd == pytest.approx(expected / 2)
     assert estimate.price_from == "your prices"
     assert "2 requests" in str(estimate)
+
+
+def test_the_offline_models_estimate_is_exact_and_test_models_approximate():
+    for name, exact in (("offline", True), ("test", False)):
+        estimate = Agent(name).estimate_map(["good film", "bad plot here"], "Review: {}", cache=False)
+        sent = Agent(name).map(["good film", "bad plot here"], "Review: {}", cache=False, progress=False)
+        assert estimate.input_tokens_approximate is not exact
+        assert (estimate.input_tokens == sent.attrs["nbagent"]["tokens_in"]) is exact  # TestModel adds 50 a request
 
 
 def test_estimate_with_a_pilot_that_the_map_then_reuses(openai_env: ProviderServer, tmp_path):

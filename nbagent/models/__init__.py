@@ -20,23 +20,25 @@ ALLOW_MODEL_REQUESTS = True
 """Set it to False in a test suite so no HTTP model request leaves by accident (TestModel and FunctionModel
 still answer), as PydanticAI's `models.ALLOW_MODEL_REQUESTS`."""
 
-KNOWN_PROVIDERS = (*PROVIDERS, *PROVIDER_ALIASES, "test")
+KNOWN_PROVIDERS = (*PROVIDERS, *PROVIDER_ALIASES, "offline", "test")
 
 HOW_TO_CONFIGURE = (
     "set OPENAI_API_KEY or ANTHROPIC_API_KEY, or NBAGENT_MODEL=provider:model (e.g. ollama:llama3.2), before starting "
     "Jupyter (a running kernel does not see them), or in a notebook %agent_settings model=provider:model"
 )
-OFFLINE_NOTICE = f"nbagent: no model configured, using the offline `test` model; {HOW_TO_CONFIGURE}."
+OFFLINE = "offline"
+"""The name of the built-in offline model (`OfflineModel`); `test` is PydanticAI's `TestModel`, as there."""
+OFFLINE_NOTICE = f"nbagent: no model configured, using the built-in `offline` model; {HOW_TO_CONFIGURE}."
 _notice_shown = False
 _DEFAULTS = (("OPENAI_API_KEY", "openai:gpt-4o"), ("ANTHROPIC_API_KEY", "anthropic:claude-sonnet-4-5"))
 
 
 def default_model_name() -> str:
-    """NBAGENT_MODEL, else the provider whose key is set, else the offline `test` model."""
+    """NBAGENT_MODEL, else the provider whose key is set, else the built-in `offline` model."""
     configured = os.environ.get("NBAGENT_MODEL", "").strip()
     if configured:
         return configured
-    return next((model for variable, model in _DEFAULTS if os.environ.get(variable)), "test")
+    return next((model for variable, model in _DEFAULTS if os.environ.get(variable)), OFFLINE)
 
 
 def default_model_origin() -> str:
@@ -47,7 +49,7 @@ def default_model_origin() -> str:
 
 
 def announce_offline() -> None:
-    """Say, once per process, that the offline `test` model answers because no model is configured."""
+    """Say, once per process, that the built-in `offline` model answers because no model is configured."""
     global _notice_shown
     if not _notice_shown:
         _notice_shown = True
@@ -67,7 +69,7 @@ def infer_model(model: "Model | str | None") -> Model:
                 raise UserError(f"the environment variable NBAGENT_MODEL: {exc}; correct it and restart, "
                                 "or choose a model with %agent_settings model=provider:model") from None
         model = default_model_name()
-        if model == "test":
+        if model == OFFLINE:
             announce_offline()
     if not isinstance(model, str) or not model.strip():
         raise UserError(f"model must be 'provider:model-name' or a Model object, got {model!r}")
@@ -76,10 +78,14 @@ def infer_model(model: "Model | str | None") -> Model:
     if provider == "openai-responses":
         raise UserError(f"{model!r}: nbagent speaks Chat Completions, not the Responses API; "
                         f"write 'openai:{name or '<model-name>'}'")
-    if provider == "test":
+    if provider == OFFLINE:
         from .offline import OfflineModel
 
         return OfflineModel()
+    if provider == "test":
+        from .test import TestModel
+
+        return TestModel()
     if provider not in KNOWN_PROVIDERS:
         raise UserError(
             f"Unknown model provider {provider!r} in {model!r}; known providers: {', '.join(KNOWN_PROVIDERS)} "

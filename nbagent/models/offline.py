@@ -1,11 +1,11 @@
-"""The offline `test` model: what nbagent runs with when no provider is configured, announced as such.
+"""The built-in `offline` model: what nbagent runs with when no provider is configured, announced as such.
 
 It answers every prompt the same way for the same conversation, streamed word by word, so notebooks
 and their tests are reproducible with no key: it restates the question and says how to configure a
 real model. With tools offered, the first step calls each tool (or those named in `call_tools`) once,
 with arguments made up from the tool's schema; the next step answers with the tools' results as
 JSON, or calls the output tool (a JSON answer in native / prompted modes). PydanticAI's `TestModel`
-(test.py) is the model for unit tests; this one is for people.
+(test.py, the model named `test`, as in PydanticAI) is the model for unit tests; this one is for people.
 """
 
 from __future__ import annotations
@@ -20,21 +20,21 @@ from .test import ScriptedStream, latest_parts, sample, sample_arguments
 
 
 class OfflineModel(LocalModel):
-    """The model named `test`. `output_text` fixes the answer; `call_tools` is "all" or the names of
+    """The model named `offline`. `output_text` fixes the answer; `call_tools` is "all" or the names of
     the tools to call; `delay` paces the words (seconds) to make streaming visible in demos."""
 
-    system = "test"
+    system = "offline"
 
     def __init__(self, output_text: str | None = None, *, call_tools: Literal["all"] | Sequence[str] = "all",
                  delay: float = 0.0, settings: ModelSettings | None = None):
-        super().__init__("test", settings=settings)
+        super().__init__("offline", settings=settings)
         self.output_text = output_text
         self.call_tools = call_tools
         self.delay = delay
 
     @property
     def label(self) -> str:
-        return "test"
+        return "offline"
 
     def answer_for(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> str:
         """The fixed text, a JSON object fitting the schema asked for, the results of the tools that just
@@ -51,7 +51,7 @@ class OfflineModel(LocalModel):
         earlier = sum(1 for m in messages if isinstance(m, ModelRequest) for p in m.parts if p.part_kind == "user-prompt") - 1
         context = f" (with {earlier} earlier question{'s' if earlier != 1 else ''} in the conversation)" if earlier > 0 else ""
         return (
-            f"This is nbagent's offline **test** model. You asked: “{excerpt}”{context}. "
+            f"This is nbagent's built-in **offline** model. You asked: “{excerpt}”{context}. "
             "To talk to a real model, set `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`, or `NBAGENT_MODEL` (e.g. "
             "`ollama:llama3.2`), before starting Jupyter (a running kernel does not see them), or run "
             "`%agent_settings model=provider:model` in the notebook."
@@ -76,4 +76,4 @@ class OfflineModel(LocalModel):
                 params: ModelRequestParameters) -> StreamedResponse:
         calls = self.calls_for(messages, params)
         text = "" if calls else self.answer_for(messages, params)
-        return ScriptedStream("test", messages, settings, text, calls, delay=self.delay)
+        return ScriptedStream(self.model_name, messages, settings, text, calls, delay=self.delay)

@@ -7,7 +7,7 @@ made up from each tool's JSON schema; a tool asked to retry is called again. The
 `custom_output_args`, or with arguments made up from the output type's schema. The parameters of
 the last request are kept in `last_model_request_parameters`, for tests to look at.
 
-The offline notebook model (`test` by name, offline.py) is a different, friendlier model; both
+The offline notebook model (`offline` by name, offline.py) is a different, friendlier model; both
 stream word by word through `ScriptedStream` below.
 """
 

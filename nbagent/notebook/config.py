@@ -26,7 +26,7 @@ COMPACT_ON, COMPACT_OFF = "on", "off"
 class AgentSettings(Configurable):
     """Defaults for every `%%ask`: None / "" mean "not set" (the provider's or nbagent's default)."""
 
-    model = Unicode("", help="provider:model-name; empty = NBAGENT_MODEL / a configured key / the offline test model").tag(config=True)
+    model = Unicode("", help="provider:model-name; empty = NBAGENT_MODEL / a configured key / the built-in offline model").tag(config=True)
     temperature = Float(None, allow_none=True, help="0-2; None = provider default").tag(config=True)
     max_tokens = Int(None, allow_none=True, help=">= 1; None = provider default").tag(config=True)
     system = Unicode("", help="instructions sent with every request").tag(config=True)

@@ -49,7 +49,7 @@ class MapSpec:
         self.prices = check_prices(prices) if prices else {}
         self.price: Price | None = price_of(self.model.label, self.prices)
         self.batch_price = batch_price_of(self.model.label, self.price)
-        self.exact_tokens = self.model.system in ("test", "function")  # offline models count words
+        self.exact_tokens = self.model.system == "offline"  # it counts words; TestModel / FunctionModel guess as PydanticAI
         sent = self._sent_with_every_request()
         self._key_prefix = hashlib.sha256(self._fixed_parts(sent).encode())
         texts = [sent["instructions"] or "", *sent["system_prompts"], sent["output"]["instructions"] or ""]
@@ -99,7 +99,7 @@ class MapSpec:
         return digest.hexdigest()
 
     def count_tokens(self, text: str) -> int:
-        """Tokens of text: words for the offline models (as they count), else about 4 characters a token."""
+        """Tokens of text: words for the offline model (as it counts), else about 4 characters a token."""
         if self.exact_tokens:
             return len(text.split())
         return math.ceil(len(text) / CHARS_PER_TOKEN)
@@ -107,7 +107,7 @@ class MapSpec:
     def input_tokens(self, prompt: str) -> int:
         """The input tokens one row's first request is expected to take."""
         if self.exact_tokens:
-            return self.count_tokens(prompt)  # the offline models count only what the messages say
+            return self.count_tokens(prompt)  # the offline model counts only what the messages say
         return self.fixed_tokens + self.count_tokens(prompt)
 
     @property

@@ -84,10 +84,10 @@ def _checked(image: BinaryContent) -> BinaryContent:
 
 def text_only(model: Model) -> str | None:
     """Why `model` gets images by name only, or None when it reads them as far as nbagent knows: the
-    offline test models and the `TEXT_ONLY_MODELS` do not; any other is sent them (a server that refuses
-    says so in one line)."""
-    if model.system == "test":
-        return "the offline test model does not read images"
+    built-in offline model, TestModel and the `TEXT_ONLY_MODELS` do not; any other is sent them (a server
+    that refuses says so in one line)."""
+    if model.system in ("offline", "test"):
+        return f"the {model.system} model does not read images"
     return f"{model.label} does not read images" if model.label.startswith(TEXT_ONLY_MODELS) else None
 
 

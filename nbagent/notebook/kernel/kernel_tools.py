@@ -299,7 +299,7 @@ def notebook_tools(*, kernel: bool) -> list[Tool[Any]]:
 
 
 def offline_model(model: Model, question: str) -> Model:
-    """The offline `test` model calls every tool it is offered, with made-up arguments; asking in a
+    """The built-in `offline` model calls every tool it is offered, with made-up arguments; asking in a
     notebook it looks around instead: it calls list_variables (last_error too when the question is
     about an error, and the user's own tools) and answers with what they returned, so notebooks show
     tool use with no key."""

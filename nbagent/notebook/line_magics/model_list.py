@@ -18,14 +18,12 @@ from typing import Any
 from IPython.display import display
 
 from ...errors import ModelHTTPError, NbAgentError, redact
-from ...models import infer_model
+from ...models import OFFLINE, infer_model
 from ...models.http import served_models
 from ...models.providers import PROVIDERS, Provider
 from ..live import loop_thread
 from ..markdown.neutralize import neutralize
 from ..markdown.tables import markdown_table
-
-OFFLINE = "test"
 
 
 def show_models(current_model: str, origin: str) -> None:

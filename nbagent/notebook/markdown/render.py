@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...models import OFFLINE
 from .neutralize import neutralize
 
 FENCES = ("```", "~~~")
@@ -33,7 +34,7 @@ def close_open_fence(markdown: str) -> str:
 def footer(model_label: str, usage: Any | None, ttft: float | None, generation_seconds: float | None,
            *, state: str = "") -> str:
     """One line under the answer: model, tokens, time to first token, tokens/s."""
-    items = [model_label + (" (offline)" if model_label == "test" else "")]
+    items = [f"{OFFLINE} model" if model_label == OFFLINE else model_label]
     if usage is not None and (usage.input_tokens or usage.output_tokens):
         items.append(f"{usage.input_tokens:,} → {usage.output_tokens:,} tokens")
         if generation_seconds and generation_seconds > 0 and usage.output_tokens:
