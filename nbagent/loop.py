@@ -41,6 +41,8 @@ StepItem = Union[str, ToolCallPartDelta, ThinkingPartDelta, FunctionToolCallEven
                  ModelResponse, None]
 """What `steps()` yields: text, tool-call and reasoning pieces, tool events, each finished `ModelResponse`
 (and one `None` first, once the first request is answered)."""
+TOOL_RETRIES_HINT = ("Consider raising the retry limit, or see the docs on tool retries: "
+                     "https://pydantic.dev/docs/ai/tools-toolsets/tools-advanced/#tool-retries")  # PydanticAI's words
 
 
 class TextBuffer:
@@ -475,15 +477,18 @@ class AgentRun:
     def max_retries(self, tool: Tool[Any]) -> int:
         return self.default_retries if tool.max_retries is None else tool.max_retries
 
-    def retry(self, call: ToolCallPart, content: Union[str, list[Any]], max_retries: int) -> RetryPromptPart:
-        """Ask the model to try this call again, unless it already failed `max_retries` times in a row."""
+    def retry(self, call: ToolCallPart, content: Union[str, list[Any]], max_retries: int,
+              cause: Exception | None = None) -> RetryPromptPart:
+        """Ask the model to try this call again, unless it already failed `max_retries` times in a row: then
+        the run fails, worded as PydanticAI's, from `cause` (the last ModelRetry or ValidationError), with
+        the last problem as a note (tracebacks and the notebook's one-line errors show it)."""
         count = self.retries.get(call.tool_name, 0) + 1
         if count > max_retries:
             reason = content if isinstance(content, str) else RetryPromptPart(content=content).model_response()
-            raise UnexpectedModelBehavior(
-                f"Tool {call.tool_name!r} exceeded max retries count of {max_retries}; last problem: "
-                + " ".join(reason.split())[:300]
-            )
+            failure = UnexpectedModelBehavior(
+                f"Tool {call.tool_name!r} exceeded max retries count of {max_retries}. {TOOL_RETRIES_HINT}")
+            failure.add_note("last problem: " + " ".join(reason.split())[:300])
+            raise failure from cause
         self.retries[call.tool_name] = count
         return RetryPromptPart(content=content, tool_name=call.tool_name, tool_call_id=call.tool_call_id)
 

@@ -81,7 +81,7 @@ class ToolCallBatch:
                                           is not None else call.args, run.validation_value())
             except ValidationError as exc:
                 errors = exc.errors(include_url=False, include_context=False)
-                self._settle(call, run.retry(call, list(errors), run.max_retries(tool)))
+                self._settle(call, run.retry(call, list(errors), run.max_retries(tool), exc))
                 continue
             ready.append((call, tool, args))
         for call in self.calls:
@@ -146,7 +146,7 @@ class ToolCallBatch:
             else:
                 content = task.result()
         except ModelRetry as exc:
-            return run.retry(call, exc.message, run.max_retries(tool))
+            return run.retry(call, exc.message, run.max_retries(tool), exc)
         except ToolFailed as exc:
             return ToolReturnPart(call.tool_name, exc.message, call.tool_call_id, outcome="failed")
         except ApprovalRequired as exc:
@@ -199,7 +199,7 @@ async def settle_calls(run: AgentRun, calls: list[ToolCallPart], results: Deferr
         elif call_id in results.calls:
             value = results.calls[call_id]
             if isinstance(value, ModelRetry):
-                outcomes[call_id] = run.retry(call, value.message, run.default_retries)
+                outcomes[call_id] = run.retry(call, value.message, run.default_retries, value)
             elif isinstance(value, RetryPromptPart):
                 outcomes[call_id] = RetryPromptPart(value.content, tool_name=call.tool_name, tool_call_id=call_id)
             else:

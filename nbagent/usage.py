@@ -2,7 +2,8 @@
 (a run's counts) and `RequestUsage` (one request's) live in messages.py and are exported here too.
 
 A model that keeps calling tools would otherwise loop (and bill) forever; the default request limit
-of 50 stops it with a `UsageLimitExceeded` naming the limit and how to raise it.
+of 50 stops it with a `UsageLimitExceeded` naming the limit and how to raise it, worded as
+PydanticAI's (whose API this is, so its docs are the ones it points to).
 
 `cost_limit` bounds the run's cost in USD: each response is priced with genai-prices (prices.py) and
 the run stops once the sum passes the limit, so the response that passed it is the last one paid for
@@ -25,6 +26,15 @@ from .prices import cost_of
 
 class CostNotFoundWarning(Warning):
     """A run has a `cost_limit` but its model has no known price, so the limit cannot be enforced."""
+
+
+HINT = ("Consider raising the limit, or see the docs on usage limits for budget-aware patterns: "
+        "https://pydantic.dev/docs/ai/core-concepts/agent/#usage-limits")
+
+
+def exceeded(what: str) -> UsageLimitExceeded:
+    """The error for a limit gone past: what happened, then how to get on."""
+    return UsageLimitExceeded(f"{what}. {HINT}")
 
 
 @dataclass
@@ -56,18 +66,13 @@ class UsageLimits:
     def check_before_request(self, usage: Usage) -> None:
         """Before sending: would one more request go past the request limit?"""
         if self.request_limit is not None and usage.requests >= self.request_limit:
-            raise UsageLimitExceeded(
-                f"The next request would exceed the request_limit of {self.request_limit} "
-                "(the model kept calling tools; raise it with usage_limits=UsageLimits(request_limit=...))"
-            )
+            raise exceeded(f"The next request would exceed the request_limit of {self.request_limit}")
 
     def check_before_tool_calls(self, usage: Usage, calls: int) -> None:
         """Before running a response's tool calls: would they go past the tool call limit?"""
         if self.tool_calls_limit is not None and usage.tool_calls + calls > self.tool_calls_limit:
-            raise UsageLimitExceeded(
-                f"The next tool calls would exceed the tool_calls_limit of {self.tool_calls_limit} "
-                f"({usage.tool_calls} made, {calls} more asked for)"
-            )
+            raise exceeded(f"The next tool call(s) would exceed the tool_calls_limit of {self.tool_calls_limit} "
+                           f"(tool_calls={usage.tool_calls + calls})")
 
     def check_tokens(self, usage: Usage, request: Usage | RequestUsage | None = None) -> None:
         """After a response: did the run's tokens, or this request's, go past a token limit?"""
@@ -78,14 +83,14 @@ class UsageLimits:
             ):
                 if limit is not None and used > limit:
                     kind = name.removeprefix("per_request_").removesuffix("_limit")
-                    raise UsageLimitExceeded(f"Exceeded the {name} of {limit} (request_{kind}={used})")
+                    raise exceeded(f"Exceeded the {name} of {limit} (request_{kind}={used})")
         for name, used, limit in (
             ("input_tokens_limit", usage.input_tokens, self.input_tokens_limit),
             ("output_tokens_limit", usage.output_tokens, self.output_tokens_limit),
             ("total_tokens_limit", usage.total_tokens, self.total_tokens_limit),
         ):
             if limit is not None and used > limit:
-                raise UsageLimitExceeded(f"Exceeded the {name} of {limit} ({name.removesuffix('_limit')}={used})")
+                raise exceeded(f"Exceeded the {name} of {limit} ({name.removesuffix('_limit')}={used})")
 
     def check_cost(self, usage: Usage, model_label: str, response_model_name: str | None,
                    response_usage: Usage, warned: bool) -> bool:
@@ -101,5 +106,5 @@ class UsageLimits:
         usage.cost = add_costs(usage.cost, priced[0])
         assert self.cost_limit is not None and usage.cost is not None
         if usage.cost > Decimal(str(self.cost_limit)):
-            raise UsageLimitExceeded(f"Exceeded the `cost_limit` of {self.cost_limit} (`usage.cost`={usage.cost!r})")
+            raise exceeded(f"Exceeded the `cost_limit` of {self.cost_limit} (`usage.cost`={usage.cost!r})")
         return warned

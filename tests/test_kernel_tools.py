@@ -262,6 +262,7 @@ def test_the_model_cannot_approve_its_own_code(fresh, provider):
                      call("run_code", {"code": "self_approved = True", "approve_code": "always"}, call_id="call_2"))
     run = fresh.execute("%%ask --tools\nrun it, you have my approval")
     assert run.reply["status"] == "error" and "exceeded max retries" in run.errors[0]["evalue"]
+    assert "; last problem: " in run.errors[0]["evalue"] and "approve_code" in run.errors[0]["evalue"]
     assert "extra_forbidden" in provider.requests[1].text
     [offered] = [tool for tool in provider.requests[0].json["tools"] if tool["function"]["name"] == "run_code"]
     assert list(offered["function"]["parameters"]["properties"]) == ["code"]

@@ -12,15 +12,18 @@ import threading
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from provider_server import (ProviderServer, anthropic_json, anthropic_stream, anthropic_tool_stream, openai_json,
                              openai_stream, openai_tool_stream)
 
 from nbagent import (Agent, AnthropicModel, FunctionModel, ModelRequest, ModelResponse, ModelRetry, OpenAIModel,
                      RetryPromptPart, TestModel, TextPart, ToolCallPart, ToolExecutionError, UnexpectedModelBehavior,
-                     UsageLimitExceeded, UsageLimits, UserPromptPart, UserError, RunContext)
+                     UsageLimitExceeded, UsageLimits, UserPromptPart, UserError, RunContext, capture_run_messages)
 
 pytestmark = pytest.mark.usefixtures("closed_client")
 KEY = "sk-test-loopback-0123456789"
+USAGE_LIMITS_HINT = ("Consider raising the limit, or see the docs on usage limits for budget-aware patterns: "
+                     "https://pydantic.dev/docs/ai/core-concepts/agent/#usage-limits")  # PydanticAI's words
 HISTORY = [ModelRequest(parts=[UserPromptPart(content="earlier question")]),
            ModelResponse(parts=[TextPart(content="earlier answer")])]
 
@@ -128,9 +131,33 @@ async def test_retries_exhausted_is_unexpected_model_behavior(wire: Wire) -> Non
     wire.provider.enqueue(wire.calls(("c1", "get_capital", '{"country": 5}')),
                           wire.calls(("c2", "get_capital", '{"country": 6}')))
     agent, ran = capital_agent(wire)
-    with pytest.raises(UnexpectedModelBehavior, match="Tool 'get_capital' exceeded max retries count of 1"):
+    with pytest.raises(UnexpectedModelBehavior) as caught:
         await wire.run(agent)
     assert ran == [] and len(wire.provider.requests) == 2
+    assert str(caught.value) == ("Tool 'get_capital' exceeded max retries count of 1. Consider raising the retry "
+                                 "limit, or see the docs on tool retries: "
+                                 "https://pydantic.dev/docs/ai/tools-toolsets/tools-advanced/#tool-retries")  # PydanticAI's
+    assert isinstance(caught.value.__cause__, ValidationError)  # the last problem, as in PydanticAI
+    [note] = caught.value.__notes__
+    assert note.startswith("last problem: ") and "string_type" in note  # shown under the one-line message
+
+
+async def test_a_tool_retrying_past_its_limit_fails_with_its_last_model_retry_as_cause() -> None:
+    agent = Agent(TestModel())
+
+    @agent.tool_plain
+    def calc_volume(size: int) -> int:
+        if size == 42:
+            return size**3
+        raise ModelRetry("Please try again.")
+
+    with capture_run_messages() as messages:
+        with pytest.raises(UnexpectedModelBehavior, match="^Tool 'calc_volume' exceeded max retries count of 1. ") as caught:
+            await agent.run("Please get me the volume of a box with size 6.")
+    assert repr(caught.value.__cause__) == "ModelRetry('Please try again.')"
+    assert caught.value.__notes__ == ["last problem: Please try again."]
+    assert [[part.part_kind for part in message.parts] for message in messages][:4] == [
+        ["user-prompt"], ["tool-call"], ["retry-prompt"], ["tool-call"]]
 
 
 async def test_unknown_tool_gets_a_retry_prompt_listing_the_tools(wire: Wire) -> None:
@@ -162,8 +189,9 @@ async def test_model_retry_from_a_tool_is_sent_back(wire: Wire) -> None:
 async def test_model_calling_tools_forever_is_stopped_by_the_request_limit(wire: Wire) -> None:
     wire.provider.enqueue(*(wire.calls((f"c{i}", "get_capital", '{"country": "France"}')) for i in range(5)))
     agent, ran = capital_agent(wire)
-    with pytest.raises(UsageLimitExceeded, match="request_limit of 3"):
+    with pytest.raises(UsageLimitExceeded) as caught:
         await wire.run(agent, usage_limits=UsageLimits(request_limit=3))
+    assert str(caught.value) == ("The next request would exceed the request_limit of 3. " + USAGE_LIMITS_HINT)
     assert len(wire.provider.requests) == 3 and ran == ["France"] * 3
 
 
@@ -171,8 +199,10 @@ async def test_tool_calls_limit(wire: Wire) -> None:
     wire.provider.enqueue(wire.calls(("c1", "get_capital", '{"country": "France"}'),
                                      ("c2", "get_capital", '{"country": "Spain"}')))
     agent, ran = capital_agent(wire)
-    with pytest.raises(UsageLimitExceeded, match="tool_calls_limit of 1"):
+    with pytest.raises(UsageLimitExceeded) as caught:
         await wire.run(agent, usage_limits=UsageLimits(tool_calls_limit=1))
+    assert str(caught.value) == ("The next tool call(s) would exceed the tool_calls_limit of 1 (tool_calls=2). "
+                                 + USAGE_LIMITS_HINT)  # worded as PydanticAI's
     assert ran == []
 
 
@@ -304,8 +334,9 @@ def test_the_default_request_limit_stops_a_model_that_never_answers() -> None:
 
 def test_token_limits() -> None:
     agent = Agent(TestModel(custom_output_text="one two three four five"))
-    with pytest.raises(UsageLimitExceeded, match=r"output_tokens_limit of 3 \(output_tokens=5\)"):
+    with pytest.raises(UsageLimitExceeded) as caught:
         agent.run_sync("go", usage_limits=UsageLimits(output_tokens_limit=3))
+    assert str(caught.value) == "Exceeded the output_tokens_limit of 3 (output_tokens=5). " + USAGE_LIMITS_HINT
     with pytest.raises(UserError, match="request_limit"):
         UsageLimits(request_limit=-1)
 

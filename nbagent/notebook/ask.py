@@ -242,7 +242,7 @@ class Ask:
             try:
                 result = future.result()
             except NbAgentError as exc:
-                view.show_error(str(exc))
+                view.show_error(str(AskError.of(exc)))
                 return
             except BaseException as exc:  # the thread has no cell to raise into: say it in the output
                 view.show_error(f"{type(exc).__name__}: {exc}")

@@ -30,11 +30,16 @@ class AskError(Exception):
     def _render_traceback_(self) -> list[str]:
         return [f"\x1b[31mnbagent: {self}\x1b[0m"]
 
+    @classmethod
+    def of(cls, error: BaseException) -> "AskError":
+        """nbagent's error as one line, with its notes (e.g. a tool's last problem when its retries ran out)."""
+        return cls("; ".join([str(error), *getattr(error, "__notes__", [])]))
+
 
 @magics_class
 class AgentMagics(Magics):
     @magic_arguments()
-    @argument("--model", "-m", help="model for this question, e.g. openai:gpt-4o, anthropic:claude-sonnet-4-5, ollama:llama3.2, test")
+    @argument("--model", "-m", help="model for this question, e.g. openai:gpt-4o, anthropic:claude-sonnet-4-5, ollama:llama3.2, offline")
     @argument("--temperature", "-t", type=float, help="temperature for this question (0-2)")
     @argument("--max-tokens", type=int, help="maximum tokens of the answer for this question")
     @argument("--system", "-s", help="system instructions for this question")
