@@ -71,7 +71,7 @@ def bench_load(runs: int, asks: int) -> None:
             inside.append(marker(out))
             if rep < asks:
                 out = timed_subprocess(ask, env)[2]
-                if "offline **test** model" not in out:
+                if "built-in **offline** model" not in out:
                     raise AssertionError(f"the offline %%ask did not answer: {out[-300:]!r}")
                 first_ask.append(marker(out))
     base, added = statistics.median(bare_wall), statistics.median(added_wall)
