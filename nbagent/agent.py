@@ -264,6 +264,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                 f"Tool name conflicts with an existing tool: {tool.name!r} (function {function}); "
                 "give one of them another name, e.g. @agent.tool(name=...)"
             )
+        tool.toolset_id = "<agent>"
         self._tools[tool.name] = tool
         if tool.defer_loading:
             self._search_tools()

@@ -75,8 +75,9 @@ class OutputType:
         self._partial: TypeAdapter[Any] | None = None
 
     def tool_def(self) -> ToolDefinition:
-        return ToolDefinition(self.name, self.description or OUTPUT_TOOL_DESCRIPTION, dict(self.json_schema),
-                              self.strict, outer_typed_dict_key="response" if self.wrapped else None)
+        return ToolDefinition(self.name, dict(self.json_schema), self.description or OUTPUT_TOOL_DESCRIPTION,
+                              strict=self.strict, outer_typed_dict_key="response" if self.wrapped else None,
+                              kind="output", toolset_id="<output>")
 
     def validate(self, data: str | dict[str, Any] | None, context: Any = None) -> Any:
         """The output from the model's JSON (a string or an already parsed object); raises ValidationError.

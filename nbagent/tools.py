@@ -21,8 +21,8 @@ import asyncio
 import copy
 import functools
 import inspect
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Generic, get_args, get_origin
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Generic, Literal, get_args, get_origin
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic.errors import PydanticUserError
@@ -78,19 +78,29 @@ class RunContext(Generic[AgentDepsT]):
 
 @dataclass
 class ToolDefinition:
-    """What the model is told about one tool."""
+    """What the model is told about one tool. Fields in PydanticAI's order (positional construction
+    `ToolDefinition(name, parameters_json_schema, description)` means the same); the repr shows the fields
+    that differ from their defaults, as PydanticAI's does."""
 
     name: str
-    description: str | None = None
     parameters_json_schema: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
-    strict: bool | None = None
-    sequential: bool = False
-    metadata: dict[str, Any] | None = None
-    defer_loading: bool = False
-    """Hidden from the model until it finds the tool with `search_tools` (tool_search.py)."""
+    description: str | None = None
     outer_typed_dict_key: str | None = None
     """For an output tool whose type is not an object (`int`, `list[str]`): the one key its arguments wrap
     the value in (`response`)."""
+    strict: bool | None = None
+    sequential: bool = False
+    kind: Literal["function", "output"] = "function"
+    metadata: dict[str, Any] | None = None
+    defer_loading: bool = False
+    """Hidden from the model until it finds the tool with `search_tools` (tool_search.py)."""
+    toolset_id: str | None = None
+    """Where the tool comes from: `'<agent>'` for an agent's function tools, `'<output>'` for output tools."""
+
+    def __repr__(self) -> str:
+        shown = [f"{item.name}={getattr(self, item.name)!r}" for item in fields(self)
+                 if item.name in ("name", "parameters_json_schema") or getattr(self, item.name) != item.default]
+        return f"ToolDefinition({', '.join(shown)})"
 
 
 ToolPrepareFunc = Callable[["RunContext[Any]", ToolDefinition], Any]
@@ -128,6 +138,7 @@ class Tool(Generic[AgentDepsT]):
         self.require_parameter_descriptions = require_parameter_descriptions
         self._options(max_retries, strict, prepare, args_validator, sequential, requires_approval, timeout, metadata)
         self.defer_loading = defer_loading  # hidden until the model finds it with search_tools (tool_search.py)
+        self.toolset_id: str | None = None  # '<agent>' once an agent registered it
         label = getattr(described, "__name__", self.name)
 
         try:
@@ -168,7 +179,10 @@ class Tool(Generic[AgentDepsT]):
             reason = str(exc).splitlines()[0].split(". ")[0]  # pydantic's advice after it does not apply
             raise UserError(f"Tool {label!r}: cannot describe its parameters to the model ({reason}); "
                             "use JSON-friendly types: str, int, float, bool, lists, dicts, pydantic models") from None
-        self._schema.pop("title", None)
+        if self._single_arg is None:
+            self._schema.pop("title", None)
+        elif self.description is None and "description" in self._schema:  # the type's docstring describes the tool
+            self.description = self._schema.pop("description")
 
     def _options(self, max_retries: int | None, strict: bool | None, prepare: ToolPrepareFunc | None,
                  args_validator: Callable[..., Any] | None, sequential: bool, requires_approval: bool,
@@ -200,7 +214,7 @@ class Tool(Generic[AgentDepsT]):
         tool.function, tool.name, tool.description = function, name, description
         tool.docstring_format, tool.require_parameter_descriptions = "auto", False
         tool._options(None, None, None, args_validator, sequential, False, None, None)
-        tool.defer_loading = False
+        tool.defer_loading, tool.toolset_id = False, None
         tool.takes_ctx = takes_ctx
         tool.parameter_names = tuple(json_schema.get("properties", {}))
         tool._positional_only, tool._single_arg, tool._partial = (), None, None
@@ -213,8 +227,9 @@ class Tool(Generic[AgentDepsT]):
     @property
     def tool_def(self) -> ToolDefinition:
         """A fresh definition each time, so a provider adapter that edits the schema cannot corrupt the tool."""
-        return ToolDefinition(self.name, self.description, copy.deepcopy(self._schema), self.strict,
-                              sequential=self.sequential, metadata=self.metadata, defer_loading=self.defer_loading)
+        return ToolDefinition(self.name, copy.deepcopy(self._schema), self.description, strict=self.strict,
+                              sequential=self.sequential, metadata=self.metadata, defer_loading=self.defer_loading,
+                              toolset_id=self.toolset_id)
 
     def validate_args(self, args: str | dict[str, Any] | None, context: Any = None) -> dict[str, Any]:
         """Validate the model's arguments (a JSON string, a dict, or None/"" meaning no arguments) against the

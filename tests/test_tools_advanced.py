@@ -100,7 +100,7 @@ def test_agent_wide_prepare_tools_comes_after_each_tools_prepare() -> None:
 
     async def turn_on_strict(ctx: RunContext[None], tool_defs: list[ToolDefinition]) -> list[ToolDefinition]:
         seen.append([tool_def.name for tool_def in tool_defs])
-        return [ToolDefinition(tool_def.name, tool_def.description, tool_def.parameters_json_schema, strict=True)
+        return [ToolDefinition(tool_def.name, tool_def.parameters_json_schema, tool_def.description, strict=True)
                 for tool_def in tool_defs]
 
     model = TestModel()

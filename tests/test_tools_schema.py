@@ -335,7 +335,7 @@ def test_single_model_argument_uses_the_model_schema(model: Any) -> None:
     take.__annotations__["arg"] = model  # a local name get_type_hints cannot see
     tool = Tool(take)
     schema = tool.tool_def.parameters_json_schema
-    assert "title" not in schema
+    assert schema["title"] == model.__name__  # the type's own schema, as PydanticAI sends it
     assert schema["type"] == "object" and set(schema["properties"]) == set(model.__annotations__)
     assert "arg" not in schema["properties"]
     sample = {"lat": 1.5, "lng": 2} if model is Location else {"x": 1, "y": 2} if model is Point else {
@@ -406,3 +406,33 @@ def test_tool_from_accepts_tools_and_functions() -> None:
     assert isinstance(built, Tool) and built.name == "google" and built.takes_ctx is False
     with pytest.raises(UserError, match="tools="):
         tool_from(42)  # type: ignore[arg-type]
+
+
+class Foobar(BaseModel):
+    """This is a Foobar"""
+
+    x: int
+    z: float = 3.14
+
+
+def test_a_single_model_argument_is_described_by_the_models_docstring_unless_the_function_has_one() -> None:
+    def foobar(f: Foobar) -> str:
+        return str(f)
+
+    def documented(f: Foobar) -> str:
+        """Tool doc."""
+        return str(f)
+
+    plain = Tool(foobar).tool_def
+    assert plain.description == "This is a Foobar" and "description" not in plain.parameters_json_schema
+    own = Tool(documented).tool_def
+    assert own.description == "Tool doc." and own.parameters_json_schema["description"] == "This is a Foobar"
+
+
+def test_tool_definition_takes_pydantic_ais_positional_order_and_shows_what_is_not_default() -> None:
+    definition = ToolDefinition("greet", {"type": "object", "properties": {}}, "Say hello.")
+    assert definition.description == "Say hello." and definition.parameters_json_schema["type"] == "object"
+    assert repr(definition) == ("ToolDefinition(name='greet', parameters_json_schema={'type': 'object', "
+                                "'properties': {}}, description='Say hello.')")
+    assert repr(ToolDefinition("t", {}, strict=True, defer_loading=True, toolset_id="<agent>")) == (
+        "ToolDefinition(name='t', parameters_json_schema={}, strict=True, defer_loading=True, toolset_id='<agent>')")
