@@ -58,6 +58,7 @@ class RunOptions(TypedDict, total=False):
     cancellation_token: CancellationToken | None
     event_stream_handler: EventStreamHandler | None
     deferred_tool_results: DeferredToolResults | None
+    retries: int | Mapping[str, int] | None
 
 
 class ToolOptions(TypedDict, total=False):
@@ -158,6 +159,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         self._capability_settings = static_settings(self.capabilities)
         self._model_override: Model | None = None
         self._deps_override: tuple[Any] | None = None
+        self._retries_override: tuple[int, int] | None = None
 
     @property
     def model_settings(self) -> ModelSettings:
@@ -283,18 +285,21 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
     # ------------------------------------------------------------------ runs
 
     @contextmanager
-    def override(self, *, model: Model | str | None = None, deps: Any = _KEEP) -> Iterator[None]:
-        """Inside the block every run uses this model (and these deps), whatever the call says: how unit
-        tests put a `TestModel` or `FunctionModel` under code that builds its own agent runs."""
-        saved = (self._model_override, self._deps_override)
+    def override(self, *, model: Model | str | None = None, deps: Any = _KEEP,
+                 retries: int | Mapping[str, int] | None = None) -> Iterator[None]:
+        """Inside the block every run uses this model (and these deps, these retry budgets), whatever the
+        call says: how unit tests put a `TestModel` or `FunctionModel` under code that builds its own runs."""
+        saved = (self._model_override, self._deps_override, self._retries_override)
         if model is not None:
             self._model_override = infer_model(model)
         if deps is not _KEEP:
             self._deps_override = (deps,)
+        if retries is not None:
+            self._retries_override = _retry_budgets(retries, None, (self.retries, self.output_retries))
         try:
             yield
         finally:
-            self._model_override, self._deps_override = saved
+            self._model_override, self._deps_override, self._retries_override = saved
 
     def _start(self, prompt: str | Sequence[UserContent] | None, options: RunOptions) -> AgentRun:
         unknown = set(options) - set(RunOptions.__annotations__)
@@ -307,8 +312,9 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         deps = self._deps_override[0] if self._deps_override is not None else options.get("deps")
         run_settings = options.get("model_settings")
         run_step_settings = [StepSettings(run_settings)] if callable(run_settings) else []
-        settings = merge_settings(run_model.settings, self._model_settings, self._capability_settings,
-                                  validate_settings(None if run_step_settings else run_settings))
+        base_settings = merge_settings(run_model.settings, self._model_settings)
+        run_static_settings = validate_settings(None if run_step_settings else run_settings)
+        settings = merge_settings(base_settings, self._capability_settings, run_static_settings)
         history = list(options.get("message_history") or [])
         for message in history:
             if not isinstance(message, (ModelRequest, ModelResponse)):
@@ -343,20 +349,24 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                                 "nothing to send")
             request = ModelRequest(parts=parts,
                                    instructions=self._prompts.join_instructions(run_instructions))
+        run_retries = options.get("retries")
+        tool_retries, output_retries = self._retries_override or (
+            (self.retries, self.output_retries) if run_retries is None else
+            _retry_budgets(run_retries, None, (self.retries, self.output_retries)))
         output_type = options.get("output_type")
         if output_type is None:
             output = self._output
         elif isinstance(output_type, OutputSchema):  # built once by a row map for all its runs
             output = output_type
         else:
-            output = OutputSchema(output_type, default_retries=self.output_retries)
+            output = OutputSchema(output_type, default_retries=output_retries)
         clash = set(output.tools) & set(self._tools)
         if clash:
             raise UserError(f"Output tool name {sorted(clash)[0]!r} is also a function tool's; rename one of them")
         metadata = [source for source in (self.metadata, options.get("metadata")) if source is not None]
         needs_setup = self._prompts.has_functions or any(callable(source) for source in metadata)
         run = AgentRun(model=run_model, settings=settings, tools=self._tools, deps=deps,
-                       usage_limits=usage_limits or UsageLimits(), default_retries=self.retries,
+                       usage_limits=usage_limits or UsageLimits(), default_retries=tool_retries,
                        history=history, request=request, prompt=content, output=output,
                        output_validators=self._output_validators, usage=usage,
                        capabilities=[*self._step_settings, *self.capabilities, *run_step_settings],
@@ -365,6 +375,8 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                        setup=self._setup(request, run_instructions) if needs_setup else None)
         run.metadata_sources = metadata
         run.limiter = self.concurrency_limiter
+        run.settings_layers = (base_settings, run_static_settings)
+        run.finisher.max_retries = output_retries if output is self._output else output.max_retries
         if not needs_setup:
             run.refresh_metadata()
         token = options.get("cancellation_token")
@@ -540,8 +552,9 @@ def _run_ids(history: list[ModelMessage], run_id: str | None, conversation_id: s
     return run_id or str(uuid.uuid4()), conversation_id
 
 
-def _retry_budgets(retries: Any, output_retries: int | None) -> tuple[int, int]:
-    """`retries=n` (tools and output), or `retries={'tools': n, 'output': m}`; `output_retries=` (v1) wins."""
+def _retry_budgets(retries: Any, output_retries: int | None, defaults: tuple[int, int] = (1, 1)) -> tuple[int, int]:
+    """`retries=n` (tools and output), or `retries={'tools': n, 'output': m}` (a key left out keeps its
+    default); `output_retries=` (v1) wins."""
     def budget(value: Any, name: str) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise UserError(f"Agent(retries=...): {name} must be a whole number >= 0, got {value!r}")
@@ -551,8 +564,8 @@ def _retry_budgets(retries: Any, output_retries: int | None) -> tuple[int, int]:
         unknown = set(retries) - {"tools", "output"}
         if unknown:
             raise UserError(f"Agent(retries=...): unknown key {sorted(unknown)[0]!r}; use 'tools' and 'output'")
-        tools = budget(retries.get("tools", 1), "retries['tools']")
-        output = budget(retries.get("output", 1), "retries['output']")
+        tools = budget(retries.get("tools", defaults[0]), "retries['tools']")
+        output = budget(retries.get("output", defaults[1]), "retries['output']")
     else:
         tools = output = budget(retries, "retries")
     return tools, output if output_retries is None else budget(output_retries, "output_retries")

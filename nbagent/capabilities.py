@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Mapping, Se
 from .deferred import DeferredToolRequests, DeferredToolResults
 from .errors import UserError
 from .messages import ModelMessage, ModelRequest, ModelResponse
-from .settings import ModelSettings, validate_settings
+from .settings import ModelSettings, merge_settings, validate_settings
 from .tool_search import ToolSearchStrategy, check_search, offered_tools, search_tool
 from .tools import AgentDepsT, RunContext, Tool, ToolDefinition
 
@@ -224,6 +224,23 @@ def capabilities_from(capabilities: Sequence[Any], history_processors: Sequence[
                             f"got {type(capability).__name__}")
         found.append(capability)
     return found + [ProcessHistory(processor) for processor in history_processors]
+
+
+def step_settings(capabilities: Sequence[AbstractCapability[Any]], base: ModelSettings, run: ModelSettings,
+                  ctx: RunContext[Any]) -> ModelSettings:
+    """One step's settings, layer by layer as PydanticAI resolves them: `base` (the model's defaults and the
+    agent's settings), then each capability's in order (the agent's settings function comes first, the
+    run's last), then the run's own settings. A settings function sees the layers before it in
+    `ctx.model_settings`."""
+    settings = base
+    for capability in capabilities:
+        layer = capability.get_model_settings()
+        if callable(layer):
+            ctx.model_settings = settings
+            layer = layer(ctx)
+        if layer:
+            settings = merge_settings(settings, validate_settings(layer))
+    return merge_settings(settings, run)
 
 
 def static_settings(capabilities: Sequence[AbstractCapability[Any]]) -> ModelSettings:

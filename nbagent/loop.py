@@ -29,10 +29,10 @@ from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPart
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart,
                        Usage, UserContent, UserPromptPart)
 from .models.base import Model, ModelRequestParameters, StreamedResponse
-from .capabilities import AbstractCapability, ModelRequestContext
+from .capabilities import AbstractCapability, ModelRequestContext, step_settings
 from .output import OutputSchema
 from .output_run import NOT_RUN, OUTPUT_PROCESSED, FinalOutput, OutputFinisher, OutputValidator
-from .settings import ModelSettings, ToolOrOutput, merge_settings, validate_settings
+from .settings import ModelSettings, ToolOrOutput
 from .tool_run import ToolCallBatch, ToolOutcome, handle_deferred, prepared, settle_calls
 from .tools import RunContext, Tool
 from .usage import UsageLimits
@@ -89,6 +89,9 @@ class AgentRun:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.model = model
         self.settings = settings
+        self.current_settings = settings  # this step's, once settings functions had their say (ctx.model_settings)
+        self.settings_layers: tuple[ModelSettings, ModelSettings] = (settings, {})  # (model's + agent's, run's)
+        self.settings_functions = any(callable(capability.get_model_settings()) for capability in capabilities)
         self.tools = tools
         self.deps = deps
         self.usage_limits = usage_limits
@@ -156,11 +159,11 @@ class AgentRun:
         ctx = self.context()
         ctx.messages = self.messages  # the run's own list: a history processor replaces its contents
         settings = self.settings
+        if self.settings_functions:
+            settings = self.current_settings = step_settings(self.capabilities, *self.settings_layers, ctx)
+            ctx.model_settings = settings
         tool_defs = [tool_def for tool in self.tools.values() if (tool_def := await prepared(tool, ctx)) is not None]
         for capability in self.capabilities:
-            per_step = capability.get_model_settings()
-            if callable(per_step):
-                settings = merge_settings(settings, validate_settings(per_step(ctx)))
             tool_defs = await capability.prepare_tools(ctx, tool_defs)
         params = choose_tools(dataclasses.replace(self.params, function_tools=tool_defs), settings.get("tool_choice"))
         self.offered = {tool_def.name for tool_def in params.function_tools}
@@ -180,7 +183,8 @@ class AgentRun:
         return RunContext(deps=self.deps, model=self.model, usage=self.usage, prompt=self.prompt,
                           messages=list(self.messages), tool_name=tool_name, tool_call_id=tool_call_id,
                           retry=retry, run_step=self.usage.requests, run_id=self.run_id,
-                          metadata=self.metadata, usage_limits=self.usage_limits, _cancel=self.cancel_from_context)
+                          metadata=self.metadata, usage_limits=self.usage_limits, model_settings=self.current_settings,
+                          _cancel=self.cancel_from_context)
 
     # ------------------------------------------------------------------ cancellation
 

@@ -67,16 +67,17 @@ class OutputFinisher:
         self.validators: list[OutputValidator] = list(validators)
         self.context = context
         self.retries = 0
+        self.max_retries = output.max_retries  # the output budget (a run's `retries=` may change it)
         self.validation_context: Callable[[], Any] = lambda: None  # pydantic's context for validation (the run's)
 
     async def from_tool_call(self, call: ToolCallPart) -> Union[Any, RetryPromptPart]:
         """The output an output tool call carries, or a retry prompt answering that call."""
         tool = self.output.tools[call.tool_name]
-        limit = self.output.max_retries if tool.max_retries is None else tool.max_retries
+        limit = self.max_retries if tool.max_retries is None else tool.max_retries
         try:
             value = tool.validate(call.args, self.validation_context())
-            value = await tool.finish(value, self.context(call.tool_name, call.tool_call_id, self.retries))
-            return await self._validated(value, call.tool_name, call.tool_call_id)
+            value = await tool.finish(value, self._context(call.tool_name, call.tool_call_id, limit))
+            return await self._validated(value, call.tool_name, call.tool_call_id, limit)
         except ValidationError as exc:
             return self._retry(list(exc.errors(include_url=False, include_context=False)), call, limit, exc)
         except ModelRetry as exc:
@@ -84,7 +85,7 @@ class OutputFinisher:
 
     async def from_text(self, text: str) -> Union[Any, RetryPromptPart]:
         """The output a text answer gives, or a retry prompt saying what an answer must be."""
-        limit = self.output.max_retries
+        limit = self.max_retries
         try:
             if self.output.mode in ("native", "prompted"):
                 value = self.output.parse_text(text, self.validation_context())
@@ -93,21 +94,28 @@ class OutputFinisher:
             elif self.output.allow_text:
                 value = text
                 if self.output.text_function is not None:
-                    value = await self.output.text_function(text, self.context(None, None, self.retries))
+                    value = await self.output.text_function(text, self._context(None, None, limit))
             else:
                 names = ", ".join(self.output.tools)
                 return self._retry(f"Plain text is not an answer here: give the result by calling {names}.",
                                    None, limit)
-            return await self._validated(value, None, None)
+            return await self._validated(value, None, None, limit)
         except ValidationError as exc:
             return self._retry(list(exc.errors(include_url=False, include_context=False)), None, limit, exc)
         except ModelRetry as exc:
             return self._retry(exc.message, None, limit, exc)
 
-    async def _validated(self, value: Any, tool_name: str | None, tool_call_id: str | None) -> Any:
+    async def _validated(self, value: Any, tool_name: str | None, tool_call_id: str | None, limit: int) -> Any:
         for validator in self.validators:
-            value = await validator(value, self.context(tool_name, tool_call_id, self.retries))
+            value = await validator(value, self._context(tool_name, tool_call_id, limit))
         return value
+
+    def _context(self, tool_name: str | None, tool_call_id: str | None, limit: int) -> RunContext[Any]:
+        """The run context an output function or validator is given: `ctx.retry` the output retries spent,
+        `ctx.max_retries` the limit that would stop the run (the output tool's own, or the output budget)."""
+        ctx = self.context(tool_name, tool_call_id, self.retries)
+        ctx.max_retries = limit
+        return ctx
 
     @property
     def checks_partial_output(self) -> bool:
@@ -118,7 +126,8 @@ class OutputFinisher:
     async def partial(self, value: Any, tool: OutputType | None, *, text_function: bool = True) -> Any:
         """A streamed output that is not whole yet, through the output function and the validators, each told
         `ctx.partial_output`; NOT_YET when one of them refuses it (the whole output is checked in earnest)."""
-        ctx = self.context(None if tool is None else tool.name, None, self.retries)
+        limit = self.max_retries if tool is None or tool.max_retries is None else tool.max_retries
+        ctx = self._context(None if tool is None else tool.name, None, limit)
         ctx.partial_output = True
         try:
             if tool is not None:

@@ -127,6 +127,7 @@ class ToolCallBatch:
     async def _call(self, tool: Tool[Any], call: ToolCallPart, args: dict[str, Any]) -> CallOutcome:
         run = self.run
         ctx = run.context(call.tool_name, call.tool_call_id, run.retries.get(call.tool_name, 0))
+        ctx.max_retries = run.max_retries(tool)
         ctx.tool_call_approved = call.tool_call_id in self.approved
         ctx.tool_call_metadata = self.metadata.get(call.tool_call_id)
         timeout = tool.timeout if tool.timeout is not None else run.tool_timeout

@@ -56,6 +56,9 @@ class RunContext(Generic[AgentDepsT]):
     tool_name: str | None = None
     tool_call_id: str | None = None
     retry: int = 0
+    """How many times in a row this tool (or the output, in an output validator) was retried so far."""
+    max_retries: int = 0
+    """The retries that would stop the run: this tool's limit, or in an output validator the output's."""
     run_step: int = 0
     tool_call_approved: bool = False
     """True when this call runs because a person approved it (see deferred.py)."""
@@ -66,6 +69,8 @@ class RunContext(Generic[AgentDepsT]):
     run_id: str | None = None
     metadata: dict[str, Any] | None = None
     usage_limits: Any = None
+    model_settings: Any = None
+    """The settings of the run's requests; in a settings function, those of the layers before it."""
     _cancel: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def cancel(self) -> None:
