@@ -14,7 +14,8 @@
     │                              calling a tool wrongly past the tool's retries
     ├── UsageLimitExceeded         the run would go past one of its `UsageLimits` (names the limit); the
     │                              default request limit stops a model that calls tools forever
-    ├── ToolExecutionError         a tool raised (names the tool and the exception, which is `__cause__`)
+    ├── ToolExecutionError         a tool asked for approval again after it was approved (a tool's
+    │                              other exceptions propagate as they are, noted with the tool's name)
     └── RunCancelled               the run was stopped on purpose (a `CancellationToken`, `ctx.cancel()`,
                                    `cancel()` on a run or its events); holds the history so far
 
@@ -57,6 +58,11 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+def with_notes(error: BaseException) -> str:
+    """An error's text and its notes (the tool that raised it, a tool's last problem), on one line."""
+    return "; ".join([str(error), *getattr(error, "__notes__", [])])
 
 
 class NbAgentError(Exception):
@@ -116,7 +122,8 @@ class UsageLimitExceeded(NbAgentError):
 
 
 class ToolExecutionError(NbAgentError):
-    """A tool raised an exception; the run stops and the caller's history is untouched.
+    """A tool misused nbagent's protocol (raised `ApprovalRequired` once approved); the run stops and the
+    caller's history is untouched. Other exceptions of a tool propagate themselves, as in PydanticAI.
 
     `tool_name` names the tool; the tool's own exception is `__cause__`.
     """

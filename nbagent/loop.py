@@ -423,8 +423,10 @@ class AgentRun:
         those that wait (deferred ones); yield a call event for each, then a result event as each ends.
 
         Appends one `ModelRequest` holding the outcomes in call order (and what `ToolReturn` asked to
-        send after them). A tool's own exception cancels the others and ends the run as a
-        `ToolExecutionError`; so does cancelling the run.
+        send after them). A tool's own exception cancels the others and ends the run with that
+        exception; so does cancelling the run. Either way the calls that returned are kept, in a request
+        marked `state="interrupted"` (capture_run_messages shows it; a history holding it is repaired
+        before it is sent).
         """
         to_run = [call for call in calls if call.tool_call_id not in settled]
         self.usage_limits.check_before_tool_calls(self.usage, len(to_run))
@@ -433,8 +435,9 @@ class AgentRun:
         try:
             async for event in batch.execute():
                 yield event
-        except asyncio.CancelledError:  # a cancel from outside: keep what returned, so the history can continue
-            if not self.cancelled_by_tool:  # a tool that cancels its run takes back this step (as PydanticAI)
+        except (asyncio.CancelledError, Exception) as stop:  # a cancel, or a tool raised, or ran out of retries
+            taken_back = isinstance(stop, asyncio.CancelledError) and self.cancelled_by_tool  # as PydanticAI
+            if not taken_back:  # keep what returned, so the history can continue
                 returned = {**settled, **batch.outcomes}
                 self.add(ModelRequest(parts=[returned[call.tool_call_id] for call in calls
                                              if call.tool_call_id in returned], state="interrupted"))

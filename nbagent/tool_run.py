@@ -13,7 +13,8 @@ is done. What a call comes to:
 - `Deferred`: the call waits for a person's approval (`requires_approval`, `ApprovalRequired`) or for a
   result from elsewhere (`CallDeferred`); see deferred.py for how the run settles it.
 
-Any other exception in a tool cancels the others and ends the run as a `ToolExecutionError`.
+Any other exception in a tool cancels the others and ends the run: the exception itself propagates, as
+in PydanticAI (code that catches it keeps working), with a note naming the tool and the call.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class ToolCallBatch:
             done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 call = pending.pop(task)
-                outcome = task.result()  # a tool's exception surfaces here, as ToolExecutionError
+                outcome = task.result()  # a tool's exception surfaces here
                 if isinstance(outcome, Deferred):
                     self.deferred.append(outcome)
                 else:
@@ -157,7 +158,8 @@ class ToolCallBatch:
         except CallDeferred as exc:
             return Deferred(call, "external", exc.metadata)
         except Exception as exc:
-            raise ToolExecutionError(call.tool_name, exc) from exc
+            exc.add_note(f"raised by the tool {call.tool_name!r} (call {call.tool_call_id})")
+            raise
         if not done:
             return run.retry(call, f"Timed out after {timeout:g} seconds.", run.max_retries(tool))
         run.retries.pop(call.tool_name, None)  # retries count the failures in a row

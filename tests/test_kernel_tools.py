@@ -132,6 +132,23 @@ def test_user_tools_are_offered_without_kernel_tools(fresh, provider):
     fresh.execute("from nbagent.notebook.kernel import kernel_tools\nkernel_tools._user_tools.clear()")
 
 
+def test_a_user_tool_raising_fails_the_cell_with_its_own_error_and_the_conversation_goes_on(fresh, provider):
+    """As in PydanticAI the tool's own exception ends the question (its traceback, noted with the tool's
+    name); nothing of the failed question stays in the conversation."""
+    fresh.execute("import nbagent\n@nbagent.tool\ndef density(material: str) -> float:\n"
+                  "    '''The density of a material.'''\n    raise KeyError(material)")
+    provider.enqueue(openai_stream("Hello."), call("density", {"material": "unobtainium"}), openai_stream("Again."))
+    assert fresh.execute("%%ask\nhello").reply["status"] == "ok"
+    run = fresh.execute("%%ask\nHow dense is unobtainium?")
+    [err] = run.errors
+    assert err["ename"] == "KeyError" and err["evalue"] == "'unobtainium'"
+    assert "raised by the tool 'density' (call call_1)" in "\n".join(err["traceback"])
+    assert fresh.execute("%%ask\nagain").reply["status"] == "ok"
+    assert [m["content"] for m in provider.last_request.json["messages"] if m["role"] != "system"] == [
+        "hello", "Hello.", "again"]
+    fresh.execute("from nbagent.notebook.kernel import kernel_tools\nkernel_tools._user_tools.clear()")
+
+
 def test_last_error_and_read_cell(fresh, provider):
     failed = fresh.execute("means = penguins.groupby('species').body_mass_g.mean()\nmeans['Emperor']")
     assert failed.reply["status"] == "error"

@@ -182,7 +182,7 @@ def test_captured_messages_survive_a_failed_run_and_bind_the_first_run_only() ->
             agent.run_sync("go")
         Agent(TestModel()).run_sync("a second run")
     kinds = [[part.part_kind for part in message.parts] for message in messages]
-    assert kinds == [["user-prompt"], ["tool-call"], ["retry-prompt"], ["tool-call"]]
+    assert kinds == [["user-prompt"], ["tool-call"], ["retry-prompt"], ["tool-call"], []]  # [] interrupted, as PydanticAI
     assert messages[0].parts[0].content == "go"
     with capture_run_messages() as later:
         pass

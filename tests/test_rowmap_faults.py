@@ -218,3 +218,15 @@ def test_two_processes_mapping_into_one_file(openai_env: ProviderServer, tmp_pat
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert answers_in(path) == 250
+
+
+def test_a_tool_raising_fails_its_row_naming_the_tool():
+    agent = Agent("test")
+
+    @agent.tool_plain
+    def lookup(word: str) -> str:
+        raise RuntimeError("the dictionary is closed")
+
+    frame = agent.map(["a", "b"], cache=False, progress=False)
+    assert frame["_error"].str.startswith("RuntimeError: the dictionary is closed; raised by the tool 'lookup' "
+                                          "(call ").all()

@@ -17,7 +17,7 @@ from provider_server import (ProviderServer, anthropic_json, anthropic_stream, a
                              openai_stream, openai_tool_stream)
 
 from nbagent import (Agent, AnthropicModel, FunctionModel, ModelRequest, ModelResponse, ModelRetry, OpenAIModel,
-                     RetryPromptPart, TestModel, TextPart, ToolCallPart, ToolExecutionError, UnexpectedModelBehavior,
+                     RetryPromptPart, TestModel, TextPart, ToolCallPart, UnexpectedModelBehavior,
                      UsageLimitExceeded, UsageLimits, UserPromptPart, UserError, RunContext, capture_run_messages)
 
 pytestmark = pytest.mark.usefixtures("closed_client")
@@ -99,7 +99,9 @@ def capital_agent(wire: Wire, **kwargs: Any) -> tuple[Agent, list[str]]:
     return agent, ran
 
 
-async def test_tool_raising_ends_the_run_naming_the_tool(wire: Wire) -> None:
+async def test_tool_raising_ends_the_run_with_its_own_exception_naming_the_tool(wire: Wire) -> None:
+    """As in PydanticAI the tool's exception itself propagates (code catching it keeps working); a note
+    names the tool, shown under the traceback."""
     wire.provider.enqueue(wire.calls(("c1", "explode", "{}")))
     agent = Agent(wire.model())
 
@@ -107,10 +109,41 @@ async def test_tool_raising_ends_the_run_naming_the_tool(wire: Wire) -> None:
     def explode() -> str:
         raise ValueError("the disk is full")
 
-    with pytest.raises(ToolExecutionError, match=r"^Tool 'explode' raised ValueError: the disk is full$") as caught:
-        await wire.run(agent)
-    assert isinstance(caught.value.__cause__, ValueError)
+    with capture_run_messages() as messages:
+        with pytest.raises(ValueError) as caught:
+            await wire.run(agent)
+    assert str(caught.value) == "the disk is full"
+    assert caught.value.__notes__ == ["raised by the tool 'explode' (call c1)"]
     assert len(wire.provider.requests) == 1
+    assert isinstance(messages[-1], ModelRequest) and messages[-1].parts == [] and messages[-1].state == "interrupted"
+
+
+def test_the_calls_that_returned_before_a_tool_raised_are_kept_and_the_history_continues() -> None:
+    def call_tools(messages: list[Any], info: Any) -> ModelResponse:
+        if isinstance(messages[-1].parts[-1], UserPromptPart) and messages[-1].parts[-1].content == "go on":
+            return ModelResponse(parts=[TextPart("fine")])
+        return ModelResponse(parts=[ToolCallPart("get_volume", {"size": 6}, tool_call_id="volume_call"),
+                                    ToolCallPart("get_mass", {"size": 6}, tool_call_id="mass_call")])
+
+    agent = Agent(FunctionModel(call_tools))
+
+    @agent.tool_plain(sequential=True)
+    def get_volume(size: int) -> int:
+        return size**3
+
+    @agent.tool_plain(sequential=True)
+    def get_mass(size: int) -> int:
+        raise RuntimeError("missing density")
+
+    before = copy.deepcopy(HISTORY)
+    with capture_run_messages() as messages:
+        with pytest.raises(RuntimeError, match="missing density"):
+            agent.run_sync("Calculate volume and mass.", message_history=HISTORY)
+    interrupted = messages[-1]
+    assert isinstance(interrupted, ModelRequest) and interrupted.state == "interrupted"
+    assert [(part.tool_name, part.content) for part in interrupted.parts] == [("get_volume", 216)]
+    assert HISTORY == before  # the caller's, untouched
+    assert agent.run_sync("go on", message_history=messages).output == "fine"  # repaired before it is sent
 
 
 async def test_invalid_arguments_are_retried_then_succeed(wire: Wire) -> None:

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 from IPython.display import update_display
 
 from ..agent import Agent
-from ..errors import NbAgentError
+from ..errors import NbAgentError, with_notes
 from ..events import (AgentRunResultEvent, FunctionToolCallEvent, FunctionToolResultEvent, PartDeltaEvent,
                       PartStartEvent, TextPartDelta, ThinkingPartDelta)
 from ..messages import TextPart, ThinkingPart, UserContent
@@ -242,10 +242,10 @@ class Ask:
             try:
                 result = future.result()
             except NbAgentError as exc:
-                view.show_error(str(AskError.of(exc)))
+                view.show_error(with_notes(exc))
                 return
             except BaseException as exc:  # the thread has no cell to raise into: say it in the output
-                view.show_error(f"{type(exc).__name__}: {exc}")
+                view.show_error(f"{type(exc).__name__}: {with_notes(exc)}")
                 return
             self._finish(result, progress, view)
 

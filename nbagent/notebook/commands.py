@@ -19,7 +19,7 @@ from typing import Any, Callable
 from IPython.display import display
 from traitlets import TraitError
 
-from ..errors import NbAgentError, UserError
+from ..errors import NbAgentError, UserError, with_notes
 from ..models import default_model_name, default_model_origin, infer_model
 from ..settings import validate_settings
 from .view.answer_view import OutputWatch
@@ -56,7 +56,7 @@ def one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except NbAgentError as exc:
-            raise AskError.of(exc) from None
+            raise AskError(with_notes(exc)) from None
 
     return wrapper
 
@@ -72,7 +72,7 @@ async def ask_async(shell: Any, args: Any, cell: str) -> None:
     try:
         await (_map_cell(shell, args, cell) if args.each is not None else _question(shell, args, cell)).run_async()
     except NbAgentError as exc:
-        raise AskError.of(exc) from None
+        raise AskError(with_notes(exc)) from None
 
 
 def _map_cell(shell: Any, args: Any, cell: str) -> MapCell:

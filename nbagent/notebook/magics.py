@@ -30,11 +30,6 @@ class AskError(Exception):
     def _render_traceback_(self) -> list[str]:
         return [f"\x1b[31mnbagent: {self}\x1b[0m"]
 
-    @classmethod
-    def of(cls, error: BaseException) -> "AskError":
-        """nbagent's error as one line, with its notes (e.g. a tool's last problem when its retries ran out)."""
-        return cls("; ".join([str(error), *getattr(error, "__notes__", [])]))
-
 
 @magics_class
 class AgentMagics(Magics):

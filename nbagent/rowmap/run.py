@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import pandas as pd
 
 from .. import _http
-from ..errors import ModelConnectionError, ModelHTTPError, UserError
+from ..errors import ModelConnectionError, ModelHTTPError, UserError, with_notes
 from ..messages import Usage
 from .background import run_in_background
 from .columns import ResultTable
@@ -162,7 +162,7 @@ class MapRun:
             self.done += 1
 
     def _fail(self, position: int, others: Any, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        message = f"{type(exc).__name__}: {' '.join(with_notes(exc).split())}"
         for row in (position, *others):
             self.table.set_error(row, message[:500])
             self.done += 1
