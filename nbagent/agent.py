@@ -18,6 +18,7 @@ from .deferred import DeferredToolResults, check_results, pending_calls
 from .errors import UserError
 from .cancel import CancellationToken, resume
 from .concurrency import AnyConcurrencyLimit, limiter_for
+from .end_strategy import EndStrategy, check_end_strategy
 from .event_stream import AgentRunEvents, EventStreamHandler, handled_steps, run_with_handler
 from .loop import AgentRun
 from .nodes import NodeRun, is_call_tools_node, is_end_node, is_model_request_node, is_user_prompt_node
@@ -126,6 +127,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         tool_timeout: float | None = None,
         validation_context: Any = None,
         max_concurrency: AnyConcurrencyLimit = None,
+        end_strategy: EndStrategy = "graceful",
     ) -> None:
         self.model: Model = infer_model(model)
         self._prompts = Prompts(instructions, system_prompt)
@@ -155,6 +157,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
             raise UserError(f"Agent(tool_timeout={tool_timeout!r}): give the seconds a tool may take (> 0)")
         self.tool_timeout = tool_timeout
         self.validation_context = validation_context  # pydantic's context for tool arguments and outputs
+        self.end_strategy = check_end_strategy(end_strategy)  # other tool calls beside an output tool's
         self.concurrency_limiter = limiter_for(max_concurrency, f"agent {name!r}" if name else "the agent")
         self._capability_settings = static_settings(self.capabilities)
         self._model_override: Model | None = None
@@ -375,6 +378,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
                        setup=self._setup(request, run_instructions) if needs_setup else None)
         run.metadata_sources = metadata
         run.limiter = self.concurrency_limiter
+        run.end_strategy = self.end_strategy
         run.settings_layers = (base_settings, run_static_settings)
         run.finisher.max_retries = output_retries if output is self._output else output.max_retries
         if not needs_setup:
@@ -420,6 +424,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         closes the HTTP stream (and cancels tools still running)."""
         handler = options.pop("event_stream_handler", None)
         run = self._start(user_prompt, options)
+        run.end_strategy = "early"  # the first output is committed as it streams, as PydanticAI's run_stream
         steps = run.steps() if handler is None else handled_steps(run, handler)
         try:
             await run.guard(steps.__anext__())  # the first request is sent and answered (or raised) on entry

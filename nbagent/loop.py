@@ -26,12 +26,13 @@ from .concurrency import ConcurrencyLimiter
 from .deferred import DeferredToolRequests, DeferredToolResults, pending_calls
 from .errors import ModelHTTPError, RunCancelled, UnexpectedModelBehavior, UserError
 from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPartDelta, ToolCallPartDelta
-from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, TextPart, ToolCallPart, ToolReturnPart,
+from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, TextPart, ToolCallPart,
                        Usage, UserContent, UserPromptPart)
 from .models.base import Model, ModelRequestParameters, StreamedResponse
 from .capabilities import AbstractCapability, ModelRequestContext, step_settings
 from .output import OutputSchema
-from .output_run import NOT_RUN, OUTPUT_PROCESSED, FinalOutput, OutputFinisher, OutputValidator
+from .end_strategy import EndStrategy, handle_output_calls, not_executed
+from .output_run import FinalOutput, OutputFinisher, OutputValidator
 from .settings import ModelSettings, ToolOrOutput
 from .tool_run import ToolCallBatch, ToolOutcome, handle_deferred, prepared, settle_calls
 from .tools import RunContext, Tool
@@ -116,6 +117,8 @@ class AgentRun:
         self.offered: set[str] | None = None  # the function tools prepared for this step (None: all of them)
         self.prompt = prompt
         self.usage = Usage() if usage is None else usage  # a caller's usage (delegation) counts this run too
+        self.end_strategy: EndStrategy = "graceful"  # the agent's; run_stream commits the first output ('early')
+        self.ending = False  # function tools are running beside a final result (end_strategy.py)
         self.cost_unknown = False  # warned that a response could not be priced for the cost_limit
         self.limiter: ConcurrencyLimiter | None = None  # the agent's max_concurrency
         self.holds_slot = False
@@ -384,26 +387,13 @@ class AgentRun:
     ) -> AsyncGenerator[Union[FunctionToolCallEvent, FunctionToolResultEvent], None]:
         """Decide what a response means: the output (`final` is set), or tools to run and another step.
 
-        An output tool call that validates ends the run; function tools called beside it are not run
-        (their calls are answered as skipped, so the history stays valid on every protocol).
+        Output tool calls, and the function tools called beside them, are settled by the agent's
+        `end_strategy` (end_strategy.py).
         """
         calls = response.tool_calls
         output_calls = [call for call in calls if call.tool_name in self.output.tools]
         if output_calls:
-            first = output_calls[0]
-            outcome = await self.finisher.from_tool_call(first)
-            if not isinstance(outcome, RetryPromptPart):
-                self.final = FinalOutput(outcome, response, first.tool_name, first.tool_call_id)
-                self.refresh_metadata()
-                self.add(ModelRequest(parts=[
-                    ToolReturnPart(tool_name=call.tool_name, content=OUTPUT_PROCESSED if call is first else NOT_RUN,
-                                   tool_call_id=call.tool_call_id) for call in calls]))
-                return
-            settled: dict[str, ToolOutcome] = {first.tool_call_id: outcome}
-            settled.update({call.tool_call_id: ToolReturnPart(tool_name=call.tool_name, content=NOT_RUN,
-                                                              tool_call_id=call.tool_call_id)
-                            for call in output_calls[1:]})
-            async for event in self.handle_tool_calls(calls, settled):
+            async for event in handle_output_calls(self, response, output_calls):
                 yield event
         elif calls:
             async for event in self.handle_tool_calls(calls, {}):
@@ -413,8 +403,12 @@ class AgentRun:
             if isinstance(text_outcome, RetryPromptPart):
                 self.add(ModelRequest(parts=[text_outcome]))
             else:
-                self.final = FinalOutput(text_outcome, response)
-                self.refresh_metadata()
+                self.finish(FinalOutput(text_outcome, response))
+
+    def finish(self, final: FinalOutput) -> None:
+        """The run has its output (metadata is computed again, now that it can include end-of-run values)."""
+        self.final = final
+        self.refresh_metadata()
 
     async def handle_tool_calls(
         self, calls: list[ToolCallPart], settled: dict[str, ToolOutcome]
@@ -444,7 +438,9 @@ class AgentRun:
             raise
         outcomes: dict[str, ToolOutcome] = {**settled, **batch.outcomes}
         follow_up = batch.follow_up
-        if batch.deferred:
+        if batch.deferred and self.ending:  # beside a final result, a call that would wait is not run
+            outcomes.update(not_executed([item.call for item in batch.deferred]))
+        elif batch.deferred:
             async for event in handle_deferred(self, batch.deferred, outcomes, follow_up):
                 yield event
         parts: list[Any] = [outcomes[call.tool_call_id] for call in calls if call.tool_call_id in outcomes]

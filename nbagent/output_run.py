@@ -21,8 +21,6 @@ from .output import OutputSchema
 from .output_types import OutputType
 from .tools import RunContext
 
-OUTPUT_PROCESSED = "Final result processed."
-NOT_RUN = "Not run: this response already gave the final result through an output tool."
 NOT_YET: Any = object()  # a partial output a validator or output function refused: not shown
 
 
