@@ -34,7 +34,7 @@ from .output import OutputSchema
 from .end_strategy import EndStrategy, handle_output_calls, not_executed
 from .output_run import FinalOutput, OutputFinisher, OutputValidator
 from .settings import ModelSettings, ToolOrOutput
-from .tool_run import ToolCallBatch, ToolOutcome, handle_deferred, prepared, settle_calls
+from .tool_run import EXECUTION_MODE, ToolCallBatch, ToolOutcome, handle_deferred, prepared, settle_calls
 from .tools import RunContext, Tool
 from .usage import UsageLimits
 
@@ -119,6 +119,7 @@ class AgentRun:
         self.usage = Usage() if usage is None else usage  # a caller's usage (delegation) counts this run too
         self.end_strategy: EndStrategy = "graceful"  # the agent's; run_stream commits the first output ('early')
         self.ending = False  # function tools are running beside a final result (end_strategy.py)
+        self.tool_execution_mode = EXECUTION_MODE.get()  # Agent.parallel_tool_call_execution_mode, where the run started
         self.cost_unknown = False  # warned that a response could not be priced for the cost_limit
         self.limiter: ConcurrencyLimiter | None = None  # the agent's max_concurrency
         self.holds_slot = False

@@ -4,7 +4,10 @@ For each call, in the order the model made them: the tool is looked up among tho
 step, its arguments validated (pydantic), then a task runs its `args_validator` and the function (sync
 ones in worker threads), bounded by its timeout. Calls run concurrently, except that a `sequential`
 tool is a barrier: the calls before it finish first, it runs alone, the calls after it start once it
-is done. What a call comes to:
+is done. Within `Agent.parallel_tool_call_execution_mode('sequential')`, or with the setting
+`parallel_tool_calls=False`, every call is such a barrier (one at a time, in call order); under
+'parallel_ordered_events' they run concurrently but their result events come in call order, once all
+ended. What a call comes to:
 
 - a `ToolReturnPart` (its value; `ToolReturn` adds metadata, and content sent after the results;
   `ToolFailed` gives a failed result, `outcome="failed"`, without spending a retry);
@@ -21,8 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncGenerator, Literal, Union
+from typing import TYPE_CHECKING, Any, AsyncGenerator, Iterator, Literal, Union, get_args
 
 from pydantic import ValidationError
 
@@ -34,6 +39,23 @@ from .tools import Tool, ToolDefinition
 
 if TYPE_CHECKING:
     from .loop import AgentRun
+
+ParallelExecutionMode = Literal["parallel", "sequential", "parallel_ordered_events"]
+EXECUTION_MODE: ContextVar[ParallelExecutionMode] = ContextVar("nbagent_tool_execution_mode", default="parallel")
+
+
+@contextmanager
+def parallel_tool_call_execution_mode(mode: ParallelExecutionMode = "parallel") -> Iterator[None]:
+    """How the runs started inside the block run one response's tool calls: 'parallel' (the default),
+    'sequential' (one at a time, in call order) or 'parallel_ordered_events' (result events in call order)."""
+    if mode not in get_args(ParallelExecutionMode):
+        raise UserError(f"parallel_tool_call_execution_mode({mode!r}): choose one of "
+                        + ", ".join(repr(name) for name in get_args(ParallelExecutionMode)))
+    token = EXECUTION_MODE.set(mode)
+    try:
+        yield
+    finally:
+        EXECUTION_MODE.reset(token)
 
 
 @dataclass
@@ -63,6 +85,9 @@ class ToolCallBatch:
         self.outcomes: dict[str, ToolOutcome] = {}
         self.deferred: list[Deferred] = []
         self.follow_up: list[UserContent] = []
+        # 'parallel_ordered_events': result events held back, to come in call order once all calls ended
+        self.held: list[FunctionToolResultEvent] | None = [] if run.tool_execution_mode == "parallel_ordered_events" \
+            else None
 
     async def execute(self, *, announce: bool = True) -> AsyncGenerator[ToolEvent, None]:
         """Yield a call event per call (unless `announce` is False: they were announced before approval),
@@ -89,16 +114,20 @@ class ToolCallBatch:
             if call.tool_call_id in self.outcomes:
                 yield FunctionToolResultEvent(self.outcomes[call.tool_call_id])
         pending: dict[asyncio.Task[CallOutcome], ToolCallPart] = {}
+        serial = run.tool_execution_mode == "sequential" or run.current_settings.get("parallel_tool_calls") is False
         try:
             for call, tool, args in ready:
-                if tool.sequential:  # a barrier: what came before ends first, it runs alone
+                if tool.sequential or serial:  # a barrier: what came before ends first, it runs alone
                     async for event in self._drain(pending):
                         yield event
                 pending[asyncio.ensure_future(self._call(tool, call, args))] = call
-                if tool.sequential:
+                if tool.sequential or serial:
                     async for event in self._drain(pending):
                         yield event
             async for event in self._drain(pending):
+                yield event
+            order = [call.tool_call_id for call in self.calls]
+            for event in sorted(self.held or (), key=lambda held: order.index(held.tool_call_id)):
                 yield event
         finally:
             unfinished = [task for task in pending if not task.done()]
@@ -119,7 +148,10 @@ class ToolCallBatch:
                     self.deferred.append(outcome)
                 else:
                     self._settle(call, outcome)
-                    yield FunctionToolResultEvent(outcome)
+                    if self.held is None:
+                        yield FunctionToolResultEvent(outcome)
+                    else:
+                        self.held.append(FunctionToolResultEvent(outcome))
         self.deferred.sort(key=lambda deferred: self.calls.index(deferred.call))
 
     def _settle(self, call: ToolCallPart, outcome: ToolOutcome) -> None:
