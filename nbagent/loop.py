@@ -19,6 +19,7 @@ import dataclasses
 import inspect
 import weakref
 from contextlib import AsyncExitStack
+from datetime import datetime, timezone
 from typing import Any, AsyncGenerator, Awaitable, Callable, Sequence, Union
 
 from .capture import run_messages
@@ -112,8 +113,10 @@ class AgentRun:
         # with capabilities, a history processor may replace the messages: the run's own are known by identity
         self._added: dict[int, ModelMessage] | None = (
             {id(request): request} if request is not None else {}) if capabilities else None
+        self.first_request = request  # the run's first request: the later ones carry its instructions too
         if request is not None:
             request.run_id, request.conversation_id = run_id or None, conversation_id
+            request.timestamp = request.timestamp or datetime.now(timezone.utc)
         self.offered: set[str] | None = None  # the function tools prepared for this step (None: all of them)
         self.prompt = prompt
         self.usage = Usage() if usage is None else usage  # a caller's usage (delegation) counts this run too
@@ -149,8 +152,15 @@ class AgentRun:
         return [message for message in self.messages if id(message) in self._added]
 
     def add(self, message: ModelMessage) -> None:
-        """Append a message the run made (a response, tool returns, a retry prompt)."""
+        """Append a message the run made (a response, tool returns, a retry prompt): a request with its
+        time and the run's instructions, a response with the model it was asked of (`model_id`)."""
         message.run_id, message.conversation_id = self.run_id or None, self.conversation_id
+        if message.kind == "request":
+            message.timestamp = message.timestamp or datetime.now(timezone.utc)
+            if message.instructions is None and self.first_request is not None:
+                message.instructions = self.first_request.instructions
+        elif message.model_id is None:
+            message.model_id = self.model.model_id
         self.messages.append(message)
         if self._added is not None:
             self._added[id(message)] = message
@@ -376,6 +386,7 @@ class AgentRun:
 
     def record(self, response: ModelResponse) -> None:
         self.add(response)
+        self.usage.requests += 1
         self.usage.incr(response.usage)
         limits = self.usage_limits
         limits.check_tokens(self.usage, response.usage)

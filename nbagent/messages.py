@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Optional, Sequence, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
 from pydantic_core import to_json
 
 from .media import BinaryContent, ImageUrl, MediaContent, UserContent, describe_media
@@ -107,8 +107,15 @@ def add_costs(first: Decimal | None, second: Decimal | None) -> Decimal | None:
     return first + second
 
 
+_RUN_COUNTS = ("requests", "tool_calls", "cost")
+
+
 class RequestUsage(BaseModel):
-    """The tokens of one request and its response."""
+    """The tokens of one request and its response (`ModelResponse.usage`); the run's counts of requests
+    and tool calls are the run's `RunUsage`.
+
+    A `RunUsage`, or a response's usage saved before responses carried a `RequestUsage` (with `requests`
+    and `tool_calls`), is taken too: its token counts are kept, the run's counts (and cost) dropped."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -116,6 +123,21 @@ class RequestUsage(BaseModel):
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tokens_of_run_usage(cls, data: Any) -> Any:
+        if isinstance(data, RunUsage):
+            data = data.__dict__
+        fields = cls.model_fields
+        if isinstance(data, dict) and not data.keys() <= fields.keys():
+            return {name: value for name, value in data.items() if name in fields or name not in _RUN_COUNTS}
+        return data
+
+    @property
+    def requests(self) -> int:
+        """Always 1: the usage of one request (PydanticAI's spelling, and what prices are per)."""
+        return 1
 
     @property
     def total_tokens(self) -> int:
@@ -345,33 +367,44 @@ ResponsePart = Annotated[Union[TextPart, ToolCallPart, ThinkingPart], Field(disc
 
 
 class ModelRequest(Positional):
-    """What was sent to the model in one step. `instructions` are re-sent with every request. `state` is
-    "interrupted" for the tool returns of a run cancelled while its tools ran (those that had returned)."""
+    """What was sent to the model in one step. `instructions` are re-sent with every request (each request
+    of a run carries them). `timestamp` is when the run made it (None for one built by hand); `metadata` is
+    for the application, never sent. `state` is "interrupted" for the tool returns of a run cancelled while
+    its tools ran (those that had returned)."""
 
     positional: ClassVar[tuple[str, ...]] = ("parts",)
 
     parts: list[RequestPart]
+    timestamp: datetime | None = None
     instructions: str | None = None
     run_id: str | None = None
     conversation_id: str | None = None
+    metadata: dict[str, Any] | None = None
     state: Literal["complete", "interrupted"] = "complete"
     kind: Literal["request"] = "request"
 
 
 class ModelResponse(Positional):
-    """What the model answered in one step: text, tool calls, or both. `state` is "interrupted" for a
-    response cut short by a cancel (its parts are what had arrived), "incomplete" for a snapshot of one
-    still streaming (`stream_response`)."""
+    """What the model answered in one step: text, tool calls, or both.
+
+    `usage` is this request's tokens; `model_name` is the model as the provider named it, `model_id` the
+    model as the agent was given it (`provider:name`, set by the run), `provider_name` the provider that
+    answered. `metadata` is for the application, never sent. `state` is "interrupted" for a response cut
+    short by a cancel (its parts are what had arrived), "incomplete" for a snapshot of one still
+    streaming (`stream_response`)."""
 
     positional: ClassVar[tuple[str, ...]] = ("parts",)
 
     parts: list[ResponsePart]
+    usage: RequestUsage = Field(default_factory=RequestUsage)
     model_name: str | None = None
+    model_id: str | None = None
     timestamp: datetime = Field(default_factory=_now)
-    usage: Usage = Field(default_factory=Usage)
+    provider_name: str | None = None
     finish_reason: str | None = None
     run_id: str | None = None
     conversation_id: str | None = None
+    metadata: dict[str, Any] | None = None
     state: Literal["complete", "interrupted", "incomplete"] = "complete"
     kind: Literal["response"] = "response"
 

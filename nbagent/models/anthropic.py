@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from ..errors import ModelHTTPError, UnexpectedModelBehavior, UserError
 from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
-                        RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart,
+                        RequestUsage, RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, UserPromptPart,
                         join_system, system_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
@@ -196,6 +196,7 @@ class AnthropicModel(HTTPModel):
             parts=parts or [TextPart(content="")],
             model_name=data.get("model") or self.model_name,
             usage=_usage(data.get("usage")),
+            provider_name=self.system,
             finish_reason=data.get("stop_reason"),
         )
 
@@ -276,21 +277,20 @@ def _tool(tool: ToolDefinition) -> dict[str, Any]:
     return {"name": tool.name, "description": tool.description or "", "input_schema": tool.parameters_json_schema}
 
 
-def _usage(raw: dict[str, Any] | None) -> Usage:
+def _usage(raw: dict[str, Any] | None) -> RequestUsage:
     """Cache reads and writes are input tokens too (billed as such), so they count as input."""
     if not raw:
-        return Usage(requests=1)
-    return Usage(requests=1, input_tokens=_input_tokens(raw), output_tokens=raw.get("output_tokens") or 0,
-                 cache_read_tokens=raw.get("cache_read_input_tokens") or 0,
-                 cache_write_tokens=raw.get("cache_creation_input_tokens") or 0)
+        return RequestUsage()
+    return RequestUsage(input_tokens=_input_tokens(raw), output_tokens=raw.get("output_tokens") or 0,
+                        cache_read_tokens=raw.get("cache_read_input_tokens") or 0,
+                        cache_write_tokens=raw.get("cache_creation_input_tokens") or 0)
 
 
-def _updated_usage(usage: Usage, raw: dict[str, Any] | None) -> Usage:
+def _updated_usage(usage: RequestUsage, raw: dict[str, Any] | None) -> RequestUsage:
     """`message_delta` carries the final (cumulative) output count, and sometimes the input counts again."""
     if not raw:
         return usage
-    return Usage(
-        requests=usage.requests,
+    return RequestUsage(
         input_tokens=_input_tokens(raw) if "input_tokens" in raw else usage.input_tokens,
         output_tokens=raw.get("output_tokens", usage.output_tokens) or 0,
         cache_read_tokens=raw.get("cache_read_input_tokens", usage.cache_read_tokens) or 0,

@@ -15,7 +15,7 @@ from typing import Any, AsyncGenerator, AsyncIterator, Sequence, Union
 
 from ..errors import UnexpectedModelBehavior
 from ..events import ThinkingPartDelta, ToolCallPartDelta
-from ..messages import (ModelMessage, ModelResponse, ResponsePart, TextPart, ThinkingPart, ToolCallPart, Usage,
+from ..messages import (ModelMessage, ModelResponse, RequestUsage, ResponsePart, TextPart, ThinkingPart, ToolCallPart,
                         new_tool_call_id)
 from ..settings import ModelSettings
 from ..output import OutputMode, OutputObjectDefinition
@@ -69,11 +69,11 @@ class StreamedResponse(ABC):
     mistaken for a finished answer, and a tool call cut in the middle of its arguments never runs.
     """
 
-    provider_name: str | None = None  # the protocol, kept on reasoning parts so only it is sent them back
+    provider_name: str | None = None  # the provider: on the response, and on reasoning parts (only it takes them back)
 
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name
-        self.usage = Usage(requests=1)
+        self.usage = RequestUsage()
         self.finish_reason: str | None = None
         self.complete = False
         self._calls: dict[int | str, _PendingCall] = {}
@@ -146,7 +146,8 @@ class StreamedResponse(ABC):
         if text or not self._calls:
             parts.append(TextPart(content=text))
         parts += self.tool_calls()
-        return ModelResponse(parts=parts, model_name=self.model_name, usage=self.usage, finish_reason=self.finish_reason)
+        return ModelResponse(parts=parts, usage=self.usage, model_name=self.model_name, provider_name=self.provider_name,
+                             finish_reason=self.finish_reason)
 
 
 class Model(ABC):
@@ -163,6 +164,11 @@ class Model(ABC):
     @property
     def label(self) -> str:
         """`provider:model`, as users write it; used in errors and footers."""
+        return f"{self.system}:{self.model_name}"
+
+    @property
+    def model_id(self) -> str:
+        """`provider:model`: what the run records on each response as `ModelResponse.model_id`."""
         return f"{self.system}:{self.model_name}"
 
     @abstractmethod

@@ -93,7 +93,6 @@ class _FunctionStream(StreamedResponse):
                 result = await result
             for streamed in self._whole(result, produced):
                 yield streamed
-        self.finish_reason = "tool_calls" if self._calls else "stop"
         self.complete = True
         self.usage = estimated_usage(self._messages, "".join(produced), self.tool_calls())
 

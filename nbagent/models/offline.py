@@ -76,4 +76,5 @@ class OfflineModel(LocalModel):
                 params: ModelRequestParameters) -> StreamedResponse:
         calls = self.calls_for(messages, params)
         text = "" if calls else self.answer_for(messages, params)
-        return ScriptedStream(self.model_name, messages, settings, text, calls, delay=self.delay)
+        return ScriptedStream(self.model_name, messages, settings, text, calls, delay=self.delay,
+                              provider_name=self.system)

@@ -7,8 +7,8 @@ import json
 from typing import Any, Sequence
 
 from ..errors import UnexpectedModelBehavior, UserError
-from ..messages import (BinaryContent, ImageUrl, ModelMessage, ModelRequest, ModelResponse, ResponsePart,
-                        RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserContent, UserPromptPart,
+from ..messages import (BinaryContent, ImageUrl, ModelMessage, ModelRequest, ModelResponse, RequestUsage, ResponsePart,
+                        RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, UserContent, UserPromptPart,
                         join_system, new_tool_call_id, system_text)
 from ..settings import ModelSettings
 from ..output import OutputObjectDefinition
@@ -171,6 +171,7 @@ class OpenAIModel(HTTPModel):
             parts=parts,
             model_name=data.get("model") or self.model_name,
             usage=_usage(data.get("usage")),
+            provider_name=self.system,
             finish_reason=choice.get("finish_reason"),
         )
 
@@ -250,13 +251,12 @@ def _tool(tool: ToolDefinition) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def _usage(raw: dict[str, Any] | None) -> Usage:
+def _usage(raw: dict[str, Any] | None) -> RequestUsage:
     if not raw:
-        return Usage(requests=1)
+        return RequestUsage()
     details = raw.get("prompt_tokens_details")
     details = details if isinstance(details, dict) else {}
-    return Usage(
-        requests=1,
+    return RequestUsage(
         input_tokens=raw.get("prompt_tokens") or 0,
         output_tokens=raw.get("completion_tokens") or 0,
         cache_read_tokens=details.get("cached_tokens") or 0,  # OpenAI caches prefixes by itself

@@ -19,8 +19,8 @@ import re
 from typing import Any, AsyncGenerator, Literal, Sequence
 
 from ..errors import UserError
-from ..messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, SystemPromptPart, TextPart,
-                        ThinkingPart, ToolCallPart, ToolReturnPart, Usage, UserPromptPart, part_text)
+from ..messages import (ModelMessage, ModelRequest, ModelResponse, RequestUsage, RetryPromptPart, SystemPromptPart,
+                        TextPart, ThinkingPart, ToolCallPart, ToolReturnPart, UserPromptPart, part_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
 from .base import LocalModel, ModelRequestParameters, StreamedResponse, StreamItem
@@ -134,7 +134,7 @@ def estimated_tokens(content: Any) -> int:
                for piece in content)
 
 
-def estimated_usage(messages: Sequence[ModelMessage], text: str, calls: list[ToolCallPart]) -> Usage:
+def estimated_usage(messages: Sequence[ModelMessage], text: str, calls: list[ToolCallPart]) -> RequestUsage:
     """The usage PydanticAI's TestModel reports, so printed usages match its docs: 50 tokens of overhead plus
     every prompt and tool result sent so far in, every response part so far (this one included) out."""
     sent, answered = 50, 0
@@ -151,7 +151,7 @@ def estimated_usage(messages: Sequence[ModelMessage], text: str, calls: list[Too
             elif isinstance(part, ToolCallPart):
                 answered += 1 + estimated_tokens(part.args_as_json_str())
     answered += estimated_tokens(text) + sum(1 + estimated_tokens(call.args_as_json_str()) for call in calls)
-    return Usage(requests=1, input_tokens=sent, output_tokens=answered)
+    return RequestUsage(input_tokens=sent, output_tokens=answered)
 
 
 def count_words(text: str) -> int:
@@ -237,8 +237,10 @@ class ScriptedStream(StreamedResponse):
     """A text (word by word, `delay` seconds apart) and then tool calls, streamed as a provider would."""
 
     def __init__(self, model_name: str, messages: Sequence[ModelMessage], settings: ModelSettings, text: str,
-                 calls: list[ToolCallPart], delay: float = 0.0, estimate: bool = False) -> None:
+                 calls: list[ToolCallPart], delay: float = 0.0, estimate: bool = False,
+                 provider_name: str = "test") -> None:
         super().__init__(model_name)
+        self.provider_name = provider_name
         self._estimate = estimate  # usage as PydanticAI's test models guess it, else words
         self._messages = messages
         self._settings = settings
@@ -262,10 +264,9 @@ class ScriptedStream(StreamedResponse):
         if self._estimate:
             self.usage = estimated_usage(self._messages, "".join(pieces), calls)
         else:
-            self.usage = Usage(
-                requests=1,
+            self.usage = RequestUsage(
                 input_tokens=conversation_words(self._messages),
                 output_tokens=count_words("".join(pieces)) + sum(count_words(part_text(call)) for call in calls),
             )
-        self.finish_reason = "tool_calls" if calls else "length" if truncated else "stop"
+        self.finish_reason = "length" if truncated else None  # as PydanticAI's TestModel: none unless cut short
         self.complete = True

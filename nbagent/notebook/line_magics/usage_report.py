@@ -43,7 +43,7 @@ class ModelUsage:
     sources: set[str] = field(default_factory=set)
 
     def add(self, response: ModelResponse, price: tuple[Decimal, str] | None) -> None:
-        self.requests += response.usage.requests or 1
+        self.requests += (response.metadata or {}).get("requests", 1)  # a map's turn stands for many
         self.input_tokens += response.usage.input_tokens
         self.cache_read_tokens += response.usage.cache_read_tokens
         self.output_tokens += response.usage.output_tokens

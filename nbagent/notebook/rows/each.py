@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.display import display
 
 from ...agent import Agent
-from ...messages import ModelRequest, ModelResponse, TextPart, Usage, UserPromptPart
+from ...messages import ModelRequest, ModelResponse, RequestUsage, TextPart, UserPromptPart
 from ...models import infer_model
 from ...settings import validate_settings
 from ..kernel.approval import ask_to_confirm
@@ -246,10 +246,11 @@ class MapCell:
         """One turn for the whole map: what was asked of how many rows, and where the result went."""
         question = (f"%%ask --each {self.args.each} -o {self.args.output} ({report.get('rows', 0):,} rows), "
                     f"each asked:\n{self.template}")
-        usage = Usage(requests=report.get("requests_sent", 0), input_tokens=report.get("tokens_in", 0),
-                      output_tokens=report.get("tokens_out", 0))
+        usage = RequestUsage(input_tokens=report.get("tokens_in", 0), output_tokens=report.get("tokens_out", 0))
+        # the map's one response stands for all its requests: %agent_usage counts them from `metadata`
         turn = Turn([ModelRequest(parts=[UserPromptPart(content=question)]),
-                     ModelResponse(parts=[TextPart(content=summary)], model_name=self.model.model_name, usage=usage)],
+                     ModelResponse(parts=[TextPart(content=summary)], model_name=self.model.model_name, usage=usage,
+                                   metadata={"requests": report.get("requests_sent", 0)})],
                     cell_id=self.cell_id, model=self.model.label, footer=summary)
         self.state.count_usage(turn)
         if self.args.no_history:
