@@ -21,7 +21,7 @@ from .concurrency import AnyConcurrencyLimit, limiter_for
 from .end_strategy import EndStrategy, check_end_strategy
 from .event_stream import AgentRunEvents, EventStreamHandler, handled_steps, run_with_handler
 from .loop import AgentRun
-from .nodes import NodeRun, is_call_tools_node, is_end_node, is_model_request_node, is_user_prompt_node
+from .nodes import NodeRun, UserPromptNode, is_call_tools_node, is_end_node, is_model_request_node, is_user_prompt_node
 from .prompts import Prompts, PromptSource
 from .output import OutputDataT, OutputSchema, OutputSpec
 from .output_run import OutputValidator
@@ -451,8 +451,9 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         `agent_run.result` once it reached `End`."""
         options.pop("event_stream_handler", None)
         run = self._start(user_prompt, options)
+        first = UserPromptNode.starting(run, self._prompts, options.get("instructions"))
         try:
-            yield NodeRun(run)  # leaving early runs nothing more
+            yield NodeRun(run, first)  # leaving early runs nothing more
         finally:
             run.release_slot()
 

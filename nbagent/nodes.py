@@ -9,6 +9,7 @@
 `ModelRequestNode` or `CallToolsNode` while yielding its events (the response's part events, then the
 tools' call and result events). The nodes are plain records; the work is the run's (loop.py), so a run
 driven node by node behaves as `run()` does: same messages, usage, limits, retries and cancellation.
+Nodes and results print as PydanticAI's do (reprs.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .event_stream import StepEvents
 from .events import TextPartDelta
 from .loop import TextBuffer
 from .messages import ModelMessage, ModelRequest, ModelResponse, RunUsage, TextPart, UserContent
+from .prompts import Prompts
+from .reprs import repr_without_defaults
 from .result import RunResult, StreamedRunResult
 
 if TYPE_CHECKING:
@@ -32,13 +35,15 @@ if TYPE_CHECKING:
 T = TypeVar("T", default=Any)
 
 
-@dataclass
+@dataclass(repr=False)
 class FinalResult(Generic[T]):
     """The run's output, and the output tool that gave it (None for text)."""
 
     output: T
     tool_name: str | None = None
     tool_call_id: str | None = None
+
+    __repr__ = repr_without_defaults
 
 
 @dataclass
@@ -48,21 +53,50 @@ class End(Generic[T]):
     data: T
 
 
-@dataclass
+@dataclass(repr=False)
 class UserPromptNode:
-    """The run starts: instructions and system prompt functions are evaluated, the prompt is added."""
+    """The run starts: instructions and system prompt functions are evaluated, the prompt is added.
+
+    Besides the prompt it shows what the agent states (`instructions` as text, the functions that add
+    to them or give system prompts), as PydanticAI's node does."""
 
     user_prompt: str | list[UserContent] | None
-    _run: AgentRun = field(repr=False, compare=False)
+    deferred_tool_results: Any = None
+    instructions: str | None = None
+    instructions_functions: list[Any] = field(default_factory=list)
+    system_prompts: tuple[str, ...] = field(default_factory=tuple)
+    system_prompt_functions: list[Any] = field(default_factory=list)
+    system_prompt_dynamic_functions: dict[str, Any] = field(default_factory=dict)
+    _run: AgentRun | None = field(default=None, repr=False, compare=False)
+
+    __repr__ = repr_without_defaults
+
+    @classmethod
+    def starting(cls, run: AgentRun, prompts: Prompts | None = None,
+                 run_instructions: str | None = None) -> UserPromptNode:
+        """The first node of `run`, showing the agent's `prompts`."""
+        node = cls(run.prompt, deferred_tool_results=run.resume, _run=run)
+        if prompts is not None:
+            node.instructions = prompts.join_instructions(run_instructions)
+            node.instructions_functions = [source.function for source in prompts.instructions
+                                           if not isinstance(source, str)]
+            node.system_prompts = tuple(source for source in prompts.system_prompts if isinstance(source, str))
+            functions = [source for source in prompts.system_prompts if not isinstance(source, str)]
+            node.system_prompt_functions = [source.function for source in functions]
+            node.system_prompt_dynamic_functions = {source.ref: source.function for source in functions
+                                                    if source.dynamic}
+        return node
 
 
-@dataclass
+@dataclass(repr=False)
 class ModelRequestNode:
     """The model is asked, with the run's messages ending with `request`."""
 
     request: ModelRequest
     _run: AgentRun = field(repr=False, compare=False)
     _response: ModelResponse | None = field(default=None, repr=False, compare=False)
+
+    __repr__ = repr_without_defaults
 
     @asynccontextmanager
     async def stream(self, ctx: Any = None) -> AsyncIterator[ResponseStream]:
@@ -85,13 +119,15 @@ class ModelRequestNode:
         self._response = response_stream.response
 
 
-@dataclass
+@dataclass(repr=False)
 class CallToolsNode:
     """The model's answer is handled: it is the output (the run ends), or its tool calls are run."""
 
     model_response: ModelResponse
     _run: AgentRun = field(repr=False, compare=False)
     _handled: bool = field(default=False, repr=False, compare=False)
+
+    __repr__ = repr_without_defaults
 
     @asynccontextmanager
     async def stream(self, ctx: Any = None) -> AsyncIterator[AsyncIterator[Any]]:
@@ -194,9 +230,9 @@ class ResponseStream:
 class NodeRun(Generic[T]):
     """What `agent.iter()` yields: the run's nodes, its context, messages, usage and (at the end) result."""
 
-    def __init__(self, run: AgentRun) -> None:
+    def __init__(self, run: AgentRun, first: UserPromptNode | None = None) -> None:
         self._run = run
-        self.next_node: AgentNode | End[FinalResult[T]] = UserPromptNode(run.prompt, run)
+        self.next_node: AgentNode | End[FinalResult[T]] = first or UserPromptNode.starting(run)
         self._yielded: Any = None
         self.result: RunResult[T] | None = None
 

@@ -21,7 +21,7 @@ import asyncio
 import copy
 import functools
 import inspect
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Generic, Literal, get_args, get_origin
 
 from pydantic import TypeAdapter, ValidationError
@@ -31,6 +31,7 @@ from typing_extensions import TypeVar
 from .deferred import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
 from .errors import UserError
 from .json_shapes import partial_type
+from .reprs import repr_without_defaults
 from .tool_schema import (DocstringFormat, SchemaWithoutFieldTitles, _annotations, _arguments_typeddict, _is_model_like,
                           _parse_docstring)
 
@@ -102,10 +103,12 @@ class ToolDefinition:
     toolset_id: str | None = None
     """Where the tool comes from: `'<agent>'` for an agent's function tools, `'<output>'` for output tools."""
 
-    def __repr__(self) -> str:
-        shown = [f"{item.name}={getattr(self, item.name)!r}" for item in fields(self)
-                 if item.name in ("name", "parameters_json_schema") or getattr(self, item.name) != item.default]
-        return f"ToolDefinition({', '.join(shown)})"
+    __repr__ = repr_without_defaults
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parameters_json_schema, dict):  # v0's order put the description second
+            raise UserError(f"ToolDefinition({self.name!r}, ...): the second field is parameters_json_schema (a dict), "
+                            f"got {type(self.parameters_json_schema).__name__}; give description= by name")
 
 
 ToolPrepareFunc = Callable[["RunContext[Any]", ToolDefinition], Any]
