@@ -179,6 +179,10 @@ class Positional(BaseModel):
                 continue
             yield name, value
 
+    def __str__(self) -> str:
+        """`print(message)` shows the same as its repr, as a dataclass does (not pydantic's bare fields)."""
+        return repr(self)
+
 
 class SystemPromptPart(Positional):
     """A system prompt; `dynamic_ref` names the `@agent.system_prompt(dynamic=True)` function that

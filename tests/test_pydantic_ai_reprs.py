@@ -198,3 +198,29 @@ async def test_the_first_node_shows_the_agents_prompts() -> None:
     assert first.instructions == "Be brief." and first.system_prompts == ("You are a bot.",)
     assert first.system_prompt_functions == [today]
     assert list(first.system_prompt_dynamic_functions.values()) == [today]
+
+
+def test_a_function_models_response_keeps_what_the_function_said_of_it() -> None:
+    from nbagent import AgentInfo, FunctionModel, ModelMessage
+
+    def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart("hi")], usage=RequestUsage(input_tokens=7), finish_reason="length",
+                             provider_name="mine")
+
+    result = Agent(FunctionModel(answer)).run_sync("x")
+    response = result.all_messages()[-1]
+    assert (response.usage, response.finish_reason, response.provider_name) == (
+        RequestUsage(input_tokens=7), "length", "mine")
+    assert (result.usage.input_tokens, result.usage.requests) == (7, 1)
+
+    def bare(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart("hi")])
+
+    response = Agent(FunctionModel(bare)).run_sync("x").all_messages()[-1]
+    assert response.usage == RequestUsage(input_tokens=51, output_tokens=1)  # guessed, as PydanticAI's
+    assert (response.finish_reason, response.provider_name, response.model_id) == (None, None, "function:bare")
+
+
+def test_printing_a_message_shows_its_repr() -> None:
+    response = ModelResponse(parts=[TextPart("hi")])
+    assert str(response) == repr(response) and str(response).startswith("ModelResponse(parts=[TextPart(content='hi')]")

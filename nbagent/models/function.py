@@ -94,7 +94,8 @@ class _FunctionStream(StreamedResponse):
             for streamed in self._whole(result, produced):
                 yield streamed
         self.complete = True
-        self.usage = estimated_usage(self._messages, "".join(produced), self.tool_calls())
+        if not (self.usage.input_tokens or self.usage.output_tokens):  # the function's own usage, if it gave one
+            self.usage = estimated_usage(self._messages, "".join(produced), self.tool_calls())
 
     def _items(self, item: object, produced: list[str]) -> list[StreamItem]:
         if isinstance(item, str):
@@ -113,6 +114,8 @@ class _FunctionStream(StreamedResponse):
         if not isinstance(result, ModelResponse):
             raise UserError(f"FunctionModel function {self._model.model_name!r} must return str or ModelResponse, "
                             f"got {type(result).__name__}")
+        # what the function said of its answer is kept, as a provider's would be (the model name is the model's)
+        self.usage, self.provider_name, self.finish_reason = result.usage, result.provider_name, result.finish_reason
         items: list[StreamItem] = []
         for index, part in enumerate(result.parts):
             if isinstance(part, TextPart):
