@@ -12,8 +12,9 @@ cost next to nothing. Model streams themselves yield plain `str` for text (99% o
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, Literal, Union
+from typing import TYPE_CHECKING, Any, Generic, Literal, Union
 
 from .messages import RetryPromptPart, TextPart, ThinkingPart, ToolCallPart, ToolReturnPart
 from .output import OutputDataT
@@ -45,14 +46,27 @@ class ToolCallPartDelta:
     """A piece of a tool call as it streams: the name and id arrive first, then argument fragments.
 
     `index` is the call's position among this response's tool calls (the provider's own index for
-    Chat Completions, the content block for Anthropic).
+    Chat Completions, the content block for Anthropic). `args_delta` is a piece of the arguments' JSON
+    from a provider, or the whole arguments as a dict from a local model (`TestModel`), as in PydanticAI.
     """
 
     tool_name_delta: str | None = None
-    args_delta: str | None = None
+    args_delta: str | dict[str, Any] | None = None
     tool_call_id: str | None = None
     index: int = 0
     part_delta_kind: Literal["tool_call"] = field(default="tool_call", repr=False)
+
+    @property
+    def args_json(self) -> str | None:
+        """This piece of the arguments as JSON text (a local model's dict written as a provider sends it)."""
+        return None if self.args_delta is None else json_arguments(self.args_delta)
+
+
+def json_arguments(args: str | dict[str, Any]) -> str:
+    """A tool call's arguments, or a piece of them, as JSON text: a dict written compactly."""
+    if isinstance(args, str):
+        return args
+    return json.dumps(args, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 @dataclass(slots=True)

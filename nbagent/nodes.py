@@ -22,12 +22,12 @@ from typing_extensions import TypeGuard, TypeVar
 
 from .errors import UnexpectedModelBehavior, UserError
 from .event_stream import StepEvents
-from .events import TextPartDelta
 from .loop import TextBuffer
 from .messages import ModelMessage, ModelRequest, ModelResponse, RunUsage, TextPart, UserContent
+from .output_run import NOT_YET
 from .prompts import Prompts
 from .reprs import repr_without_defaults
-from .result import RunResult, StreamedRunResult
+from .result import RunResult, StreamedRunResult, debounced_text
 
 if TYPE_CHECKING:
     from .loop import AgentRun
@@ -194,25 +194,25 @@ class ResponseStream:
             self._pending.extend(self._converter.convert(await self._next_item()))
         return self._pending.pop(0)
 
-    async def stream_text(self, *, delta: bool = False) -> AsyncIterator[str]:
-        """The text of this response as it grows (accumulated), or only the new pieces with `delta=True`."""
-        if not delta and self.text.text():
-            yield self.text.text()
-        async for event in self:
-            if event.event_kind == "part_start" and event.part.part_kind == "text":
-                piece = event.part.content
-            elif event.event_kind == "part_delta" and isinstance(event.delta, TextPartDelta):
-                piece = event.delta.content_delta
-            else:
-                continue
-            if piece:
-                yield piece if delta else self.text.text()
+    async def stream_text(self, *, delta: bool = False, debounce_by: float | None = 0.1) -> AsyncIterator[str]:
+        """The text of this response as it grows (accumulated), or only the new pieces with `delta=True`,
+        from its start (what the events already showed included); pieces within `debounce_by` seconds of
+        the first one held come as one, as `run_stream`'s `stream_text()`."""
+        text = ""
+        async for piece in debounced_text(self._pieces(), debounce_by):
+            text += piece
+            yield piece if delta else text
 
     async def stream_output(self, *, debounce_by: float | None = 0.1) -> AsyncIterator[Any]:
-        """The output as it forms in this response (partially validated snapshots, not deltas)."""
+        """The output as it forms in this response (partially validated snapshots, not deltas), then, once
+        the response is whole, its output validated (when it holds one), as PydanticAI's."""
         pieces = self._pieces()
         async for partial in StreamedRunResult(self._run, pieces).partial_outputs(pieces, debounce_by):
             yield partial
+        if self.response is not None and self.response.state != "interrupted":
+            output = await self._run.finisher.whole(self.response)
+            if output is not NOT_YET:
+                yield output
 
     async def cancel(self) -> None:
         """Stop this response here (the HTTP stream closes); it is kept as `state="interrupted"` with the

@@ -70,12 +70,9 @@ class OutputFinisher:
 
     async def from_tool_call(self, call: ToolCallPart) -> Union[Any, RetryPromptPart]:
         """The output an output tool call carries, or a retry prompt answering that call."""
-        tool = self.output.tools[call.tool_name]
-        limit = self.max_retries if tool.max_retries is None else tool.max_retries
+        limit = self._call_limit(call)
         try:
-            value = tool.validate(call.args, self.validation_context())
-            value = await tool.finish(value, self._context(call.tool_name, call.tool_call_id, limit))
-            return await self._validated(value, call.tool_name, call.tool_call_id, limit)
+            return await self._call_output(call, limit)
         except ValidationError as exc:
             return self._retry(list(exc.errors(include_url=False, include_context=False)), call, limit, exc)
         except ModelRetry as exc:
@@ -84,24 +81,58 @@ class OutputFinisher:
     async def from_text(self, text: str) -> Union[Any, RetryPromptPart]:
         """The output a text answer gives, or a retry prompt saying what an answer must be."""
         limit = self.max_retries
+        if not self._text_is_output(text):
+            names = ", ".join(self.output.tools)
+            return self._retry(f"Plain text is not an answer here: give the result by calling {names}.", None, limit)
         try:
-            if self.output.mode in ("native", "prompted"):
-                value = self.output.parse_text(text, self.validation_context())
-            elif self.output.allow_none and not text.strip():
-                value = None  # `str | None`: an empty answer (or thinking only) means no output
-            elif self.output.allow_text:
-                value = text
-                if self.output.text_function is not None:
-                    value = await self.output.text_function(text, self._context(None, None, limit))
-            else:
-                names = ", ".join(self.output.tools)
-                return self._retry(f"Plain text is not an answer here: give the result by calling {names}.",
-                                   None, limit)
-            return await self._validated(value, None, None, limit)
+            return await self._text_output(text)
         except ValidationError as exc:
             return self._retry(list(exc.errors(include_url=False, include_context=False)), None, limit, exc)
         except ModelRetry as exc:
             return self._retry(exc.message, None, limit, exc)
+
+    async def whole(self, response: ModelResponse) -> Any:
+        """The output a whole response holds, for a node's `stream_output()` to end with (as PydanticAI's, the
+        output function and validators run for it, and again when the run takes the output); NOT_YET when it
+        holds none that validates: the run then asks again, counting the retry as usual."""
+        call = next((part for part in response.tool_calls if part.tool_name in self.output.tools), None)
+        try:
+            if call is not None:
+                return await self._call_output(call, self._call_limit(call))
+            if self._text_is_output(response.text) and not response.tool_calls:
+                return await self._text_output(response.text)
+        except (ValidationError, ModelRetry):
+            pass
+        return NOT_YET
+
+    def _call_limit(self, call: ToolCallPart) -> int:
+        tool = self.output.tools[call.tool_name]
+        return self.max_retries if tool.max_retries is None else tool.max_retries
+
+    async def _call_output(self, call: ToolCallPart, limit: int) -> Any:
+        """The output an output tool call carries, validated; raises ValidationError or ModelRetry."""
+        tool = self.output.tools[call.tool_name]
+        value = tool.validate(call.args, self.validation_context())
+        value = await tool.finish(value, self._context(call.tool_name, call.tool_call_id, limit))
+        return await self._validated(value, call.tool_name, call.tool_call_id, limit)
+
+    def _text_is_output(self, text: str) -> bool:
+        """Whether this text may be the output (else the model is asked to call an output tool)."""
+        output = self.output
+        return output.mode in ("native", "prompted") or output.allow_text or (output.allow_none and not text.strip())
+
+    async def _text_output(self, text: str) -> Any:
+        """The output a text answer gives, validated; raises ValidationError or ModelRetry."""
+        limit = self.max_retries
+        if self.output.mode in ("native", "prompted"):
+            value = self.output.parse_text(text, self.validation_context())
+        elif self.output.allow_none and not text.strip():
+            value = None  # `str | None`: an empty answer (or thinking only) means no output
+        else:
+            value = text
+            if self.output.text_function is not None:
+                value = await self.output.text_function(text, self._context(None, None, limit))
+        return await self._validated(value, None, None, limit)
 
     async def _validated(self, value: Any, tool_name: str | None, tool_call_id: str | None, limit: int) -> Any:
         for validator in self.validators:

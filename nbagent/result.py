@@ -103,11 +103,11 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
                             "use stream_output() (or get_output())")
         if delta and debounce_by is None:  # the common case, one generator hop per chunk
             async for item in self._steps:
-                if type(item) is str:
+                if type(item) is str and item:
                     yield item
             self._finish()
             return
-        pieces = self._text_pieces(debounce_by)
+        pieces = debounced_text(self._steps, debounce_by)
         if delta:
             async for piece in pieces:
                 yield piece
@@ -125,45 +125,19 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
                 yield text
         self._finish()
 
-    async def _text_pieces(self, debounce_by: float | None) -> AsyncIterator[str]:
-        """The text of the steps, grouped by `debounce_by` windows (other items end a window)."""
-        if debounce_by is None:
-            async for item in self._steps:
-                if type(item) is str:
-                    yield item
-            return
-        held: list[str] = []
-        opened = 0.0
-        clock = time.monotonic
-        async for item in self._steps:
-            if type(item) is str:
-                now = clock()
-                if not held:
-                    opened = now
-                held.append(item)
-                if now - opened < debounce_by:
-                    continue
-            if held:
-                yield "".join(held)
-                held.clear()
-        if held:
-            yield "".join(held)
-
     async def stream_output(self, *, debounce_by: float | None = 0.1) -> AsyncIterator[OutputDataT]:
         """Yield the output as it forms, each a valid value with what arrived so far (fields not seen
-        yet are None), at most every `debounce_by` seconds, then the final validated output.
+        yet are None), at most every `debounce_by` seconds (what a window held is parsed when the
+        response ends), then, as PydanticAI does, the final validated output (even when the last
+        partial one equals it).
 
         Partial values come from pydantic_core's partial JSON parsing of the output tool's arguments
         (or, in native / prompted modes, of the JSON text), parsed at most at that rate so a long
         answer is not re-parsed on every chunk; for text output, the text so far.
         """
-        last: Any = None
         async for partial in self.partial_outputs(self._steps, debounce_by):
-            last = partial
             yield partial
-        final = self._finish().value
-        if not _same(final, last):
-            yield final
+        yield self._finish().value
 
     async def partial_outputs(self, items: AsyncIterator[StepItem], debounce_by: float | None) -> AsyncIterator[Any]:
         """The output as it forms from `items` (the run's steps, or one response's pieces in `Agent.iter`)."""
@@ -173,7 +147,6 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         call_type: OutputType | None = None
         last_check = 0.0
         parsed = ""  # what was parsed last: nothing new arrived, nothing to parse
-        checked = self._run.finisher.checks_partial_output
         async for item in items:
             if type(item) is str:
                 if call_type is None:
@@ -181,12 +154,18 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
             elif isinstance(item, ToolCallPartDelta):
                 if call_type is None and item.tool_name_delta in output.tools:
                     call_index, call_type, growing = item.index, output.tools[item.tool_name_delta], []
-                if item.index != call_index or not item.args_delta:
+                if item.index != call_index or item.args_delta is None:
                     continue
-                growing.append(item.args_delta)
+                growing.append(item.args_json)
+            elif isinstance(item, ModelResponse):  # the response is whole: what a window held, then afresh
+                data = "".join(growing)
+                if data != parsed:
+                    partial = await self._checked_partial(data, call_type)
+                    if partial is not None:
+                        yield partial
+                call_index, call_type, growing, parsed = None, None, [], ""
+                continue
             else:
-                if isinstance(item, ModelResponse):  # the next step starts afresh
-                    call_index, call_type, growing = None, None, []
                 continue
             now = time.monotonic()
             if debounce_by is not None and now - last_check < debounce_by:
@@ -196,22 +175,24 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
             if data == parsed:
                 continue
             parsed = data
-            partial = self._partial(data, call_type)
-            if partial is not None and checked:
-                partial = await self._run.finisher.partial(partial, call_type)
-                if partial is NOT_YET:
-                    continue
+            partial = await self._checked_partial(data, call_type)
             if partial is not None:
                 yield partial
 
-    def _partial(self, data: str, call_type: OutputType | None) -> Any:
-        """The output so far, or None when nothing usable arrived yet."""
+    async def _checked_partial(self, data: str, call_type: OutputType | None) -> Any:
+        """The output so far, through the output function and validators if any; None when nothing usable
+        arrived yet or they refused it."""
         output = self._run.output
         if call_type is not None:
-            return call_type.validate_partial(data)
-        if output.mode in ("native", "prompted"):
-            return output.parse_text_partial(data)
-        return data if output.allow_text and data else None
+            partial = call_type.validate_partial(data)
+        elif output.mode in ("native", "prompted"):
+            partial = output.parse_text_partial(data)
+        else:
+            partial = data if output.allow_text and data else None
+        if partial is not None and self._run.finisher.checks_partial_output:
+            partial = await self._run.finisher.partial(partial, call_type)
+            return None if partial is NOT_YET else partial
+        return partial
 
     async def get_output(self) -> OutputDataT:
         """Wait for the whole run and return its output."""
@@ -245,8 +226,8 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
         async for item in self._steps:
             if isinstance(item, ToolCallPartDelta):
                 call = calls.setdefault(item.index, [item.tool_name_delta or "", item.tool_call_id or "", []])
-                if item.args_delta:
-                    call[2].append(item.args_delta)
+                if item.args_delta is not None:
+                    call[2].append(item.args_json)
             elif isinstance(item, ModelResponse):
                 calls = {}
                 continue
@@ -299,7 +280,31 @@ class StreamedRunResult(_Conversation, Generic[OutputDataT]):
 AgentRunResult = RunResult  # PydanticAI v2's name
 
 
-def _same(value: Any, other: Any) -> bool:
-    """The final output adds nothing to the last partial one. A partial model or dataclass is an instance
-    of a subclass of the output type, so the final, validated one (of the type itself) is always yielded."""
-    return type(value) is type(other) and value == other
+
+async def debounced_text(items: AsyncIterator[Any], debounce_by: float | None) -> AsyncIterator[str]:
+    """The text pieces among `items`, those arriving within `debounce_by` seconds of the first one held
+    joined as one (a piece after the window joins and releases them; any other item releases them);
+    empty pieces left out."""
+    if debounce_by is None:
+        async for item in items:
+            if type(item) is str and item:
+                yield item
+        return
+    held: list[str] = []
+    opened = 0.0
+    clock = time.monotonic
+    async for item in items:
+        if type(item) is str:
+            if not item:
+                continue
+            now = clock()
+            if not held:
+                opened = now
+            held.append(item)
+            if now - opened < debounce_by:
+                continue
+        if held:
+            yield "".join(held)
+            held.clear()
+    if held:
+        yield "".join(held)

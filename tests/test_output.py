@@ -403,7 +403,7 @@ async def test_stream_output_of_a_list() -> None:
 
     async with Agent(FunctionModel(stream_function=stream), output_type=list[str]).run_stream("go") as response:
         outputs = [output async for output in response.stream_output(debounce_by=None)]
-    assert outputs == [["al"], ["alpha", "be"], ["alpha", "beta"]]
+    assert outputs == [["al"], ["alpha", "be"], ["alpha", "beta"], ["alpha", "beta"]]  # then the validated output
 
 
 def test_stream_output_of_text_is_the_text_so_far() -> None:
@@ -411,7 +411,7 @@ def test_stream_output_of_text_is_the_text_so_far() -> None:
         async with Agent(TestModel(custom_output_text="one two three")).run_stream("go") as response:
             return [output async for output in response.stream_output(debounce_by=None)]
 
-    assert asyncio.run(main()) == ["one", "one two", "one two three"]
+    assert asyncio.run(main()) == ["one ", "one two ", "one two three", "one two three"]  # as PydanticAI's
 
 
 def test_native_answer_naming_an_unknown_kind_is_retried(provider: ProviderServer) -> None:

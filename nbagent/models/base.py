@@ -7,14 +7,13 @@ user functions as `AgentInfo`.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncGenerator, AsyncIterator, Sequence, Union
 
 from ..errors import UnexpectedModelBehavior
-from ..events import ThinkingPartDelta, ToolCallPartDelta
+from ..events import ThinkingPartDelta, ToolCallPartDelta, json_arguments
 from ..messages import (ModelMessage, ModelResponse, RequestUsage, ResponsePart, TextPart, ThinkingPart, ToolCallPart,
                         new_tool_call_id)
 from ..settings import ModelSettings
@@ -92,7 +91,8 @@ class StreamedResponse(ABC):
         """Record a piece of the tool call `key` (the provider's index or block) and return it as a delta.
 
         `args` is a piece of the arguments' JSON, or (a local model's) the whole arguments as a dict,
-        which the finished call keeps as that dict."""
+        which the delta carries (a `PartStartEvent` shows the dict, as PydanticAI's do for such models)
+        and the finished call keeps."""
         call = self._calls.get(key)
         if call is None:
             call = self._calls[key] = _PendingCall(len(self._calls))
@@ -100,12 +100,14 @@ class StreamedResponse(ABC):
             call.tool_call_id = tool_call_id
         if tool_name:
             call.tool_name += tool_name
-        if isinstance(args, dict):
+        if isinstance(args, dict):  # kept even when empty: `{}` are arguments, not their absence
             call.whole_args = args
-            args = json.dumps(args, ensure_ascii=False, separators=(",", ":"), default=str)
-        if args:
+            call.args.append(json_arguments(args))
+        elif args:
             call.args.append(args)
-        return ToolCallPartDelta(tool_name_delta=tool_name or None, args_delta=args or None,
+        else:
+            args = None
+        return ToolCallPartDelta(tool_name_delta=tool_name or None, args_delta=args,
                                  tool_call_id=tool_call_id or None, index=call.index)
 
     def tool_calls(self) -> list[ToolCallPart]:

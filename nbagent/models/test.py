@@ -8,7 +8,9 @@ made up from each tool's JSON schema; a tool asked to retry is called again. The
 the last request are kept in `last_model_request_parameters`, for tests to look at.
 
 The offline notebook model (`offline` by name, offline.py) is a different, friendlier model; both
-stream word by word through `ScriptedStream` below.
+stream word by word through `ScriptedStream` below. This one streams as PydanticAI's does, which tests
+and docs print: its text part starts empty and grows a word at a time, each word with the space after
+it (`'success '`, `'(no '`, ...); a tool call starts whole, its arguments the dict.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any, AsyncGenerator, Literal, Sequence
+from typing import Any, AsyncGenerator, Callable, Literal, Sequence
 
 from ..errors import UserError
 from ..messages import (ModelMessage, ModelRequest, ModelResponse, RequestUsage, RetryPromptPart, SystemPromptPart,
@@ -112,7 +114,23 @@ class TestModel(LocalModel):
     def _stream(self, messages: Sequence[ModelMessage], settings: ModelSettings,
                 params: ModelRequestParameters) -> StreamedResponse:
         text, calls = self.script(messages, params)
-        return ScriptedStream(self.model_name, messages, settings, text, calls, estimate=True)
+        return ScriptedStream(self.model_name, messages, settings, text, calls, estimate=True,
+                              pieces=pydantic_ai_pieces)
+
+
+def pydantic_ai_pieces(text: str) -> list[str]:
+    """The text as PydanticAI's TestModel streams it: an empty start, then the text cut after every space
+    (a piece may be a lone space, or empty at the end); a text without a space comes in two halves."""
+    if " " not in text:
+        halves = [text[:len(text) // 2], text[len(text) // 2:]] if len(text) > 2 else [text]
+        return ["", *halves]
+    *words, last = text.split(" ")
+    return ["", *(word + " " for word in words), last]
+
+
+def offline_pieces(text: str) -> list[str]:
+    """The text as the offline model streams it: a word per piece, with the spaces before it."""
+    return _WORD.findall(text)
 
 
 def _call(name: str, args: Any) -> ToolCallPart:
@@ -238,7 +256,7 @@ class ScriptedStream(StreamedResponse):
 
     def __init__(self, model_name: str, messages: Sequence[ModelMessage], settings: ModelSettings, text: str,
                  calls: list[ToolCallPart], delay: float = 0.0, estimate: bool = False,
-                 provider_name: str = "test") -> None:
+                 provider_name: str = "test", pieces: Callable[[str], list[str]] = offline_pieces) -> None:
         super().__init__(model_name)
         self.provider_name = provider_name
         self._estimate = estimate  # usage as PydanticAI's test models guess it, else words
@@ -247,14 +265,15 @@ class ScriptedStream(StreamedResponse):
         self._text = text
         self._calls_scripted = calls
         self._delay = delay
+        self._pieces = pieces
 
     async def deltas(self) -> AsyncGenerator[StreamItem, None]:
         calls = self._calls_scripted
-        pieces = [] if calls else _WORD.findall(self._text)
+        pieces = [] if calls else self._pieces(self._text)
         max_tokens = self._settings.get("max_tokens")
         truncated = max_tokens is not None and count_words("".join(pieces)) > max_tokens
         if truncated:
-            pieces = pieces[:max_tokens]
+            pieces = _first_words(pieces, max_tokens)
         for piece in pieces:
             await asyncio.sleep(self._delay)  # also with no delay: the loop serves others between words
             yield piece
@@ -270,3 +289,14 @@ class ScriptedStream(StreamedResponse):
             )
         self.finish_reason = "length" if truncated else None  # as PydanticAI's TestModel: none unless cut short
         self.complete = True
+
+
+def _first_words(pieces: list[str], count: int) -> list[str]:
+    """The pieces holding the first `count` words (an answer cut at `max_tokens`)."""
+    kept, words = [], 0
+    for piece in pieces:
+        words += count_words(piece)
+        if words > count:
+            break
+        kept.append(piece)
+    return kept

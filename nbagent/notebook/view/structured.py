@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from ...errors import UserError
-from ...events import PartDeltaEvent, PartStartEvent, ToolCallPartDelta
+from ...events import PartDeltaEvent, PartStartEvent, ToolCallPartDelta, json_arguments
 from ...messages import ToolCallPart
 from ...output import OutputSchema
 from ...output_types import OutputType
@@ -97,10 +97,10 @@ class StructuredAnswer:
                 progress.add_block(self.view)
             else:
                 self.view.restart(self.tools[part.tool_name])
-            self._add(part.args if isinstance(part.args, str) else None, progress)
+            self._add(None if part.args is None else json_arguments(part.args), progress)
             return True
         if type(event) is PartDeltaEvent and type(event.delta) is ToolCallPartDelta and event.index == self._index:
-            self._add(event.delta.args_delta, progress)
+            self._add(event.delta.args_json, progress)
             return True
         return False
 
