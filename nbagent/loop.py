@@ -68,6 +68,11 @@ class TextBuffer:
     def text(self) -> str:
         return "".join(self._blocks) + "".join(self._tail)
 
+    @property
+    def started(self) -> bool:
+        """Whether a text part started, perhaps empty (`TestModel` starts its text with an empty piece)."""
+        return bool(self._tail or self._blocks)
+
 
 class AgentRun:
     """The state of one run, from the caller's history to the final answer."""
@@ -254,11 +259,11 @@ class AgentRun:
     def cancelled(self) -> RunCancelled:
         """The run stops here: the text of a response cut mid-stream is kept as `state="interrupted"`."""
         if self.streaming is not None:
-            text = self.streaming.text()
+            text, started = self.streaming.text(), self.streaming.started
             self.streaming = None
-            if text:  # an empty response would not be valid to send back; a half tool call is dropped
-                self.add(ModelResponse(parts=[TextPart(content=text)], model_name=self.model.label,
-                                       state="interrupted"))
+            if started:  # kept even empty, as PydanticAI keeps a started part (both wires can send it back);
+                self.add(ModelResponse(parts=[TextPart(content=text)], model_name=self.model.label,  # a half
+                                       state="interrupted"))  # tool call is dropped
         return RunCancelled(list(self.messages), self.new_messages, self.usage)
 
     def refresh_metadata(self) -> None:

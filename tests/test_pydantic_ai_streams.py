@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from typing_extensions import NotRequired, TypedDict
 
 from nbagent import (Agent, AgentInfo, DeltaToolCall, FinalResultEvent, FunctionModel, PartDeltaEvent,
-                     PartEndEvent, PartStartEvent, TestModel, TextPart, TextPartDelta, ToolCallPart)
+                     PartEndEvent, PartStartEvent, RunCancelled, TestModel, TextPart, TextPartDelta, ToolCallPart)
 
 
 class Profile(TypedDict):
@@ -119,3 +120,14 @@ async def test_a_nodes_stream_debounces_its_text_and_ends_with_the_output() -> N
     assert await node_stream(text, "stream_output", debounce_by=None) == ["a ", "a b ", "a b c", "a b c"]
     structured = Agent(TestModel(), output_type=Profile)
     assert await node_stream(structured, "stream_output") == [{"name": "a"}, {"name": "a"}]
+
+
+async def test_a_cancel_right_after_the_empty_start_keeps_the_started_text_part() -> None:
+    agent = Agent(TestModel())
+    async with agent.run_stream_events("Write a long essay about Python") as events:
+        with pytest.raises(RunCancelled) as caught:
+            async for _ in events:
+                events.cancel()
+    history = caught.value.all_messages()
+    assert len(history) == 2 and history[-1].state == "interrupted" and history[-1].parts == [TextPart("")]
+    assert (await agent.run("Go on", message_history=history)).output == "success (no tool calls)"
