@@ -426,6 +426,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
         handler = options.pop("event_stream_handler", None)
         run = self._start(user_prompt, options)
         run.end_strategy = "early"  # the first output is committed as it streams, as PydanticAI's run_stream
+        run.finisher.streamed = True  # as PydanticAI: an output that fails once streamed is not asked for again
         steps = run.steps() if handler is None else handled_steps(run, handler)
         try:
             await run.guard(steps.__anext__())  # the first request is sent and answered (or raised) on entry

@@ -4,7 +4,8 @@ A response ends the run when it holds an output the run accepts: text (when text
 output tool call whose arguments validate, or (native / prompted modes) a JSON object in the text
 that validates. Anything else goes back to the model as a retry prompt carrying the reason (pydantic's
 errors, or a validator's `ModelRetry` text), up to the output retries; past them the run fails with
-`UnexpectedModelBehavior` quoting the last reason.
+`UnexpectedModelBehavior` quoting the last reason. Under `run_stream` the output is streamed as it
+comes, so, as in PydanticAI, an output that fails at the end is not retried: the run fails from it.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class OutputFinisher:
         self.retries = 0
         self.max_retries = output.max_retries  # the output budget (a run's `retries=` may change it)
         self.validation_context: Callable[[], Any] = lambda: None  # pydantic's context for validation (the run's)
+        self.streamed = False  # run_stream: the output was shown as it came, so it cannot be asked for again
 
     async def from_tool_call(self, call: ToolCallPart) -> Union[Any, RetryPromptPart]:
         """The output an output tool call carries, or a retry prompt answering that call."""
@@ -81,9 +83,10 @@ class OutputFinisher:
     async def from_text(self, text: str) -> Union[Any, RetryPromptPart]:
         """The output a text answer gives, or a retry prompt saying what an answer must be."""
         limit = self.max_retries
-        if not self._text_is_output(text):
+        if not self._text_is_output(text):  # not an output at all: asked again even when streamed
             names = ", ".join(self.output.tools)
-            return self._retry(f"Plain text is not an answer here: give the result by calling {names}.", None, limit)
+            return self._retry(f"Plain text is not an answer here: give the result by calling {names}.", None, limit,
+                               output=False)
         try:
             return await self._text_output(text)
         except ValidationError as exc:
@@ -170,7 +173,10 @@ class OutputFinisher:
         return value
 
     def _retry(self, content: Union[str, list[Any]], call: ToolCallPart | None, limit: int,
-               cause: Exception | None = None) -> RetryPromptPart:
+               cause: Exception | None = None, *, output: bool = True) -> RetryPromptPart:
+        if output and self.streamed:
+            raise UnexpectedModelBehavior("Output validation failed during streaming, and retries are not "
+                                          "supported in `run_stream()`") from cause
         prompt = (RetryPromptPart(content=content) if call is None else
                   RetryPromptPart(content=content, tool_name=call.tool_name, tool_call_id=call.tool_call_id))
         self.retries += 1

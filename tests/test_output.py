@@ -12,12 +12,12 @@ from typing import Any, Literal, Optional
 import pytest
 from provider_server import (ProviderServer, anthropic_json, anthropic_tool_stream, cassette_request, from_cassette,
                              openai_json, openai_stream, openai_tool_stream)
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from typing_extensions import TypedDict
 
 from nbagent import (Agent, AnthropicModel, FunctionModel, ModelResponse, ModelRetry, NativeOutput, OpenAIModel,
-                     OfflineModel, PromptedOutput, RunContext, TestModel, ToolCallPart, ToolOutput, ToolReturnPart,
-                     UnexpectedModelBehavior, UserError)
+                     OfflineModel, PromptedOutput, RunContext, TestModel, TextPart, ToolCallPart, ToolOutput,
+                     ToolReturnPart, UnexpectedModelBehavior, UserError)
 
 pytestmark = pytest.mark.usefixtures("closed_client")
 KEY = "sk-test-loopback-0123456789"
@@ -422,3 +422,37 @@ def test_native_answer_naming_an_unknown_kind_is_retried(provider: ProviderServe
     assert agent.run_sync("go").output == CountryLanguage(country="Mexico", language="Spanish")
     retry = provider.last_request.json["messages"][-1]["content"]
     assert "literal_error" in retry and "'CityLocation' or 'CountryLanguage'" in retry
+
+
+async def test_run_stream_does_not_retry_an_output_that_fails_validation() -> None:
+    """As PydanticAI: the output being streamed is the run's; if it fails validation at the end the run
+    fails (run / iter / run_stream_events retry instead). Text that is no answer is still retried."""
+    agent = Agent(TestModel())
+
+    @agent.output_validator
+    def long_enough(ctx: RunContext, output: str) -> str:
+        if not ctx.partial_output and len(output) < 50:
+            raise ModelRetry("Output is too short.")
+        return output
+
+    texts: list[str] = []
+    with pytest.raises(UnexpectedModelBehavior) as caught:
+        async with agent.run_stream("Write a long story about a cat") as result:
+            async for text in result.stream_text(debounce_by=None):
+                texts.append(text)
+    assert str(caught.value) == ("Output validation failed during streaming, and retries are not supported in "
+                                 "`run_stream()`")
+    assert repr(caught.value.__cause__) == "ModelRetry('Output is too short.')"
+    assert texts[-1] == "success (no tool calls)"  # one answer streamed, not two run together
+    with pytest.raises(UnexpectedModelBehavior):
+        await agent.run("Write a long story about a cat")  # retried once, then past the output retries
+
+    def answers(messages: list[Any], info: Any) -> ModelResponse:
+        if len(messages) == 1:
+            return ModelResponse(parts=[TextPart("Let me think.")])  # no answer: text is not an output here
+        return ModelResponse(parts=[ToolCallPart("final_result", {"city": "x"})])
+
+    with pytest.raises(UnexpectedModelBehavior, match="retries are not supported in `run_stream") as caught:
+        async with Agent(FunctionModel(answers), output_type=CityLocation).run_stream("go") as result:
+            await result.get_output()
+    assert isinstance(caught.value.__cause__, ValidationError)  # "country" missing, after the text was retried
