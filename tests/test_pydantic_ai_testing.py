@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from nbagent import (Agent, AgentInfo, FunctionModel, ModelMessage, ModelRequest, ModelResponse, OfflineModel,
-                     RetryPromptPart, RunContext, TestModel, TextPart, ToolCallPart, ToolReturnPart,
-                     UnexpectedModelBehavior, UserError, UserPromptPart, capture_run_messages, models)
+from nbagent import (Agent, AgentInfo, FunctionModel, ModelMessage, ModelRequest, ModelResponse, NativeOutput,
+                     OfflineModel, PromptedOutput, RetryPromptPart, RunContext, TestModel, TextPart, ToolCallPart,
+                     ToolReturnPart, UnexpectedModelBehavior, UserError, UserPromptPart, capture_run_messages, models)
 
 
 class WeatherService:
@@ -259,3 +259,24 @@ def test_test_model_reports_usage_as_pydantic_ais_does() -> None:
     two_steps = agent.run_sync("My guess is 4").new_messages()
     assert [(m.usage.input_tokens, m.usage.output_tokens) for m in two_steps if isinstance(m, ModelResponse)] == [
         (54, 2), (55, 6)]  # the second counts the first response's call and the tool's result too
+
+
+def test_test_model_has_no_native_output_and_answers_prompted_output_with_its_text() -> None:
+    """As PydanticAI's TestModel: NativeOutput is refused (its profile has no JSON-schema output);
+    prompted output gets its text answer, so `custom_output_text` supplies the JSON."""
+
+    class Vehicle(BaseModel):
+        name: str
+        wheels: int
+
+    with pytest.raises(UserError, match="^Native structured output is not supported by this model"):
+        Agent(TestModel(), output_type=NativeOutput(Vehicle)).run_sync("What is a Ford Explorer?")
+    json_text = TestModel(custom_output_text='{"name": "Ford Explorer", "wheels": 4}')
+    assert Agent(json_text, output_type=PromptedOutput(Vehicle)).run_sync("x").output == Vehicle(
+        name="Ford Explorer", wheels=4)
+    with pytest.raises(UnexpectedModelBehavior, match="output validation"):  # 'success (no tool calls)' is no JSON
+        Agent(TestModel(), output_type=PromptedOutput(Vehicle)).run_sync("x")
+    with pytest.raises(UserError, match="custom_output_text"):
+        Agent(TestModel(custom_output_args={"name": "x", "wheels": 1}),
+              output_type=PromptedOutput(Vehicle)).run_sync("x")
+    assert Agent("offline", output_type=NativeOutput(Vehicle)).run_sync("x").output == Vehicle(name="a", wheels=0)

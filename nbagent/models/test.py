@@ -4,8 +4,10 @@ The first request calls every function tool (or those named in `call_tools`) onc
 made up from each tool's JSON schema; a tool asked to retry is called again. Then it answers: with
 `custom_output_text`, or for text output the JSON of every tool's return (`{"tool": result}`), or
 `success (no tool calls)` when none ran; for structured output it calls the output tool with
-`custom_output_args`, or with arguments made up from the output type's schema. The parameters of
-the last request are kept in `last_model_request_parameters`, for tests to look at.
+`custom_output_args`, or with arguments made up from the output type's schema. As PydanticAI's it has
+no native structured output (`NativeOutput` is a UserError) and answers prompted output with its
+text (give the JSON as `custom_output_text`). The parameters of the last request are kept in
+`last_model_request_parameters`, for tests to look at.
 
 The offline notebook model (`offline` by name, offline.py) is a different, friendlier model; both
 stream word by word through `ScriptedStream` below. This one streams as PydanticAI's does, which tests
@@ -16,7 +18,6 @@ it (`'success '`, `'(no '`, ...); a tool call starts whole, its arguments the di
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from typing import Any, AsyncGenerator, Callable, Literal, Sequence
 
@@ -82,10 +83,12 @@ class TestModel(LocalModel):
         return self._answer(messages, params)
 
     def _answer(self, messages: Sequence[ModelMessage], params: ModelRequestParameters) -> tuple[str, list[ToolCallPart]]:
-        if params.output_object is not None:  # native / prompted output: the JSON object in the text
-            schema = params.output_object.json_schema
-            value = self.custom_output_args if self.custom_output_args is not None else sample(schema)
-            return json.dumps(value, default=str, ensure_ascii=False), []
+        if params.output_mode == "native":
+            raise UserError("Native structured output is not supported by this model (TestModel, as PydanticAI's); "
+                            "use PromptedOutput with custom_output_text, or ToolOutput")
+        if params.output_mode == "prompted" and self.custom_output_args is not None:
+            raise UserError("TestModel(custom_output_args=...) fills an output tool; prompted output is read from "
+                            "the text: give the JSON as custom_output_text")
         if self.custom_output_text is not None:
             if not params.allow_text_output:
                 raise UserError("TestModel(custom_output_text=...) but this run's output is structured; "
