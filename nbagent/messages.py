@@ -393,7 +393,9 @@ class ModelResponse(Positional):
 
     `usage` is this request's tokens; `model_name` is the model as the provider named it, `model_id` the
     model as the agent was given it (`provider:name`, set by the run), `provider_name` the provider that
-    answered. `metadata` is for the application, never sent. `state` is "interrupted" for a response cut
+    answered. `finish_reason` is why it stopped in PydanticAI's words ("stop", "length", "tool_call",
+    "content_filter", "error"; None when unknown), the provider's own in `provider_details`. `metadata` is
+    for the application, never sent. `state` is "interrupted" for a response cut
     short by a cancel (its parts are what had arrived), "incomplete" for a snapshot of one still
     streaming (`stream_response`)."""
 
@@ -405,6 +407,7 @@ class ModelResponse(Positional):
     model_id: str | None = None
     timestamp: datetime = Field(default_factory=_now)
     provider_name: str | None = None
+    provider_details: dict[str, Any] | None = None
     finish_reason: str | None = None
     run_id: str | None = None
     conversation_id: str | None = None

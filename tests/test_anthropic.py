@@ -60,7 +60,9 @@ async def test_cassette_model_instructions_non_stream(provider: ProviderServer) 
     assert result.output == "The capital of France is Paris."
     assert (result.usage().input_tokens, result.usage().output_tokens, result.usage().requests) == (20, 10, 1)
     assert result.response.model_name == "claude-3-opus-20240229"
-    assert result.response.finish_reason == "end_turn"
+    assert result.response.finish_reason == "stop"  # PydanticAI's words; the provider's kept beside them
+    assert result.response.provider_details == {"finish_reason": "end_turn"}
+    assert (result.response.provider_name, result.response.model_id) == ("anthropic", "anthropic:claude-3-opus-latest")
     recorded, ours = cassette_request(cassette), sent_body(provider)
     # PydanticAI ends its system text with a blank line; the content is what matters.
     assert ours.pop("system") == recorded.pop("system").rstrip("\n")
@@ -92,7 +94,8 @@ async def test_cassette_stream_high_max_tokens(provider: ProviderServer) -> None
     usage = response.usage()
     assert (usage.input_tokens, usage.output_tokens, usage.requests) == (20, 5, 1)
     assert response.response is not None and response.response.model_name == "claude-sonnet-4-5-20250929"
-    assert response.response.finish_reason == "end_turn"
+    assert response.response.finish_reason == "stop"
+    assert response.response.provider_details == {"finish_reason": "end_turn"}
     assert sent_body(provider) == cassette_request(cassette)
 
 
@@ -235,7 +238,8 @@ async def test_non_stream_keeps_text_blocks_only_and_counts_cache_tokens(provide
     result = await Agent(model(provider)).run("q")
 
     assert result.output == "Forty-two."
-    assert result.response.finish_reason == "max_tokens"
+    assert (result.response.finish_reason, result.response.provider_details) == ("length",
+                                                                                {"finish_reason": "max_tokens"})
     assert (result.usage().input_tokens, result.usage().output_tokens) == (123, 9)
 
 

@@ -51,6 +51,7 @@ async def test_lines_cut_anywhere_give_the_exact_answer(openai_env, newline: byt
     deltas, result = await answer()
     assert deltas == WORDS  # U+2028 and U+0085 inside a JSON string do not end the line
     assert result.is_complete and result.response.finish_reason == "stop"
+    assert result.response.provider_details == {"finish_reason": "stop"}
     assert (result.usage().input_tokens, result.usage().output_tokens) == (3, 5)
     assert result.response.model_name == "gpt-4o-2024-08-06"
 

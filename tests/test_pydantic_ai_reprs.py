@@ -224,3 +224,31 @@ def test_a_function_models_response_keeps_what_the_function_said_of_it() -> None
 def test_printing_a_message_shows_its_repr() -> None:
     response = ModelResponse(parts=[TextPart("hi")])
     assert str(response) == repr(response) and str(response).startswith("ModelResponse(parts=[TextPart(content='hi')]")
+
+
+async def test_openai_finish_reasons_in_pydantic_ais_words_the_providers_kept(openai_env) -> None:
+    """A provider's reason for stopping, in PydanticAI's words ('stop', 'length', 'tool_call', ...), both when
+    streamed and not; the provider's own word stays in `provider_details`."""
+    from provider_server import openai_json, openai_stream, openai_tool_stream
+
+    agent = Agent("openai:gpt-4o")
+
+    @agent.tool_plain
+    def lookup(key: str) -> str:
+        return "42"
+
+    openai_env.enqueue(openai_json(tool_calls=[("call_1", "lookup", '{"key":"a"}')]), openai_json("done",
+                                                                                                  finish_reason="length"))
+    result = await agent.run("q")
+    first, last = (m for m in result.all_messages() if isinstance(m, ModelResponse))
+    assert (first.finish_reason, first.provider_details) == ("tool_call", {"finish_reason": "tool_calls"})
+    assert (last.finish_reason, last.provider_details) == ("length", {"finish_reason": "length"})
+    assert (last.provider_name, last.model_id) == ("openai", "openai:gpt-4o")
+
+    openai_env.enqueue(openai_tool_stream([("call_2", "lookup", '{"key":"b"}')]),
+                       openai_stream("odd", finish_reason="something_new"))
+    async with agent.run_stream("q") as streamed:
+        await streamed.get_output()
+    first, last = (m for m in streamed.all_messages() if isinstance(m, ModelResponse))
+    assert (first.finish_reason, first.provider_details) == ("tool_call", {"finish_reason": "tool_calls"})
+    assert (last.finish_reason, last.provider_details) == (None, {"finish_reason": "something_new"})

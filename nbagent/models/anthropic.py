@@ -12,7 +12,7 @@ from ..messages import (BinaryContent, ImageUrl, MediaContent, ModelMessage, Mod
                         join_system, system_text)
 from ..settings import ModelSettings
 from ..tools import ToolDefinition
-from .base import ModelRequestParameters, StreamItem
+from .base import ModelRequestParameters, StreamItem, finish_fields
 from .http import HTTPModel, SSEStream
 from .providers import PROVIDERS
 
@@ -36,10 +36,16 @@ _ERROR_STATUSES = {
 }
 
 
+STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
+                "model_context_window_exceeded": "length", "tool_use": "tool_call", "refusal": "content_filter"}
+"""The Messages API's `stop_reason`s in PydanticAI's words."""
+
+
 class MessagesStream(SSEStream):
     """Messages API events (`event:` names repeat the data's "type"); only `message_stop` completes."""
 
     end_marker = "message_stop"
+    finish_reasons = STOP_REASONS
 
     def _data(self, data: bytes) -> str | list[StreamItem] | None:
         event = self._json(data)
@@ -197,7 +203,7 @@ class AnthropicModel(HTTPModel):
             model_name=data.get("model") or self.model_name,
             usage=_usage(data.get("usage")),
             provider_name=self.system,
-            finish_reason=data.get("stop_reason"),
+            **finish_fields(data.get("stop_reason"), STOP_REASONS),
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncGenerator, AsyncIterator, Sequence, Union
+from typing import Any, AsyncGenerator, AsyncIterator, ClassVar, Mapping, Sequence, Union
 
 from ..errors import UnexpectedModelBehavior
 from ..events import ThinkingPartDelta, ToolCallPartDelta, json_arguments
@@ -19,6 +19,20 @@ from ..messages import (ModelMessage, ModelResponse, RequestUsage, ResponsePart,
 from ..settings import ModelSettings
 from ..output import OutputMode, OutputObjectDefinition
 from ..tools import ToolDefinition
+
+FINISH_REASONS = ("stop", "length", "content_filter", "tool_call", "error")
+"""Why a model stopped, in PydanticAI's words (`ModelResponse.finish_reason`)."""
+
+
+def finish_fields(raw: str | None, words: Mapping[str, str]) -> dict[str, Any]:
+    """A provider's reason for stopping as a response's fields: in PydanticAI's words (`words` maps the
+    provider's; an unknown one is None) and as the provider said it (`provider_details`). With no `words`
+    (a local model) the reason is ours already."""
+    if not words or raw is None:
+        return {"finish_reason": raw}
+    return {"finish_reason": words.get(raw, raw if raw in FINISH_REASONS else None),
+            "provider_details": {"finish_reason": raw}}
+
 
 StreamItem = Union[str, ToolCallPartDelta, ThinkingPartDelta]
 """What a model stream yields: text as a plain `str` (no object per chunk), tool-call and reasoning
@@ -69,6 +83,7 @@ class StreamedResponse(ABC):
     """
 
     provider_name: str | None = None  # the provider: on the response, and on reasoning parts (only it takes them back)
+    finish_reasons: ClassVar[Mapping[str, str]] = {}  # the provider's reasons for stopping, in PydanticAI's words
 
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name
@@ -149,7 +164,7 @@ class StreamedResponse(ABC):
             parts.append(TextPart(content=text))
         parts += self.tool_calls()
         return ModelResponse(parts=parts, usage=self.usage, model_name=self.model_name, provider_name=self.provider_name,
-                             finish_reason=self.finish_reason)
+                             **finish_fields(self.finish_reason, self.finish_reasons))
 
 
 class Model(ABC):

@@ -13,11 +13,16 @@ from ..messages import (BinaryContent, ImageUrl, ModelMessage, ModelRequest, Mod
 from ..settings import ModelSettings
 from ..output import OutputObjectDefinition
 from ..tools import ToolDefinition
-from .base import ModelRequestParameters, StreamItem
+from .base import ModelRequestParameters, StreamItem, finish_fields
 from .http import HTTPModel, SSEStream
 from .providers import PROVIDER_ALIASES, PROVIDERS
 
 _SAME_NAME_SETTINGS = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
+
+
+FINISH_REASONS = {"tool_calls": "tool_call", "function_call": "tool_call"}
+"""Chat Completions' reasons for stopping that PydanticAI words otherwise ("stop", "length",
+"content_filter" are the same)."""
 
 
 class ChatCompletionsStream(SSEStream):
@@ -28,6 +33,7 @@ class ChatCompletionsStream(SSEStream):
     """
 
     end_marker = "data: [DONE]"
+    finish_reasons = FINISH_REASONS
 
     def _data(self, data: bytes) -> str | list[StreamItem] | None:
         if data == b"[DONE]":
@@ -172,7 +178,7 @@ class OpenAIModel(HTTPModel):
             model_name=data.get("model") or self.model_name,
             usage=_usage(data.get("usage")),
             provider_name=self.system,
-            finish_reason=choice.get("finish_reason"),
+            **finish_fields(choice.get("finish_reason"), FINISH_REASONS),
         )
 
 
