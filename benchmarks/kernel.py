@@ -43,12 +43,13 @@ def nbagent_kernel(server: LoadServer, section: str) -> Iterator[Any]:
 def streaming_updates(execution: Any) -> tuple[list[float], float | None]:
     """When the display messages that streamed the answer arrived (after the "asking…" placeholder,
     before the final answer and the emptying of the other outputs), and their rate per second (None:
-    too few to tell)."""
+    too few to tell). Outputs emptied while it streams (`{}`: past `MAX_OUTPUTS` outputs, a merge frees
+    them to be filled again, output_column.py) carry nothing to render and are not counted."""
     shown = [(m, t) for m, t in zip(execution.messages, execution.arrivals)
              if m["msg_type"] in ("display_data", "update_display_data")]
     answer = shown[0][0]["content"]["transient"]["display_id"]
     final = max(i for i, (m, _) in enumerate(shown) if m["content"]["transient"]["display_id"] == answer)
-    arrivals = [t for _, t in shown[1:final]]
+    arrivals = [t for m, t in shown[1:final] if m["content"]["data"]]
     rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else None
     return arrivals, rate
 

@@ -5,7 +5,8 @@ carries as Markdown. Counted for answers of growing length (the server's "markdo
 Markdown answer of W words, headings, paragraphs, lists, code and tables, one word a chunk): the
 display messages (`display_data` and `update_display_data`), the bytes each carries (every mimetype
 of its bundle, UTF-8), per message (median and max) and in all, against the final answer's size.
-Targets: bytes per message do not grow with the answer's length; in all <= 10x the final answer.
+Targets: bytes per message do not grow with the answer's length; in all <= 10x the final answer; at
+most `MAX_OUTPUTS` outputs opened, however long the answer (JupyterLab shows 50 of a cell).
 
 A single long block is all growing tail, so it is measured on its own too (`bench_long_blocks`): one
 fenced code block of L lines ("codeblock L delay S") and one paragraph of W words ("paragraph W delay
@@ -21,6 +22,7 @@ from typing import Any
 from benchmarks.kernel import nbagent_kernel, streaming_updates
 from benchmarks.server import LONG_ANSWERS, LoadServer
 from benchmarks.table import NOTES, ROWS, Row, met, progress
+from nbagent.notebook.view.output_column import MAX_OUTPUTS
 
 TOTAL_LIMIT = 10.0
 FLAT_LIMIT = 1.5  # second half's median bytes per streaming message over the first half's
@@ -33,7 +35,8 @@ def bundle_bytes(message: dict[str, Any]) -> int:
 def ask_streamed(session: Any, kind: str, n: int, delay: float,
                  what: str) -> tuple[str, list[int], list[float], float | None]:
     """Ask for the server's long answer `kind` of size `n`, a word every `delay` s: the answer, the bytes
-    of each display message, when the streaming ones arrived and their rate (`streaming_updates`)."""
+    of each display message, when the streaming ones arrived and their rate (`streaming_updates`). The
+    outputs it opened (JupyterLab shows 50 of a cell) are a row of their own."""
     progress(f"long: {what}, a word every {delay * 1e3:g} ms")
     answer = LONG_ANSWERS[kind](n)
     execution = session.execute(f"%%ask --no-history\n{kind} {n} delay {delay}",
@@ -43,6 +46,9 @@ def ask_streamed(session: Any, kind: str, n: int, delay: float,
         raise AssertionError(f"{what} is not shown exactly: {execution.errors or shown[-300:]}")
     sizes = [bundle_bytes(m) for m in execution.of_type("display_data", "update_display_data")]
     arrivals, rate = streaming_updates(execution)
+    opened = len(execution.of_type("display_data")) - 1  # the last: the whole answer, once the cell is cleared
+    ROWS.append(Row(f"long, {what}: outputs opened", f"{opened:,}", "", "", f"<= {MAX_OUTPUTS}",
+                    met(opened <= MAX_OUTPUTS)))
     return answer, sizes, arrivals, rate
 
 

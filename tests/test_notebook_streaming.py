@@ -12,7 +12,7 @@ import re
 
 import pytest
 from kernel_session import kernel_env, nbagent_kernel
-from provider_server import anthropic_thinking, openai_stream, openai_tool_stream, split_words, sse
+from provider_server import Hold, anthropic_thinking, openai_stream, openai_tool_stream, split_words, sse
 
 CODE = "def mean(values):\n\n    return sum(values) / len(values)\n\n\nprint(mean([1, 2, 3]))"
 LOOSE_LIST = "- first item, with words\n\n- second item, after a blank line\n\n  still the second item"
@@ -45,12 +45,17 @@ def ask_slowly(kernel, provider, text: str, options: str = ""):
     return run
 
 
-def streamed(run) -> list[dict]:
-    """The display messages sent while the answer streamed: all but the final answer (and any emptying)."""
+def streamed(run, *, emptied: bool = False) -> list[dict]:
+    """The display messages sent while the answer streamed: all but the final answer (and any emptying),
+    and but merges (past `MAX_OUTPUTS` outputs, an output set to a run of parts, the others emptied:
+    output_column.py, test_output_column.py). `emptied`: keep the emptying `{}` messages of merges (an
+    output emptied is filled again later with what follows)."""
     messages = run.of_type("display_data", "update_display_data")
     first = messages[0]["content"]["transient"]["display_id"]
     final = max(i for i, m in enumerate(messages) if m["content"]["transient"]["display_id"] == first)
-    return messages[1:final]
+    during = messages[1:final]
+    return [message for message, after in zip(during, [*during[1:], None])
+            if (message["content"]["data"] or emptied) and (after is None or after["content"]["data"])]
 
 
 def test_finished_blocks_go_out_once_and_only_the_tail_grows(kernel, provider):
@@ -266,10 +271,14 @@ def test_a_long_paragraph_streams_in_sentences_each_shown_once(kernel, provider)
         else:
             tail = data["text/markdown"].removesuffix("\n\n---\n*answering…*")
             assert LONG_PARAGRAPH.startswith(html.unescape(tail)[:10], shown), (shown, tail[:40])  # a tail may open with an escaped <b>
-    by_output: dict[str, list[str]] = {}
-    for message in streamed(run):
+    by_output: dict[str, list[str]] = {}  # what each output showed since it was opened, or last emptied
+    for message in streamed(run, emptied=True):
+        display_id = message["content"]["transient"]["display_id"]
+        if not message["content"]["data"]:
+            by_output[display_id + str(len(by_output))] = by_output.pop(display_id, [])
+            continue
         markdown = message["content"]["data"]["text/markdown"].removesuffix("\n\n---\n*answering…*")
-        by_output.setdefault(message["content"]["transient"]["display_id"], []).append(markdown)
+        by_output.setdefault(display_id, []).append(markdown)
     for texts in by_output.values():  # a cut never takes back what its output showed: each only grows
         words = [re.sub(r"\W", "", html.unescape(text)) for text in texts]  # however a partial tag was escaped
         for before, after in zip(words, words[1:]):
@@ -277,3 +286,33 @@ def test_a_long_paragraph_streams_in_sentences_each_shown_once(kernel, provider)
     [final] = run.outputs()
     assert final["text/plain"].startswith(LONG_PARAGRAPH)
     assert final["text/markdown"].startswith(LONG_PARAGRAPH.replace("<b>", "&lt;b>").replace("</b>", "&lt;/b>"))
+
+
+def test_a_pause_never_hides_the_end_of_what_came(kernel, provider):
+    """When an update sets a finished part apart, the rest goes in the next update's new tail, sent even if
+    nothing new arrives: the server holds the stream at places of a long paragraph until the kernel showed
+    what it sent at the growing end (without that, a stall right after a cut hid the end until more came)."""
+    pieces = split_words(LONG_PARAGRAPH)
+    ends = [f"Sentence {i} shows" for i in range(21, 160, 10)]
+    holds = {text: Hold(after=next(n for n in range(len(pieces)) if text in "".join(pieces[:n]))) for text in ends}
+
+    shown: dict[str, str] = {}  # what each output shows, in the order they were opened
+
+    def release_when_shown(message) -> None:
+        if message["msg_type"] in ("display_data", "update_display_data"):
+            tail = message["content"]["data"].get("text/markdown", "")
+            shown[message["content"]["transient"]["display_id"]] = tail.removesuffix("\n\n---\n*answering…*")
+            for text, hold in holds.items():  # a part and the tail may each hold some of the text
+                if text in "".join(shown.values()) and tail.endswith("*answering…*"):
+                    hold.release()
+
+    provider.enqueue(openai_stream(pieces, delay=0.001, usage=(10, 20), hold=list(holds.values())))
+    try:
+        run = kernel.execute("%%ask --no-history\nplease", timeout=120, on_message=release_when_shown)
+    finally:
+        for hold in holds.values():
+            hold.release()
+    assert run.reply["status"] == "ok", run.errors
+    assert all(hold.reached.is_set() for hold in holds.values())
+    [final] = run.outputs()
+    assert final["text/plain"].startswith(LONG_PARAGRAPH)

@@ -142,7 +142,7 @@ class Ask:
         if self.kernel_tools:
             print("nbagent: " + NOTICE.format(model=self.model.label), file=sys.stderr)
         progress = StreamProgress()
-        view = AnswerView(self.model.label, kernel=self.kernel, progress=progress)
+        view = AnswerView(self.model.label, kernel=self.kernel, progress=progress, watch=self._watch)
         future = loop_thread().submit(self._consume(progress))
         if not self.args.background:
             return progress, view, future

@@ -184,13 +184,15 @@ def compose(pieces: list[Any], *, upto_pending: bool = False) -> str:
 
 def follow(
     progress: StreamProgress,
-    render: Callable[[str], None],
+    render: Callable[[str], bool | None],
     *,
     max_updates_per_second: float = MAX_UPDATES_PER_SECOND,
     upto_pending: bool = False,
 ) -> None:
     """Call `render(text)` as the answer grows: the first token at once, then at most N times a second,
-    doing any work the request queued for the cell's thread in between.
+    doing any work the request queued for the cell's thread in between. When `render` returns False
+    (it showed only part of the text, answer_view.py), it is called again at the next update's time
+    even if nothing new arrived: a pause in the stream never hides the end of what came.
 
     Returns when the answer is finished (the caller renders the final text). KeyboardInterrupt
     propagates to the caller, who cancels the request.
@@ -202,7 +204,7 @@ def follow(
 
 async def follow_async(
     progress: StreamProgress,
-    render: Callable[[str], None],
+    render: Callable[[str], bool | None],
     *,
     max_updates_per_second: float = MAX_UPDATES_PER_SECOND,
 ) -> None:
@@ -223,7 +225,7 @@ async def interruptible(future: "asyncio.Future[Any]") -> Any:
     return future.result()
 
 
-def _updates(progress: StreamProgress, render: Callable[[str], None], max_updates_per_second: float,
+def _updates(progress: StreamProgress, render: Callable[[str], bool | None], max_updates_per_second: float,
              upto_pending: bool) -> Iterator[float | None]:
     """The display side of an answer: renders when due, and yields how long to wait for `progress.wake`
     next (None: until the first token, tool call, work for the cell, or the end). Ends when it is done."""
@@ -238,8 +240,8 @@ def _updates(progress: StreamProgress, render: Callable[[str], None], max_update
         now = time.perf_counter()
         changes = progress.changes
         if changes != shown and (now >= last + interval or not progress.cell_tasks.empty()):  # shown before asking
-            render(progress.text(upto_pending=upto_pending))
-            shown, last = changes, now
+            whole = render(progress.text(upto_pending=upto_pending)) is not False
+            shown, last = changes if whole else -1, now
         yield max(0.0, last + interval - time.perf_counter()) or interval
 
 

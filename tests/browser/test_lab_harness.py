@@ -214,3 +214,27 @@ def test_live_markdown_output_is_trusted_not_sanitized(page):
     page.page.wait_for_function("() => window.__pwned !== undefined", timeout=5_000)
     assert _pwned(page.page) in (1, 2)
     page.screenshot("07-live-trusted-runs-js.png")
+
+
+def test_emptied_outputs_count_toward_the_50_shown_and_refill_in_place(page):
+    """Facts the answer view is designed against (output_column.py): JupyterLab shows the first 50
+    outputs of a cell (then a "Show more outputs" button), an output emptied by update_display_data
+    (`{}`) shows nothing but still counts toward those 50, and one filled again renders in its place."""
+    page.open_notebook("outputs.ipynb", [textwrap.dedent(
+        """\
+        from IPython.display import display
+        handles = [display({"text/markdown": f"out {i}"}, raw=True, display_id=True) for i in range(45)]
+        for handle in handles[5:]:
+            handle.update({}, raw=True)
+        for i, handle in enumerate(handles[5:10]):
+            handle.update({"text/markdown": f"again {i}"}, raw=True)
+        for i in range(45, 52):
+            display({"text/markdown": f"out {i}"}, raw=True)
+        """)])
+    page.run_cell(0)
+    out = page.cell_output(0)
+    out.locator(".jp-TrimmedOutputs").wait_for()
+    shown = out.locator(".jp-RenderedMarkdown").all_inner_texts()
+    assert [text.strip() for text in shown] == (
+        [f"out {i}" for i in range(5)] + [f"again {i}" for i in range(5)] + [f"out {i}" for i in range(45, 50)])
+    assert "Show more outputs" in out.inner_text()

@@ -22,6 +22,8 @@ import pytest
 
 from provider_server import Hold, ProviderServer, openai_stream, split_words
 
+from nbagent.notebook.view.output_column import MAX_OUTPUTS
+
 NOTEBOOK = "nbagent.ipynb"
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -531,18 +533,35 @@ _RECORD_LONG_TASKS_JS = """
 """
 
 
-def _stream_measuring_long_tasks(nb, provider: ProviderServer, index: int, answer: str, report_path: Path) -> list:
+def _stream_measuring_long_tasks(nb, provider: ProviderServer, index: int, answer: str, report_path: Path,
+                                 holds: dict[str, int] | None = None, held_looks: dict | None = None) -> list:
     """Stream `answer` into cell `index` a word a chunk, looking at it every 0.2 s; the main thread's long
-    tasks while it streams and when it is rendered whole at the end go to `report_path` (measured only)."""
-    provider.enqueue(openai_stream(split_words(answer), delay=0.002, usage=(10, len(answer.split()))))
+    tasks while it streams and when it is rendered whole at the end go to `report_path` (measured only).
+    `holds` ({text: pieces}): the server stops after that many pieces until a look showed the text, the
+    last output the growing end (all the kernel had was shown, nothing is on its way); those looks go to
+    `held_looks` ({text: look})."""
+    pieces = split_words(answer)
+    held_looks = {} if held_looks is None else held_looks
+    held = {text: Hold(after=after) for text, after in (holds or {}).items()}
+    provider.enqueue(openai_stream(pieces, delay=0.002, usage=(10, len(answer.split())), hold=list(held.values())))
     started = nb.evaluate(_RECORD_LONG_TASKS_JS)
     marks: list[float] = []
 
     def mark_the_end(sample) -> None:
+        end = sample.texts[-1] if sample.texts else ""
+        for text, hold in held.items():  # (a part and the growing end may each show some of the text)
+            if "answering…" in end and letters(text) in letters(shown_answer(sample)) and not hold.released.is_set():
+                held_looks[text] = sample
+                hold.release()
         if not marks and "tokens" in sample.text and "answering…" not in sample.text:
             marks.append(nb.evaluate("() => performance.now()"))
 
-    samples = nb.sample_while_running(index, interval=0.2, timeout=120, on_sample=mark_the_end, every_frame=False)
+    try:
+        samples = nb.sample_while_running(index, interval=0.2, timeout=120, on_sample=mark_the_end,
+                                          every_frame=False)
+    finally:
+        for hold in held.values():
+            hold.release()
     nb.page.wait_for_timeout(300)
     tasks = nb.evaluate("() => { clearTimeout(window.__longTaskTimer); return window.__longTasks; }")
     ended = marks[0] if marks else nb.evaluate("() => performance.now()")
@@ -593,29 +612,43 @@ LONG_PARAGRAPH_ANSWER = " ".join(
     for i in range(260)) + "\n"
 
 
+def growing_ends(index: int, answer: str) -> dict[str, int]:
+    """Texts of the long block at a quarter, half, three quarters and near the end of it, with the pieces
+    of the stream it takes to send each: where the server holds until the page shows it."""
+    pieces = split_words(answer)
+    if index == LONG_CODE:
+        texts = [f"# step {line} of the table" for line in (75, 150, 225, 290)]
+    else:
+        texts = [f"Sentence {sentence} keeps" for sentence in (65, 130, 195, 250)]
+    return {text: pieces_until(pieces, text) for text in texts}
+
+
 @pytest.mark.parametrize("index, answer", [(LONG_CODE, LONG_CODE_ANSWER), (LONG_PARAGRAPH, LONG_PARAGRAPH_ANSWER)],
                          ids=["code-block", "paragraph"])
 def test_one_long_block_streams_in_parts_and_ends_whole(nb, provider, browser_artifacts, index, answer):
     """A single long block is shown in parts while it streams (a column of outputs: closed code blocks of
-    its lines, or paragraphs of its sentences), the text on the page only ever growing, never an instant
-    without it; at the end the cell holds one output: the block whole, exactly. Long tasks measured."""
+    its lines, or paragraphs of its sentences), its growing end on the page to the end: the server holds
+    the stream at a quarter, half, three quarters and near the end until the page shows what it sent at
+    the growing end, and then the page shows exactly the answer so far, each piece once and in order,
+    within `MAX_OUTPUTS` outputs (JupyterLab shows 50 of a cell, then "Show more outputs"; past that many
+    parts, output_column.py merges them). At the end the cell holds one output: the block whole, exactly.
+    Long tasks measured."""
     assert len(answer.split()) >= 3000
     name = f"long-{'code-block' if index == LONG_CODE else 'paragraph'}-long-tasks.json"
-    samples = _stream_measuring_long_tasks(nb, provider, index, answer, browser_artifacts / name)
-    final_letters = letters(" ".join(rendered_words(answer)))
-    # JupyterLab shows at most 50 outputs of a cell (maxNumberOutputs) and a "Show more outputs" button
-    # for the rest: past that many parts the page stops growing until the answer is whole (a known limit).
-    capped = [i for i, sample in enumerate(samples) if "Show more outputs" in sample.text]
-    shown = [letters(shown_answer(sample)) for sample in samples]
-    first = next(i for i, text in enumerate(shown) if text)
-    growing = shown[first:capped[0]] if capped else shown[first:]
-    for before, after in zip(growing, growing[1:]):  # only ever growing, never empty
-        assert after and after.startswith(before), (before[-60:], after[-60:])
-    assert shown[-1] == final_letters
-    print(f"{name}: {len(samples)} looks, up to {max(sample.count for sample in samples)} outputs, "
-          f"the output cap reached after {samples[capped[0]].t:.1f} s" if capped else "never capped")
-    streaming = [sample for sample in samples[first:] if "answering…" in sample.text]
-    assert max(sample.count for sample in streaming) >= 3, [sample.count for sample in streaming]  # in parts
+    holds = growing_ends(index, answer)
+    held_looks: dict = {}
+    samples = _stream_measuring_long_tasks(nb, provider, index, answer, browser_artifacts / name, holds, held_looks)
+    pieces = split_words(answer)
+    assert list(held_looks) == list(holds), list(held_looks)
+    for text, after in holds.items():  # at each hold: the answer so far, exactly, however many parts it took
+        look = held_looks[text]
+        assert letters(shown_answer(look)) == letters(" ".join(rendered_words("".join(pieces[:after])))), text
+        assert look.count <= MAX_OUTPUTS and "Show more outputs" not in look.text, (text, look.count)
+    print(f"{name}: {len(samples)} looks, {[held_looks[text].count for text in holds]} outputs at the holds")
+    assert held_looks[list(holds)[-1]].count >= 3  # in parts
+    assert not any("Show more outputs" in sample.text for sample in samples)
+    assert max(sample.count for sample in samples) <= MAX_OUTPUTS
+    assert letters(shown_answer(samples[-1])) == letters(" ".join(rendered_words(answer)))
 
     out = nb.cell_output(index)
     assert out.locator(".jp-OutputArea-output").count() == 1 and "answering…" not in out.inner_text()

@@ -5,16 +5,19 @@ re-sent on every update costs the square of the answer's length. So while the an
 shown as a column of outputs, top to bottom:
 
 - finished Markdown blocks (markdown_blocks.py: never cut inside a code block, list or table), each
-  set of them shown once, in an output that is never sent again while the answer streams;
+  set of them shown once, in an output that is not sent again while the answer streams (but once
+  when merged, below);
 - below them one output updated in place with the part still growing (and `answering…`).
 
 When blocks in that bottom output finish, one update sets it to exactly those blocks, and the next
 update opens a new output below for what follows. A single block too long to re-send on every
 update (a long code block or paragraph) is cut the same way while it streams, at a line or sentence
-(long_blocks.py). Every update is one message, at most
-`MAX_UPDATES_PER_SECOND` a second (live.py), carrying one block's worth of text, however long the
-answer. What is not yet settled (a tool line still running, thinking still streaming) is never shown
-as finished.
+(long_blocks.py). Every update is one message, at most `MAX_UPDATES_PER_SECOND` a second (live.py),
+carrying one block's worth of text, however long the answer. JupyterLab shows only the first 50
+outputs of a cell, so the column opens at most `MAX_OUTPUTS` of them: past that, a trailing run of
+finished parts is merged into one output and the outputs it emptied are filled again, in order
+(output_column.py). What is not yet settled (a tool line still running, thinking still streaming) is
+never shown as finished.
 
 When the answer ends, the whole answer, exactly, with its footer is what the notebook saves (for
 GitHub, nbviewer, nbconvert) and what `%%ask` re-runs and the history update; it keeps the first
@@ -41,74 +44,82 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from IPython.display import clear_output, display
+from IPython import get_ipython
+from IPython.display import clear_output
 
 from ..markdown.long_blocks import long_block_cut
 from ..markdown.markdown_blocks import finished_end
-from ..markdown.render import answer_bundle, block_bundle, tail_bundle
+from ..markdown.render import answer_bundle, tail_bundle
+from .output_column import OutputColumn, Part
 
 
 class AnswerView:
     """One answer's outputs: finished blocks, the growing tail, and at the end the whole answer in the first."""
 
-    def __init__(self, model_label: str, *, kernel: bool, progress: Any = None) -> None:
+    def __init__(self, model_label: str, *, kernel: bool, progress: Any = None,
+                 watch: "OutputWatch | None" = None) -> None:
+        """`watch`: what the cell is sent, watched since before the view (else the view watches from now)."""
         self.kernel = kernel
         self.progress = progress  # the StreamProgress: what of the text is settled (no pending pieces)
         self.display_id: str | None = None
         self._printed = 0
-        self._outputs: list[Any] = []  # every output opened for this answer, top to bottom
-        self._tail: Any = None  # the output showing the unsettled end, None until the next update opens one
         self._shown = 0  # how much of the answer the outputs above the tail hold for good
         self._reopen = ""  # a long code block cut while it streams: its opening line, shown again above the rest
         self._tail_shown = 0  # how much of the unfinished text (reopen and all) the tail's output shows
-        self.sent = 0  # display messages sent (opened or updated), for OutputWatch
+        self._own_watch: OutputWatch | None = None  # started by the view, stopped when the answer ends
         if kernel:
-            self._tail = display(
-                {"text/markdown": f"*asking {model_label}…*", "text/plain": f"asking {model_label}…"},
-                raw=True, display_id=True,
-            )
-            self._outputs.append(self._tail)
-            self.display_id = self._tail.display_id
-            self.sent += 1
+            if watch is None:
+                watch = self._own_watch = OutputWatch(get_ipython())
+            self._column = OutputColumn(
+                {"text/markdown": f"*asking {model_label}…*", "text/plain": f"asking {model_label}…"}, watch)
+            self.display_id = self._column.display_id
 
-    def show_partial(self, text: str) -> None:
+    @property
+    def sent(self) -> int:
+        """Display messages sent (opened or updated), for OutputWatch."""
+        return self._column.sent if self.kernel else 0
+
+    def show_partial(self, text: str) -> bool:
+        """Show `text`, the answer so far; False when only finished parts of it were shown this time
+        (the rest goes in the next update's new tail, which `follow` sends even if nothing new arrives)."""
         if not self.kernel:
             self._write(text)
-            return
+            return True
         settled = text if self.progress is None else self.progress.text(upto_pending=True)
         if not text.startswith(settled):  # a tool line changed between the two readings: settle nothing now
             settled = text[:self._shown]
         unfinished = self._reopen + settled[self._shown:]
         end = finished_end(unfinished)
-        cut = None if end else long_block_cut(unfinished, self._tail_shown if self._tail is not None else 0)
+        cut = None if end else long_block_cut(unfinished, self._tail_shown if self._column.tail_open else 0)
         if end:
-            self._show(block_bundle(unfinished[:end]))
+            self._column.show_part(Part(unfinished[len(self._reopen):end], self._reopen))
             self._shown += end - len(self._reopen)
-            self._reopen, self._tail = "", None
+            self._reopen = ""
         elif cut is not None:
-            self._show(block_bundle(cut.part))
+            self._column.show_part(Part(unfinished[len(self._reopen):cut.shown], self._reopen, cut.part[cut.shown:]))
             self._shown += cut.shown - len(self._reopen)
-            self._reopen, self._tail = cut.reopen, None
+            self._reopen = cut.reopen
         else:
             tail = self._reopen + text[self._shown:]
-            self._show(tail_bundle(tail))
+            self._column.show_tail(tail_bundle(tail))
             self._tail_shown = len(tail)
+            return True
+        return not text[self._shown:].strip()
 
     def show_final(self, text: str, footer_line: str, *, alone: bool = False) -> None:
         """The whole answer; `alone`: the cell shows nothing else, so it may be cleared to hold only this."""
-        if self.kernel and alone and len(self._outputs) > 1:  # one output already: updated as below
-            clear_output(wait=True)
-            self._tail = display(answer_bundle(text, footer_line), raw=True, display_id=self.display_id)
-            self._outputs, self._shown, self._reopen = [self._tail], 0, ""
-            self.sent += 1
+        if self.kernel and alone and self._column.count > 1:  # one output already: updated as below
+            self._column.clear_and_show(answer_bundle(text, footer_line))
         elif self.kernel:
-            self._replace_all(answer_bundle(text, footer_line))
+            self._column.replace_all(answer_bundle(text, footer_line))
         else:
             self._write(text)
             print(f"\n\n{footer_line}", flush=True)
+        self._stop_watching()
 
     def show_error(self, message: str) -> None:
-        self._replace_all({"text/plain": f"nbagent: {message}"})
+        self._column.replace_all({"text/plain": f"nbagent: {message}"})
+        self._stop_watching()
 
     def clear(self, *, alone: bool = False) -> None:
         """Take the answer's outputs away (the question failed): `alone`, the cell is cleared when its
@@ -118,26 +129,12 @@ class AnswerView:
         if alone:
             clear_output(wait=True)
         else:
-            self._replace_all({})
+            self._column.replace_all({})
+        self._stop_watching()
 
-    def _show(self, bundle: dict[str, str]) -> None:
-        """Update the tail's output, or open a new one below the others."""
-        if self._tail is None:
-            self._tail = display(bundle, raw=True, display_id=True)
-            self._outputs.append(self._tail)
-        else:
-            self._tail.update(bundle, raw=True)
-        self.sent += 1
-
-    def _replace_all(self, bundle: dict[str, str]) -> None:
-        """The first output shows `bundle`, the others nothing."""
-        first, *rest = self._outputs
-        first.update(bundle, raw=True)
-        for handle in rest:
-            handle.update({}, raw=True)
-        self.sent += 1 + len(rest)
-        self._outputs = [first]
-        self._tail, self._shown, self._reopen = first, 0, ""
+    def _stop_watching(self) -> None:
+        if self._own_watch is not None:
+            self._own_watch.stop()
 
     def _write(self, text: str) -> None:
         sys.stdout.write(text[self._printed:])
@@ -172,6 +169,10 @@ class OutputWatch:
             return original(*args, **kwargs)
         counted.__nbagent_watch__ = self  # type: ignore[attr-defined]
         return counted
+
+    def seen(self) -> int:
+        """The messages counted so far (writes and displays)."""
+        return self.writes + self.displays
 
     def stop(self) -> None:
         """Stop counting and put back what was there (a wrapper someone added over ours stays, harmless)."""
