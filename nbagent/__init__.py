@@ -26,6 +26,7 @@ _LAZY = {
     "ConcurrencyLimit": "nbagent.concurrency",
     "ConcurrencyLimiter": "nbagent.concurrency",
     "ConcurrencyLimitExceeded": "nbagent.concurrency",
+    "ConcurrencyLimitedModel": "nbagent.concurrency",
     "RunUsage": "nbagent.messages",
     "RequestUsage": "nbagent.messages",
     "CancellationToken": "nbagent.cancel",
@@ -116,7 +117,7 @@ if TYPE_CHECKING:
                          RunCancelled, ToolExecutionError, ToolFailed, UnexpectedModelBehavior, UsageLimitExceeded,
                          UserError)
     from .cancel import CancellationToken
-    from .concurrency import ConcurrencyLimit, ConcurrencyLimiter, ConcurrencyLimitExceeded
+    from .concurrency import ConcurrencyLimit, ConcurrencyLimitedModel, ConcurrencyLimiter, ConcurrencyLimitExceeded
     from .event_stream import AgentRunEvents
     from .exceptions import AgentRunError
     from .messages import RequestUsage, RunUsage, ToolReturn

@@ -11,6 +11,9 @@ waits leaves the line; a slot handed to it as it was cancelled goes on to the ne
 The limiter is not tied to one event loop: `run_sync` may run on a private loop, in a thread or in
 Jupyter's loop, and all of them share an agent's slots (a lock guards the counts; a waiter is woken on
 its own loop).
+
+`ConcurrencyLimitedModel(model, limiter=5)` limits HTTP requests instead of runs: every request of that
+model (from any agent) takes a slot, a streamed one until its stream is closed.
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, AsyncIterator, Sequence, Union
 
 from .errors import NbAgentError, UserError
+from .messages import ModelMessage, ModelResponse
+from .models import infer_model
+from .models.base import Model, ModelRequestParameters, StreamedResponse
+from .settings import ModelSettings
 
-__all__ = ["ConcurrencyLimit", "ConcurrencyLimiter", "ConcurrencyLimitExceeded", "AnyConcurrencyLimit", "limiter_for"]
+__all__ = ["ConcurrencyLimit", "ConcurrencyLimiter", "ConcurrencyLimitExceeded", "ConcurrencyLimitedModel",
+           "AnyConcurrencyLimit", "limiter_for"]
 
 
 class ConcurrencyLimitExceeded(NbAgentError):
@@ -133,14 +142,59 @@ class ConcurrencyLimiter:
 AnyConcurrencyLimit = Union[int, ConcurrencyLimit, ConcurrencyLimiter, None]
 
 
-def limiter_for(limit: AnyConcurrencyLimit, owner: str) -> ConcurrencyLimiter | None:
-    """The limiter `max_concurrency=` asks for (None: runs are not limited)."""
+def limiter_for(limit: AnyConcurrencyLimit, owner: str,
+                option: str = "Agent(max_concurrency=...)") -> ConcurrencyLimiter | None:
+    """The limiter `max_concurrency=` (or `option`) asks for (None: not limited)."""
     if limit is None or isinstance(limit, ConcurrencyLimiter):
         return limit
     if isinstance(limit, ConcurrencyLimit):
         return ConcurrencyLimiter(limit.max_running, max_queued=limit.max_queued, name=owner)
     if isinstance(limit, int) and not isinstance(limit, bool):
-        _check(limit, None, f"Agent(max_concurrency={limit!r})")
+        _check(limit, None, option.replace("...", repr(limit)))
         return ConcurrencyLimiter(limit, name=owner)
-    raise UserError(f"Agent(max_concurrency=...) takes a number of runs, ConcurrencyLimit(max_running, max_queued) "
-                    f"or a ConcurrencyLimiter, got {type(limit).__name__}")
+    raise UserError(f"{option} takes a number, ConcurrencyLimit(max_running, max_queued) or a ConcurrencyLimiter, "
+                    f"got {type(limit).__name__}")
+
+
+class ConcurrencyLimitedModel(Model):
+    """A model whose requests each take a slot of `limiter` (a number, a `ConcurrencyLimit`, or a
+    `ConcurrencyLimiter` shared with other models): at most that many HTTP requests at once, however many
+    agents and runs use it. A streamed request holds its slot until its stream is closed. Everything
+    else (name, settings, provider) is the wrapped model's."""
+
+    def __init__(self, wrapped: Model | str, limiter: int | ConcurrencyLimit | ConcurrencyLimiter) -> None:
+        self.wrapped = infer_model(wrapped)
+        super().__init__(self.wrapped.model_name, settings=self.wrapped.settings)
+        self.system = self.wrapped.system
+        found = limiter_for(limiter, self.wrapped.label, "ConcurrencyLimitedModel(limiter=...)")
+        if found is None:
+            raise UserError("ConcurrencyLimitedModel(limiter=None) limits nothing: give a number of requests, a "
+                            "ConcurrencyLimit or a ConcurrencyLimiter (or use the model itself)")
+        self.limiter = found
+
+    @property
+    def label(self) -> str:
+        return self.wrapped.label
+
+    def __getattr__(self, name: str) -> Any:  # what a caller asks of the wrapped model (its provider, ...)
+        if name == "wrapped":
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
+
+    async def request(self, messages: Sequence[ModelMessage], settings: ModelSettings,
+                      params: ModelRequestParameters | None = None) -> ModelResponse:
+        await self.limiter.acquire()
+        try:
+            return await self.wrapped.request(messages, settings, params)
+        finally:
+            self.limiter.release()
+
+    @asynccontextmanager
+    async def request_stream(self, messages: Sequence[ModelMessage], settings: ModelSettings,
+                             params: ModelRequestParameters | None = None) -> AsyncIterator[StreamedResponse]:
+        await self.limiter.acquire()
+        try:
+            async with self.wrapped.request_stream(messages, settings, params) as stream:
+                yield stream
+        finally:
+            self.limiter.release()

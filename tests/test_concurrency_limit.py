@@ -11,8 +11,9 @@ from typing import Any, Callable
 
 import pytest
 
-from nbagent import (Agent, AgentInfo, ConcurrencyLimit, ConcurrencyLimiter, ConcurrencyLimitExceeded, FunctionModel,
-                     ModelMessage, ModelResponse, TextPart, UserError)
+from provider_server import openai_json
+from nbagent import (Agent, AgentInfo, ConcurrencyLimit, ConcurrencyLimitedModel, ConcurrencyLimiter,
+                     ConcurrencyLimitExceeded, FunctionModel, ModelMessage, ModelResponse, TextPart, UserError)
 from nbagent.exceptions import ConcurrencyLimitExceeded as ExceptionsName
 
 
@@ -124,10 +125,39 @@ def test_run_sync_takes_a_slot_too() -> None:
 
 
 @pytest.mark.parametrize("bad, message", [(0, "max_running must be a whole number >= 1"),
-                                          ("10", "takes a number of runs"),
-                                          (True, "takes a number of runs")])
+                                          ("10", r"max_concurrency=\.\.\.\) takes a number"),
+                                          (True, r"max_concurrency=\.\.\.\) takes a number")])
 def test_a_bad_max_concurrency_is_a_one_line_error(bad: Any, message: str) -> None:
     with pytest.raises(UserError, match=message):
         Agent("test", max_concurrency=bad)
     with pytest.raises(UserError, match="max_queued must be"):
         ConcurrencyLimit(max_running=2, max_queued=-1)
+
+
+async def test_a_concurrency_limited_model_limits_requests_across_agents() -> None:
+    model = GatedModel()
+    limited = ConcurrencyLimitedModel(FunctionModel(model.answer), limiter=1)
+    first, second = Agent(limited), Agent(limited)
+    runs = [asyncio.create_task(first.run("A")), asyncio.create_task(second.run("B"))]
+    await until(lambda: model.inside == 1 and limited.limiter.waiting_count == 1)
+
+    async def streamed() -> str:
+        async with first.run_stream("C") as response:  # a streamed request waits its turn too
+            return await response.get_output()
+
+    third = asyncio.create_task(streamed())
+    await until(lambda: limited.limiter.waiting_count == 2)
+    model.gate.set()
+    assert [result.output for result in await asyncio.gather(*runs)] == ["done", "done"] and model.peak == 1
+    assert await third == "done"
+    assert limited.limiter.running_count == 0
+
+
+def test_a_concurrency_limited_model_speaks_for_the_model_it_wraps(openai_env) -> None:
+    openai_env.enqueue(openai_json("Paris"))
+    limited = ConcurrencyLimitedModel("openai:gpt-4o", limiter=ConcurrencyLimit(max_running=2, max_queued=10))
+    assert limited.label == "openai:gpt-4o" and limited.system == "openai"
+    assert Agent(limited).run_sync("Capital of France?").output == "Paris"
+    assert openai_env.last_request.json["model"] == "gpt-4o"
+    with pytest.raises(UserError, match=r"ConcurrencyLimitedModel\(limiter=None\) limits nothing"):
+        ConcurrencyLimitedModel("openai:gpt-4o", limiter=None)  # type: ignore[arg-type]
