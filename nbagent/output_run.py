@@ -87,6 +87,8 @@ class OutputFinisher:
             names = ", ".join(self.output.tools)
             return self._retry(f"Plain text is not an answer here: give the result by calling {names}.", None, limit,
                                output=False)
+        if not text and self.output.mode not in ("native", "prompted") and not self.output.allow_none:
+            return self._retry("Please return text.", None, limit, output=False)  # no answer: empty, or cut short
         try:
             return await self._text_output(text)
         except ValidationError as exc:

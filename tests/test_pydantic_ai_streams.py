@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from typing_extensions import NotRequired, TypedDict
 
-from nbagent import (Agent, AgentInfo, DeltaToolCall, FinalResultEvent, FunctionModel, PartDeltaEvent,
-                     PartEndEvent, PartStartEvent, RunCancelled, TestModel, TextPart, TextPartDelta, ToolCallPart)
+from nbagent import (Agent, AgentInfo, DeltaToolCall, FinalResultEvent, FunctionModel, ModelResponse, PartDeltaEvent,
+                     PartEndEvent, PartStartEvent, RetryPromptPart, RunCancelled, TestModel, TextPart, TextPartDelta,
+                     ToolCallPart, UnexpectedModelBehavior)
 
 
 class Profile(TypedDict):
@@ -131,3 +132,27 @@ async def test_a_cancel_right_after_the_empty_start_keeps_the_started_text_part(
     history = caught.value.all_messages()
     assert len(history) == 2 and history[-1].state == "interrupted" and history[-1].parts == [TextPart("")]
     assert (await agent.run("Go on", message_history=history)).output == "success (no tool calls)"
+
+
+def test_an_empty_text_answer_is_asked_again() -> None:
+    answers = iter([ModelResponse([TextPart("")]), ModelResponse([]), ModelResponse([TextPart("ok")])])
+    result = Agent(FunctionModel(lambda messages, info: next(answers)), retries=2).run_sync("hi")
+    assert result.output == "ok"
+    retries = [part.content for message in result.all_messages() for part in message.parts
+               if isinstance(part, RetryPromptPart)]
+    assert retries == ["Please return text."] * 2
+    assert Agent(FunctionModel(lambda messages, info: ModelResponse([TextPart("")])),
+                 output_type=str | None).run_sync("hi").output is None  # where None is an output, it is that
+
+
+async def test_cancelling_each_response_in_iter_runs_out_of_output_retries() -> None:
+    agent = Agent(TestModel())
+    with pytest.raises(UnexpectedModelBehavior, match="^Exceeded maximum"):
+        async with agent.iter("Write a long essay about Python") as run:
+            async for node in run:
+                if Agent.is_model_request_node(node):
+                    async with node.stream(run.ctx) as stream:
+                        async for event in stream:
+                            if isinstance(event, FinalResultEvent):
+                                await stream.cancel()  # the response stays, cut short: no text, no answer
+                                break
