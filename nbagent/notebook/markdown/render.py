@@ -59,6 +59,13 @@ def block_bundle(text: str) -> dict[str, str]:
     return {"text/markdown": neutralize(text), "text/plain": text}
 
 
+def merged_bundle(text: str) -> dict[str, str]:
+    """Finished blocks of a streaming answer shown once already, merged into one output to free others
+    (output_column.py): Markdown only, as the tail, since the merge re-sends them and only the page
+    needs them again; the whole answer at the end carries plain text."""
+    return {"text/markdown": neutralize(text)}
+
+
 def tail_bundle(text: str) -> dict[str, str]:
     """The growing end of a streaming answer, updated in place: Markdown only, since a plain-text
     frontend cannot show a half-written block any better than it shows the finished ones."""

@@ -6,14 +6,14 @@ of a cell (its `maxNumberOutputs` setting) and a "Show more outputs" button inst
 long answer would stop growing on screen after 50 parts. So the column opens at most `MAX_OUTPUTS`
 outputs (room is left for the cell's other outputs: the kernel-tools notice, approvals, what
 approved code printed). When it needs one more, it merges a trailing run of its finished parts into
-the first of them by one update (the run's text sent once more), empties the others (`{}`, which
-frontends show as nothing) and fills those again, in order, with what follows (update_display_data
-on their display ids) before it opens any new one. An emptied output still counts for JupyterLab,
-so the count stays at the cap.
+the first of them by one update (the run's text sent once more, as Markdown only: render.py), empties
+the others (`{}`, which frontends show as nothing) and fills those again, in order, with what follows
+(update_display_data on their display ids) before it opens any new one. An emptied output still
+counts for JupyterLab (seen in test_lab_harness.py), so the count stays at the cap.
 
 The run merged is the one that re-sends the fewest bytes per output it frees: for parts of about one
 size, all of them the first time, then the parts added since (the large merged outputs stay), so
-each byte is re-sent about once, and O(log n) times for answers of thousands of parts.
+each byte is re-sent about once over a hundred parts, two or three times over a thousand.
 
 Another output of the cell may sit between an answer's outputs: something printed or displayed while
 it streams (an approval, what approved code printed) appears below the outputs open at that moment.
@@ -36,7 +36,7 @@ from typing import Any
 
 from IPython.display import clear_output, display
 
-from ..markdown.render import block_bundle
+from ..markdown.render import block_bundle, merged_bundle
 
 MAX_OUTPUTS = 40
 """The most outputs an answer opens: JupyterLab shows 50 of a cell, leaving ten for the cell's others."""
@@ -157,7 +157,7 @@ class OutputColumn:
         length = min(range(2, len(parts) + 1), key=lambda n: sum(sizes[-n:]) / (n - 1))
         start = self._next - length
         merged = reduce(Part.then, parts[-length:])
-        self._handles[start].update(block_bundle(merged.markdown), raw=True)
+        self._handles[start].update(merged_bundle(merged.markdown), raw=True)
         self._parts[start] = merged
         for index in range(start + 1, self._next):
             self._handles[index].update({}, raw=True)
