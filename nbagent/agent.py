@@ -29,6 +29,7 @@ from .messages import MediaContent, ModelMessage, ModelRequest, ModelResponse, R
 from .models import Model, infer_model
 from .result import RunResult, StreamedRunResult
 from .settings import ModelSettings, merge_settings, validate_settings
+from .threads import using_thread_executor
 from .tool_run import parallel_tool_call_execution_mode
 from .tools import AgentDepsT, DocstringFormat, RunContext, Tool, ToolPrepareFunc, tool_from
 from .usage import UsageLimits
@@ -459,6 +460,7 @@ class Agent(Generic[AgentDepsT, OutputDataT]):
             run.release_slot()
 
     parallel_tool_call_execution_mode = staticmethod(parallel_tool_call_execution_mode)
+    using_thread_executor = staticmethod(using_thread_executor)
     is_user_prompt_node = staticmethod(is_user_prompt_node)
     is_model_request_node = staticmethod(is_model_request_node)
     is_call_tools_node = staticmethod(is_call_tools_node)

@@ -19,8 +19,8 @@ something other than a non-empty list of messages ending with a request is a `Us
 
 from __future__ import annotations
 
-import asyncio
 import inspect
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Mapping, Sequence, Union
 
@@ -28,6 +28,7 @@ from .deferred import DeferredToolRequests, DeferredToolResults
 from .errors import UserError
 from .messages import ModelMessage, ModelRequest, ModelResponse
 from .settings import ModelSettings, merge_settings, validate_settings
+from .threads import in_thread
 from .tool_search import ToolSearchStrategy, check_search, offered_tools, search_tool
 from .tools import AgentDepsT, RunContext, Tool, ToolDefinition
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from .models.base import Model, ModelRequestParameters
 
 __all__ = ["AbstractCapability", "ModelRequestContext", "ProcessHistory", "PrepareTools", "HandleDeferredToolCalls",
-           "HistoryProcessor", "ToolSearch"]
+           "HistoryProcessor", "ToolSearch", "UseThreadExecutor"]
 
 HistoryProcessor = Union[
     Callable[[list[ModelMessage]], Union[list[ModelMessage], Awaitable[list[ModelMessage]]]],
@@ -107,11 +108,12 @@ def _takes_ctx(function: Callable[..., Any], label: str, shapes: str) -> bool:
     return len(positional) == 2
 
 
-async def _call(function: Callable[..., Any], *args: Any) -> Any:
-    """Await a coroutine function; run a plain one in a worker thread, so a slow one never blocks the loop."""
+async def _call(function: Callable[..., Any], ctx: RunContext[Any], *args: Any) -> Any:
+    """Await a coroutine function; run a plain one in a worker thread (threads.py), so a slow one never blocks
+    the loop. `ctx` is passed first when the function takes it (`ctx.takes_ctx` decided that)."""
     if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None)):
         return await function(*args)
-    result = await asyncio.to_thread(function, *args)
+    result = await in_thread(ctx._thread_executor, function, *args)
     return await result if inspect.isawaitable(result) else result
 
 
@@ -131,7 +133,7 @@ class ProcessHistory(AbstractCapability[AgentDepsT]):
     ) -> ModelRequestContext:
         messages = list(request_context.messages)
         args = (ctx, messages) if self._takes_ctx else (messages,)
-        processed = check_history(await _call(self.processor, *args), self.processor)
+        processed = check_history(await _call(self.processor, ctx, *args), self.processor)
         request_context.messages = list(processed)
         ctx.messages[:] = processed
         return request_context
@@ -161,7 +163,7 @@ class PrepareTools(AbstractCapability[AgentDepsT]):
             raise UserError("PrepareTools: the function must take (ctx: RunContext, tool_defs)")
 
     async def prepare_tools(self, ctx: RunContext[AgentDepsT], tool_defs: list[ToolDefinition]) -> list[ToolDefinition]:
-        prepared = await _call(self.prepare, ctx, tool_defs)
+        prepared = await _call(self.prepare, ctx, ctx, tool_defs)
         if prepared is None:
             return []
         if not isinstance(prepared, list) or not all(isinstance(d, ToolDefinition) for d in prepared):
@@ -185,7 +187,7 @@ class HandleDeferredToolCalls(AbstractCapability[AgentDepsT]):
     async def handle_deferred_tool_calls(
         self, ctx: RunContext[AgentDepsT], requests: DeferredToolRequests
     ) -> DeferredToolResults | None:
-        results: DeferredToolResults | None = await _call(self.handler, ctx, requests)
+        results: DeferredToolResults | None = await _call(self.handler, ctx, ctx, requests)
         return results
 
 
@@ -213,6 +215,19 @@ class ToolSearch(AbstractCapability[AgentDepsT]):
     def search_tool(self, tools: Mapping[str, Tool[Any]]) -> Tool[Any]:
         """The `search_tools` tool over an agent's tools."""
         return search_tool(tools, self.strategy, self.max_results, self.tool_description, self.parameter_description)
+
+
+@dataclass
+class UseThreadExecutor(AbstractCapability[AgentDepsT]):
+    """Run this agent's sync functions (tools, history processors, instructions functions, ...) on `executor`,
+    e.g. a bounded `ThreadPoolExecutor` in a long-running server (threads.py)."""
+
+    executor: Executor
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.executor, Executor):
+            raise UserError(f"UseThreadExecutor takes a concurrent.futures.Executor (e.g. ThreadPoolExecutor(16)), "
+                            f"got {type(self.executor).__name__}")
 
 
 def capabilities_from(capabilities: Sequence[Any], history_processors: Sequence[Any]) -> list[AbstractCapability[Any]]:

@@ -30,11 +30,12 @@ from .events import FunctionToolCallEvent, FunctionToolResultEvent, ThinkingPart
 from .messages import (ModelMessage, ModelRequest, ModelResponse, RetryPromptPart, TextPart, ToolCallPart,
                        Usage, UserContent, UserPromptPart)
 from .models.base import Model, ModelRequestParameters, StreamedResponse
-from .capabilities import AbstractCapability, ModelRequestContext, step_settings
+from .capabilities import AbstractCapability, ModelRequestContext, UseThreadExecutor, step_settings
 from .output import OutputSchema
 from .end_strategy import EndStrategy, handle_output_calls, not_executed
 from .output_run import FinalOutput, OutputFinisher, OutputValidator
 from .settings import ModelSettings, ToolOrOutput
+from .threads import run_executor
 from .tool_run import EXECUTION_MODE, ToolCallBatch, ToolOutcome, handle_deferred, prepared, settle_calls
 from .tools import RunContext, Tool
 from .usage import UsageLimits
@@ -128,6 +129,8 @@ class AgentRun:
         self.end_strategy: EndStrategy = "graceful"  # the agent's; run_stream commits the first output ('early')
         self.ending = False  # function tools are running beside a final result (end_strategy.py)
         self.tool_execution_mode = EXECUTION_MODE.get()  # Agent.parallel_tool_call_execution_mode, where the run started
+        self.thread_executor = run_executor(next((capability.executor for capability in capabilities
+                                                  if isinstance(capability, UseThreadExecutor)), None))
         self.cost_unknown = False  # warned that a response could not be priced for the cost_limit
         self.limiter: ConcurrencyLimiter | None = None  # the agent's max_concurrency
         self.holds_slot = False
@@ -203,7 +206,7 @@ class AgentRun:
                           messages=list(self.messages), tool_name=tool_name, tool_call_id=tool_call_id,
                           retry=retry, run_step=self.usage.requests, run_id=self.run_id,
                           metadata=self.metadata, usage_limits=self.usage_limits, model_settings=self.current_settings,
-                          _cancel=self.cancel_from_context)
+                          _cancel=self.cancel_from_context, _thread_executor=self.thread_executor)
 
     # ------------------------------------------------------------------ cancellation
 

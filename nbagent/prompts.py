@@ -14,11 +14,11 @@ one never blocks the event loop a notebook shares.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any, Callable, Sequence, Union
 
 from .errors import UserError
+from .threads import in_thread
 from .messages import ModelRequest, SystemPromptPart
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class PromptFunction:
         if self.is_async:
             value = await self.function(*args)
         else:
-            value = await asyncio.to_thread(self.function, *args)
+            value = await in_thread(ctx._thread_executor, self.function, *args)
         if value is not None and not isinstance(value, str):
             raise UserError(f"{self.ref} returned {type(value).__name__}; an instructions or system prompt "
                             "function returns a str (or None for nothing)")

@@ -17,7 +17,6 @@ function whose only parameter is a pydantic model, dataclass or TypedDict uses t
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import inspect
@@ -32,6 +31,7 @@ from .deferred import DeferredToolRequests, DeferredToolResults, ToolApproved, T
 from .errors import UserError
 from .json_shapes import partial_type
 from .reprs import repr_without_defaults
+from .threads import in_thread
 from .tool_schema import (DocstringFormat, SchemaWithoutFieldTitles, _annotations, _arguments_typeddict, _is_model_like,
                           _parse_docstring)
 
@@ -73,6 +73,7 @@ class RunContext(Generic[AgentDepsT]):
     model_settings: Any = None
     """The settings of the run's requests; in a settings function, those of the layers before it."""
     _cancel: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    _thread_executor: Any = field(default=None, repr=False, compare=False)  # where sync functions run (threads.py)
 
     def cancel(self) -> None:
         """Stop this run (from a tool, an instructions function, an event handler): it ends with
@@ -272,7 +273,7 @@ class Tool(Generic[AgentDepsT]):
     async def call(self, args: dict[str, Any], ctx: RunContext[Any]) -> Any:
         """Run the function with validated `args` (`ctx` first when it takes one).
 
-        Coroutine functions are awaited; others run in a worker thread (`asyncio.to_thread`, which keeps
+        Coroutine functions are awaited; others run in a worker thread (threads.py: asyncio's or yours; both keep
         context variables) and an awaitable they return is awaited. Exceptions propagate unchanged.
         """
         positional: list[Any] = [ctx] if self.takes_ctx else []
@@ -282,7 +283,7 @@ class Tool(Generic[AgentDepsT]):
             positional += [kwargs.pop(name) for name in self._positional_only if name in kwargs]
         if self._is_async:
             return await self.function(*positional, **kwargs)
-        result = await asyncio.to_thread(self.function, *positional, **kwargs)
+        result = await in_thread(ctx._thread_executor, self.function, *positional, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
