@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from .errors import UserError
-from .messages import Usage
+from .messages import RequestUsage, Usage
 from .models.providers import PROVIDERS
 
 YOUR_PRICES, LIBRARY = "your prices", "genai-prices"
@@ -73,7 +73,7 @@ def _your_price(numbers: list[float]) -> Price:
     return Price(per_input, per_output, read, write, YOUR_PRICES)
 
 
-def cost_of(model: str, response_model_name: str | None, usage: Usage,
+def cost_of(model: str, response_model_name: str | None, usage: Usage | RequestUsage,
             prices: Mapping[str, list[float]]) -> tuple[Decimal, str] | None:
     """What this usage cost on `model` (`provider:name`), and where the price came from; None when unknown.
 

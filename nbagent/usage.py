@@ -93,7 +93,7 @@ class UsageLimits:
                 raise exceeded(f"Exceeded the {name} of {limit} ({name.removesuffix('_limit')}={used})")
 
     def check_cost(self, usage: Usage, model_label: str, response_model_name: str | None,
-                   response_usage: Usage, warned: bool) -> bool:
+                   response_usage: RequestUsage, warned: bool) -> bool:
         """After a response, with a `cost_limit`: add its price to the run's cost and stop the run once
         the cost passed the limit. Returns whether the run has warned that its model has no price."""
         priced = cost_of(model_label, response_model_name, response_usage, {})
