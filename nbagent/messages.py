@@ -233,10 +233,10 @@ class ToolReturnPart(Positional):
 
     tool_name: str
     content: ToolContent
-    tool_call_id: str
+    tool_call_id: str = Field(default_factory=new_tool_call_id)
     metadata: Any = None  # for the application (`ToolReturn(metadata=...)`), never sent to the model
-    outcome: Literal["success", "failed", "denied"] = "success"
     timestamp: datetime = Field(default_factory=_now)
+    outcome: Literal["success", "failed", "denied"] = "success"
     part_kind: Literal["tool-return"] = "tool-return"
 
     @property

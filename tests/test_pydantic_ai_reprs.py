@@ -252,3 +252,13 @@ async def test_openai_finish_reasons_in_pydantic_ais_words_the_providers_kept(op
     first, last = (m for m in streamed.all_messages() if isinstance(m, ModelResponse))
     assert (first.finish_reason, first.provider_details) == ("tool_call", {"finish_reason": "tool_calls"})
     assert (last.finish_reason, last.provider_details) == (None, {"finish_reason": "something_new"})
+
+
+def test_a_tool_return_prints_its_outcome_after_its_time_as_the_deferred_tools_page() -> None:
+    from nbagent import ToolReturnPart
+
+    part = ToolReturnPart("delete_file", "Deleting files is not allowed", "delete_file", outcome="denied",
+                          timestamp=datetime(2026, 1, 1))
+    assert repr(part) == ("ToolReturnPart(tool_name='delete_file', content='Deleting files is not allowed', "
+                          "tool_call_id='delete_file', timestamp=datetime.datetime(2026, 1, 1, 0, 0), outcome='denied')")
+    assert ToolReturnPart("t", "x").tool_call_id  # an id of its own when none is given, as PydanticAI's
