@@ -7,15 +7,18 @@ Each wire protocol turns them into its own image parts (models/openai.py, models
 from __future__ import annotations
 
 import base64
-from typing import Literal, Union
+from typing import ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import ConfigDict, model_validator
+
+from .reprs import Positional
 
 
-class BinaryContent(BaseModel):
+class BinaryContent(Positional):
     """Bytes sent to the model, e.g. a PNG of a plot. Saved in JSON as base64."""
 
     model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+    positional: ClassVar[tuple[str, ...]] = ("data", "media_type")
 
     data: bytes
     media_type: str
@@ -47,8 +50,10 @@ class BinaryImage(BinaryContent):
         return self
 
 
-class ImageUrl(BaseModel):
+class ImageUrl(Positional):
     """An image the provider fetches itself (an http(s) URL or a data: URI)."""
+
+    positional: ClassVar[tuple[str, ...]] = ("url",)
 
     url: str
     kind: Literal["image-url"] = "image-url"

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapt
 from pydantic_core import to_json
 
 from .media import BinaryContent, ImageUrl, MediaContent, UserContent, describe_media
+from .reprs import Positional
 
 
 def _now() -> datetime:
@@ -147,40 +148,6 @@ class RequestUsage(BaseModel):
         return [(name, value) for name, value in super().__repr_args__() if value]
 
     def __str__(self) -> str:
-        return repr(self)
-
-
-class Positional(BaseModel):
-    """Parts and messages take their leading fields positionally too (`TextPart('hi')`,
-    `ToolCallPart('name', {'a': 1})`), as PydanticAI's dataclasses do."""
-
-    positional: ClassVar[tuple[str, ...]] = ("content",)
-
-    def __init__(self, /, *args: Any, **data: Any) -> None:
-        if args:
-            names = self.positional
-            if len(args) > len(names):
-                raise TypeError(f"{type(self).__name__}() takes at most {len(names)} positional argument(s) "
-                                f"({', '.join(names)}); give the others by name")
-            for name, value in zip(names, args):
-                if name in data:
-                    raise TypeError(f"{type(self).__name__}() got two values for {name!r}")
-                data[name] = value
-        super().__init__(**data)
-
-    def __repr_args__(self) -> Any:
-        """As PydanticAI's dataclasses show themselves: fields still at their default (and the kind tags)
-        left out, so a printed conversation reads the same."""
-        fields = type(self).model_fields
-        for name, value in super().__repr_args__():
-            field = fields.get(name) if name is not None else None
-            if name in ("part_kind", "kind") or (field is not None and field.default_factory is None
-                                                  and not field.is_required() and value == field.default):
-                continue
-            yield name, value
-
-    def __str__(self) -> str:
-        """`print(message)` shows the same as its repr, as a dataclass does (not pydantic's bare fields)."""
         return repr(self)
 
 

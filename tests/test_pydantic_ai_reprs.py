@@ -262,3 +262,13 @@ def test_a_tool_return_prints_its_outcome_after_its_time_as_the_deferred_tools_p
     assert repr(part) == ("ToolReturnPart(tool_name='delete_file', content='Deleting files is not allowed', "
                           "tool_call_id='delete_file', timestamp=datetime.datetime(2026, 1, 1, 0, 0), outcome='denied')")
     assert ToolReturnPart("t", "x").tool_call_id  # an id of its own when none is given, as PydanticAI's
+
+
+def test_media_takes_its_leading_fields_positionally_and_prints_short() -> None:
+    from nbagent import BinaryContent, ImageUrl
+
+    image = ImageUrl("https://example.com/cat.png")
+    assert image.url == "https://example.com/cat.png" and repr(image) == "ImageUrl(url='https://example.com/cat.png')"
+    binary = BinaryContent(b"\x89PNG", "image/png")
+    assert (binary.data, binary.media_type) == (b"\x89PNG", "image/png")
+    assert repr(binary) == "BinaryContent(<4 bytes>, media_type='image/png')"  # never the bytes themselves
