@@ -96,7 +96,8 @@ async def test_run_stream_text_never_yields_the_empty_start() -> None:
     async with agent.run_stream("go") as result:
         assert [text async for text in result.stream_text(delta=True, debounce_by=None)] == ["a ", "b ", "c"]
     async with agent.run_stream("go") as result:
-        assert [text async for text in result.stream_text()] == ["a b c"]  # all within one debounce window
+        # all within one debounce window (60 s, so that a slow machine cannot split it; 0.1 s by default)
+        assert [text async for text in result.stream_text(debounce_by=60)] == ["a b c"]
 
 
 async def node_stream(agent: Agent[Any, Any], method: str, **options: Any) -> list[Any]:
@@ -115,9 +116,9 @@ async def node_stream(agent: Agent[Any, Any], method: str, **options: Any) -> li
 
 async def test_a_nodes_stream_debounces_its_text_and_ends_with_the_output() -> None:
     text = Agent(TestModel(custom_output_text="a b c"))
-    assert await node_stream(text, "stream_text") == ["a b c"]
+    assert await node_stream(text, "stream_text", debounce_by=60) == ["a b c"]  # one window (0.1 s by default)
     assert await node_stream(text, "stream_text", debounce_by=None) == ["a ", "a b ", "a b c"]
-    assert await node_stream(text, "stream_text", delta=True) == ["a b c"]
+    assert await node_stream(text, "stream_text", delta=True, debounce_by=60) == ["a b c"]
     assert await node_stream(text, "stream_output", debounce_by=None) == ["a ", "a b ", "a b c", "a b c"]
     structured = Agent(TestModel(), output_type=Profile)
     assert await node_stream(structured, "stream_output") == [{"name": "a"}, {"name": "a"}]
