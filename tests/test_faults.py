@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nest_asyncio
 import pytest
 
 from nbagent import (
@@ -44,6 +45,7 @@ from nbagent.messages import (
     UserPromptPart,
     messages_to_json,
 )
+from nbagent.agent import run_coroutine_sync
 from nbagent.models import Model
 from nbagent.result import StreamedRunResult
 from provider_server import (
@@ -402,6 +404,23 @@ async def test_malformed_stream_line(env: ProviderServer, kind: str) -> None:
         Agent(MODEL[kind]), "stream", UnexpectedModelBehavior, f"{MODEL[kind]} sent a malformed stream line: '{{not"
     )
     assert found.seen == ["one", " two"]
+
+
+@both_kinds
+def test_a_cut_stream_gives_its_connection_back_where_nest_asyncio_patched_the_loop(env: ProviderServer, kind: str) -> None:
+    # run_sync inside a running loop (Jupyter) applies nest-asyncio, which patches the loop's class: any
+    # later loop's run_until_complete (run_sync's own loop, pytest's) then runs without the hooks that
+    # finalise abandoned async generators. A stream cut by a bad line must still free its connection.
+    patched = asyncio.new_event_loop()
+    nest_asyncio.apply(patched)
+    patched.close()
+    env.enqueue(streamed(kind, "one two three four", malformed_at=3 if kind == "openai" else 4))
+
+    async def cut_stream() -> None:
+        await fault(Agent(MODEL[kind]), "stream", UnexpectedModelBehavior, "sent a malformed stream line")
+        await assert_no_leak()
+
+    run_coroutine_sync(cut_stream())
 
 
 @both_kinds

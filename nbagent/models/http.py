@@ -167,7 +167,13 @@ class SSEStream(StreamedResponse):
         except httpx.HTTPError as exc:
             raise _http.stream_error(exc, self._model.base_url, self._model.label, self._settings) from None
         finally:
-            await chunks.aclose()  # returning at the end marker leaves httpx's byte iterator open: close it now
+            # The response first, then the byte iterator. Closing the iterator while the body is unread
+            # leaves httpx's inner iterators to the garbage collector; where no loop finalises async
+            # generators (a loop class patched by nest-asyncio runs `run_until_complete` without the hooks)
+            # they are closed outside any task, marked closed halfway, and the connection stays taken.
+            # Closed first, the response gives the connection back properly and their close is a no-op.
+            await self._response.aclose()
+            await chunks.aclose()
         raise UnexpectedModelBehavior(
             f"{self._model.label}: the stream ended without its end marker ({self.end_marker}); "
             "the answer may be cut short"
