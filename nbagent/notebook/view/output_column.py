@@ -42,7 +42,8 @@ MAX_OUTPUTS = 40
 """The most outputs an answer opens: JupyterLab shows 50 of a cell, leaving ten for the cell's others."""
 MIN_ROOM = 16
 """The outputs an answer may take below something else the cell shows, even past `MAX_OUTPUTS`: merging
-within fewer would re-send its text too often (at 4, each byte about 20 times over 1,000 parts)."""
+within fewer would re-send its text too often (over 1,000 parts of one size each byte is re-sent about
+5 times in 16 outputs, 14 times in 10, 60 in 4; 2.6 in 40)."""
 
 
 @dataclass(frozen=True)
