@@ -50,8 +50,13 @@ class UsageLimits:
     per_request_output_tokens_limit: int | None = None
     cost_limit: Decimal | float | int | None = None
     """USD the run may cost at most (its `usage.cost`), checked after each response."""
+    count_tokens_before_request: bool = False
+    """PydanticAI's token-counting pass before each request: not available here (refused when True)."""
 
     def __post_init__(self) -> None:
+        if self.count_tokens_before_request:
+            raise UserError("UsageLimits(count_tokens_before_request=True) is not supported: nbagent checks token and "
+                            "cost limits against the provider's reported usage after each response; leave it False")
         cost = self.cost_limit
         if cost is not None and (not isinstance(cost, (Decimal, float, int)) or isinstance(cost, bool)
                                  or not math.isfinite(cost) or cost < 0):

@@ -88,3 +88,9 @@ def test_no_cost_limit_no_pricing(openai_env):
 def test_a_bad_cost_limit_is_a_one_line_error(bad):
     with pytest.raises(UserError, match=r"UsageLimits\(cost_limit="):
         UsageLimits(cost_limit=bad)
+
+
+def test_a_token_counting_pass_is_refused_in_one_line():
+    with pytest.raises(UserError, match=r"count_tokens_before_request=True\) is not supported"):
+        UsageLimits(per_request_input_tokens_limit=10, count_tokens_before_request=True)
+    assert UsageLimits(count_tokens_before_request=False).count_tokens_before_request is False
