@@ -1,5 +1,5 @@
 """`UsageLimits`: bounds on one run, checked before each request and after each response; `RunUsage`
-(a run's counts) and `RequestUsage` (one request's) live in messages.py and are exported here too.
+(a run's counts) and `RequestUsage` (one request's) live in token_usage.py and are exported here too.
 
 A model that keeps calling tools would otherwise loop (and bill) forever; the default request limit
 of 50 stops it with a `UsageLimitExceeded` naming the limit and how to raise it, worded as
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .errors import UsageLimitExceeded, UserError
-from .messages import RequestUsage, RunUsage, Usage, add_costs  # noqa: F401 - RunUsage and RequestUsage are exported here
+from .token_usage import RequestUsage, RunUsage, Usage, add_costs  # noqa: F401 - RunUsage and RequestUsage are exported here
 from .prices import cost_of
 
 
