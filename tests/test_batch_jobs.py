@@ -4,14 +4,17 @@ the result is `map`'s DataFrame with failed, expired and cancelled rows in `_err
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Literal
 
+import nest_asyncio
 import pandas as pd
 import pytest
 from pydantic import BaseModel
 
-from nbagent import Agent, UserError
+from nbagent import Agent, UnexpectedModelBehavior, UserError, _http
+from nbagent.agent import run_coroutine_sync
 from nbagent.rowmap import batch_wire
 from nbagent.rowmap.batch import batch_jobs
 from provider_server import ProviderServer, anthropic_json, error, openai_json
@@ -109,6 +112,36 @@ def test_a_job_is_listed_and_read_back_after_a_restart(openai_env: ProviderServe
     pd.testing.assert_frame_equal(again, job.result())
     with pytest.raises(UserError, match="No batch job 'batch_nope'"):
         Agent("openai:gpt-4o-mini").batch_job("batch_nope", cache=cache)
+
+
+def test_a_broken_result_line_is_one_line_and_gives_the_connection_back(openai_env: ProviderServer,
+                                                                         cache: str) -> None:
+    # nest-asyncio (applied by run_sync inside a running loop) patches the loop class, so job.result()'s own
+    # loop then runs without async-generator hooks: the download cut by the bad line must still be closed.
+    patched = asyncio.new_event_loop()
+    nest_asyncio.apply(patched)
+    patched.close()
+    openai_env.batches.answer = openai_review
+    job = finished(Agent("openai:gpt-4o-mini").submit_batch(REVIEWS, "Review: {text}", output_type=Review,
+                                                            cache=cache))
+    name, content = openai_env.batches.files[_output_file(openai_env)]
+    first, rest = content.split(b"\n", 1)
+    openai_env.batches.files[_output_file(openai_env)] = (name, first + b"\n{not json\n" + rest)
+    with pytest.raises(UnexpectedModelBehavior) as raised:
+        job.result()
+    assert str(raised.value).startswith("openai:gpt-4o-mini: line 2 of the batch results at ")
+    assert str(raised.value).endswith("is not a result: '{not json' (the answers before it are committed to the map cache)")
+    assert "\n" not in str(raised.value)
+
+    async def pool_is_free() -> None:
+        pool = _http.get_client()._transport._pool  # type: ignore[attr-defined]
+        assert pool._requests == [] and all(conn.is_idle() or conn.is_closed() for conn in pool.connections)
+
+    run_coroutine_sync(pool_is_free())
+
+
+def _output_file(env: ProviderServer) -> str:
+    return next(file_id for file_id, (name, _) in env.batches.files.items() if name == "output.jsonl")
 
 
 def test_anthropic_job_keeps_errored_and_expired_rows_in_error(anthropic_env: ProviderServer, cache: str) -> None:

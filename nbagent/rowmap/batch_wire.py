@@ -127,14 +127,23 @@ class BatchProtocol(ABC):
                                           f"{raw[:120].decode(errors='replace')!r}") from None
 
     async def _lines(self, url: str) -> AsyncIterator[dict[str, Any]]:
-        """A JSONL download, a line at a time (result files can be large)."""
+        """A JSONL download, a line at a time (result files can be large); a line that is not a result
+        is a one-line error naming the file and the line.
+
+        The response is closed before its line iterator, as in models/http.py: closed the other way
+        round, httpx's inner iterators are left to the garbage collector and, where no loop finalises
+        async generators (nest-asyncio's patched loops), keep the connection taken."""
         response = await _http.send(self.model.label, "GET", url, headers=self._headers(), settings=self.settings)
+        lines = response.aiter_lines()
         try:
-            async for text in response.aiter_lines():
+            number = 0
+            async for text in lines:
+                number += 1
                 if text.strip():
-                    yield json.loads(text)
+                    yield _result_line(text, url, number, self.model.label)
         finally:
             await response.aclose()
+            await lines.aclose()
 
 
 class OpenAIBatches(BatchProtocol):
@@ -259,3 +268,15 @@ def _error_message(body: Any) -> str:
             inner = error.get("error") if isinstance(error.get("error"), dict) else error
             return str(inner.get("message") or inner.get("type") or inner)
     return str(body)[:200]
+
+
+def _result_line(text: str, url: str, number: int, label: str) -> dict[str, Any]:
+    """One line of a batch's results: a JSON object with the `custom_id` that names its row."""
+    try:
+        item = json.loads(text)
+    except ValueError:
+        item = None
+    if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
+        raise UnexpectedModelBehavior(f"{label}: line {number} of the batch results at {url} is not a result: "
+                                      f"{text[:80]!r} (the answers before it are committed to the map cache)")
+    return item
