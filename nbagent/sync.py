@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import nest_asyncio
 
 _own_loop: asyncio.AbstractEventLoop | None = None
 
@@ -30,8 +31,6 @@ def run_coroutine_sync(coroutine: Any) -> Any:
         if _own_loop is None or _own_loop.is_closed():
             _own_loop = asyncio.new_event_loop()
         return _own_loop.run_until_complete(coroutine)
-    import nest_asyncio
-
     if not getattr(loop, "_nest_patched", False):
         nest_asyncio.apply(loop)
     return loop.run_until_complete(coroutine)

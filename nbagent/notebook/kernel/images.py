@@ -155,7 +155,7 @@ def _shrunk(data: bytes, media_type: str) -> bytes | None:
 
 def _pixels(data: bytes) -> tuple[int, int] | None:
     """Width and height, from a PNG's header, or from the kernel's PIL for a JPEG; None when unknown."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+    if _media_type(data) == "image/png" and len(data) >= 24:
         width, height = struct.unpack(">II", data[16:24])
         return width, height
     pil = sys.modules.get("PIL.Image")
